@@ -1,0 +1,67 @@
+package signer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	zx509 "github.com/zmap/zcrypto/x509"
+	"github.com/zmap/zlint/v3"
+	"github.com/zmap/zlint/v3/lint"
+)
+
+// LintSources are the zlint sources certdesk lints against. The CA/Browser
+// Forum sources are for publicly trusted TLS server certificates and do not
+// apply to a private client-certificate CA.
+var LintSources = lint.SourceList{lint.RFC5280, lint.RFC5480, lint.RFC3279, lint.RFC5891, lint.RFC8813, lint.Community}
+
+// Linter runs zlint over certificates and CRLs before the HSM signs them
+// (Boulder linter/linter.go). Any warning, error or fatal result refuses.
+type Linter struct {
+	registry lint.Registry
+}
+
+// NewLinter returns a linter with LintSources.
+func NewLinter() (*Linter, error) {
+	reg, err := lint.GlobalRegistry().Filter(lint.FilterOptions{IncludeSources: LintSources})
+	if err != nil {
+		return nil, fmt.Errorf("building the zlint registry: %w", err)
+	}
+	return &Linter{registry: reg}, nil
+}
+
+// LintCertificate lints a DER certificate.
+func (l *Linter) LintCertificate(der []byte) error {
+	c, err := zx509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("%w: zlint cannot parse the certificate: %v", ErrLint, err)
+	}
+	return problems(zlint.LintCertificateEx(c, l.registry))
+}
+
+// LintCRL lints a DER certificate revocation list.
+func (l *Linter) LintCRL(der []byte) error {
+	crl, err := zx509.ParseRevocationList(der)
+	if err != nil {
+		return fmt.Errorf("%w: zlint cannot parse the CRL: %v", ErrLint, err)
+	}
+	return problems(zlint.LintRevocationListEx(crl, l.registry))
+}
+
+func problems(rs *zlint.ResultSet) error {
+	if !rs.WarningsPresent && !rs.ErrorsPresent && !rs.FatalsPresent {
+		return nil
+	}
+	var found []string
+	for name, r := range rs.Results {
+		if r.Status == lint.Warn || r.Status == lint.Error || r.Status == lint.Fatal {
+			s := fmt.Sprintf("%s (%s)", name, r.Status)
+			if r.Details != "" {
+				s += ": " + r.Details
+			}
+			found = append(found, s)
+		}
+	}
+	sort.Strings(found)
+	return fmt.Errorf("%w: %s", ErrLint, strings.Join(found, "; "))
+}

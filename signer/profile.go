@@ -1,0 +1,178 @@
+package signer
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// Profile is the leaf certificate profile (config section "profile"). The CA
+// decides what goes into a certificate, never the CSR.
+type Profile struct {
+	// MaxValidityDays caps every certificate's validity (default 90).
+	// Organisations may set a lower cap.
+	MaxValidityDays int `yaml:"max_validity_days"`
+	// AllowRSA2048 accepts 2048-bit RSA CSR keys (default: 3072 and up).
+	AllowRSA2048 bool `yaml:"allow_rsa2048"`
+	// RSAKeyEncipherment adds keyEncipherment to RSA leaves, for legacy TLS
+	// 1.2 RSA key exchange stacks (RFC 5246 §7.4.8 does not need it for
+	// client certificates; off by default).
+	RSAKeyEncipherment bool `yaml:"rsa_key_encipherment"`
+}
+
+// Backdate is how far notBefore is set before the time of issuance, to absorb
+// clock skew on relying parties (DESIGN.md: at most a minute).
+const Backdate = time.Minute
+
+// DefaultMaxValidityDays is the default validity cap.
+const DefaultMaxValidityDays = 90
+
+// WithDefaults fills unset fields.
+func (p Profile) WithDefaults() Profile {
+	if p.MaxValidityDays == 0 {
+		p.MaxValidityDays = DefaultMaxValidityDays
+	}
+	return p
+}
+
+// Validate checks the profile, naming the offending field.
+func (p Profile) Validate() error {
+	if p.MaxValidityDays < 1 || p.MaxValidityDays > 825 {
+		return fmt.Errorf("profile.max_validity_days: %d is out of range (1 to 825)", p.MaxValidityDays)
+	}
+	return nil
+}
+
+// CSRPolicy is the CSR policy this profile implies.
+func (p Profile) CSRPolicy() CSRPolicy { return CSRPolicy{AllowRSA2048: p.AllowRSA2048} }
+
+// URLs are the public URLs written into certificates (RFC 5280 §4.2.1.13
+// CRL distribution points, §4.2.2.1 authority information access).
+type URLs struct {
+	CRL       string // e.g. https://certs.example/crl/issuing.crl
+	OCSP      string // e.g. https://certs.example/ocsp
+	CAIssuers string // e.g. https://certs.example/ca/issuing.der
+}
+
+// LeafRequest is an approved issuance: the CSR's public key (already
+// accepted by CSRPolicy) and identities (already checked by a Namespace).
+type LeafRequest struct {
+	PublicKey    crypto.PublicKey
+	Identities   Identities
+	Organization string // organisation display name, written as subject O
+	Validity     time.Duration
+}
+
+// NewSerial returns a positive random serial of 128 bits (RFC 5280 §4.1.2.2:
+// positive, at most 20 octets; CA/B Forum practice: at least 64 random bits).
+func NewSerial() (*big.Int, error) {
+	b := make([]byte, 16)
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("reading random serial: %w", err)
+		}
+		n := new(big.Int).SetBytes(b)
+		if n.BitLen() > 64 { // never zero, and never short enough to look guessable
+			return n, nil
+		}
+	}
+}
+
+// SerialHex renders a serial as lower-case hex, the form the API uses.
+func SerialHex(n *big.Int) string { return fmt.Sprintf("%x", n) }
+
+// SubjectKeyID computes a key identifier per RFC 7093 §2 method 1: the
+// leftmost 160 bits of the SHA-256 of the subjectPublicKey BIT STRING.
+func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("marshalling public key: %w", err)
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, fmt.Errorf("parsing public key: %w", err)
+	}
+	sum := sha256.Sum256(spki.PublicKey.Bytes)
+	return sum[:20], nil
+}
+
+// leafTemplate builds the certificate of DESIGN.md's profile for req.
+func (p Profile) leafTemplate(req LeafRequest, serial *big.Int, now time.Time, urls URLs) (*x509.Certificate, error) {
+	if req.Identities.Len() == 0 {
+		return nil, &PolicyError{Rule: "identities", Reason: "no identities to issue for"}
+	}
+	maxValidity := time.Duration(p.MaxValidityDays) * 24 * time.Hour
+	validity := req.Validity
+	if validity <= 0 || validity > maxValidity {
+		validity = maxValidity
+	}
+	ski, err := SubjectKeyID(req.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	ku := x509.KeyUsageDigitalSignature
+	if _, isRSA := req.PublicKey.(*rsa.PublicKey); isRSA && p.RSAKeyEncipherment {
+		ku |= x509.KeyUsageKeyEncipherment
+	}
+	notBefore := now.Add(-Backdate).UTC().Truncate(time.Second)
+	t := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      leafSubject(req),
+		NotBefore:    notBefore,
+		// RFC 5280 §4.1.2.5: the validity period includes both ends.
+		NotAfter:              notBefore.Add(validity - time.Second),
+		BasicConstraintsValid: true,
+		IsCA:                  false,
+		KeyUsage:              ku,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		SubjectKeyId:          ski,
+		URIs:                  req.Identities.URIs,
+		DNSNames:              req.Identities.DNSNames,
+		EmailAddresses:        req.Identities.Emails,
+	}
+	if urls.CRL != "" {
+		t.CRLDistributionPoints = []string{urls.CRL}
+	}
+	if urls.OCSP != "" {
+		t.OCSPServer = []string{urls.OCSP}
+	}
+	if urls.CAIssuers != "" {
+		t.IssuingCertificateURL = []string{urls.CAIssuers}
+	}
+	return t, nil
+}
+
+// leafSubject sets O to the organisation and CN to the first identity that
+// fits the 64-character ub-common-name (RFC 5280 Appendix A.1). The SANs are
+// the identities; the CN is only a label for people reading the certificate.
+func leafSubject(req LeafRequest) pkix.Name {
+	n := pkix.Name{}
+	if req.Organization != "" {
+		n.Organization = []string{truncate(req.Organization, 64)}
+	}
+	for _, id := range req.Identities.Strings() {
+		if len(id) <= 64 {
+			n.CommonName = id
+			break
+		}
+	}
+	return n
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
