@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/certdesk/certdesk/signer"
+)
+
+// Config is certdesk's configuration file. Each section belongs to the
+// package that uses it; this file only composes and loads them.
+type Config struct {
+	// Listen is the address the portal listens on.
+	Listen string `yaml:"listen"`
+	// PublicURL is the portal's URL as browsers and API clients see it.
+	PublicURL string `yaml:"public_url"`
+	// PKIURL is the plain-http base written into certificates for CRLs, OCSP
+	// and CA certificates (RFC 5280 §4.2.1.13); defaults to PublicURL when
+	// that is http.
+	PKIURL   string          `yaml:"pki_url"`
+	Database DatabaseConfig  `yaml:"database"`
+	CA       signer.CAConfig `yaml:"ca"`
+	Profile  signer.Profile  `yaml:"profile"`
+	OIDC     OIDCConfig      `yaml:"oidc"`
+	Session  SessionConfig   `yaml:"session"`
+	Log      LogConfig       `yaml:"log"`
+}
+
+// DatabaseConfig selects the store.
+type DatabaseConfig struct {
+	Driver  string `yaml:"driver"`   // sqlite (default) or postgres
+	DSN     string `yaml:"dsn"`      // sqlite: file path; postgres: URL without the password
+	DSNFile string `yaml:"dsn_file"` // or: a file holding the DSN (with the password)
+}
+
+// OIDCConfig is the identity provider.
+type OIDCConfig struct {
+	Issuer           string              `yaml:"issuer"`
+	ClientID         string              `yaml:"client_id"`
+	ClientSecretFile string              `yaml:"client_secret_file"`
+	RoleClaim        string              `yaml:"role_claim"`
+	Roles            map[string][]string `yaml:"roles"`
+	OrgClaim         string              `yaml:"org_claim"`
+}
+
+// SessionConfig is the browser session.
+type SessionConfig struct {
+	KeyFile  string        `yaml:"key_file"` // 32+ random bytes; encrypts the pending-login cookie
+	Idle     time.Duration `yaml:"idle"`
+	Absolute time.Duration `yaml:"absolute"`
+}
+
+// LogConfig is logging.
+type LogConfig struct {
+	Level string `yaml:"level"` // debug, info, warn, error
+}
+
+// loadConfig reads path strictly (an unknown key is an error naming it),
+// applies CERTDESK_* environment overrides, fills defaults and validates.
+func loadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := applyEnv(reflect.ValueOf(cfg).Elem(), "CERTDESK", os.LookupEnv); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.PKIURL == "" && strings.HasPrefix(c.PublicURL, "http://") {
+		c.PKIURL = c.PublicURL
+	}
+	c.PKIURL = strings.TrimRight(c.PKIURL, "/")
+	if c.Database.Driver == "" {
+		c.Database.Driver = "sqlite"
+	}
+	c.CA = c.CA.WithDefaults()
+	c.Profile = c.Profile.WithDefaults()
+	if c.OIDC.RoleClaim == "" {
+		c.OIDC.RoleClaim = "groups"
+	}
+	if c.OIDC.OrgClaim == "" {
+		c.OIDC.OrgClaim = "org"
+	}
+	if c.Session.Idle == 0 {
+		c.Session.Idle = 30 * time.Minute
+	}
+	if c.Session.Absolute == 0 {
+		c.Session.Absolute = 12 * time.Hour
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}
+
+func (c *Config) validate() error {
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public_url: %q is not an http(s) URL", c.PublicURL)
+	}
+	if c.PKIURL == "" {
+		return errors.New("pki_url is required when public_url is https: CRL, OCSP and CA certificate URLs must be plain http (RFC 5280 §4.2.1.13)")
+	}
+	if u, err := url.Parse(c.PKIURL); err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("pki_url: %q must be a plain http:// URL (relying parties fetch it while validating; RFC 5280 §4.2.1.13)", c.PKIURL)
+	}
+	switch c.Database.Driver {
+	case "sqlite", "postgres":
+	default:
+		return fmt.Errorf("database.driver: %q is not sqlite or postgres", c.Database.Driver)
+	}
+	if c.Database.DSN != "" && c.Database.DSNFile != "" {
+		return errors.New("database: set dsn or dsn_file, not both")
+	}
+	if err := c.CA.Validate(); err != nil {
+		return err
+	}
+	if err := c.Profile.Validate(); err != nil {
+		return err
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	return nil
+}
+
+// databaseDSN returns the DSN, read from dsn_file when set.
+func (c *Config) databaseDSN() (string, error) {
+	if c.Database.DSNFile != "" {
+		b, err := os.ReadFile(c.Database.DSNFile)
+		if err != nil {
+			return "", fmt.Errorf("database.dsn_file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if c.Database.DSN == "" {
+		return "", errors.New("database.dsn (or dsn_file) is required")
+	}
+	return c.Database.DSN, nil
+}
+
+// applyEnv overrides scalar fields from environment variables named after
+// their YAML path: ca.issuing_key is CERTDESK_CA_ISSUING_KEY.
+func applyEnv(v reflect.Value, prefix string, lookup func(string) (string, bool)) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			if err := applyEnv(fv, name, lookup); err != nil {
+				return err
+			}
+			continue
+		}
+		s, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		if err := setScalar(fv, s); err != nil {
+			return fmt.Errorf("environment %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setScalar(fv reflect.Value, s string) error {
+	if fv.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+		return nil
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		fv.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(n)
+	case reflect.Slice:
+		if fv.Type().Elem().Kind() != reflect.String {
+			return errors.New("unsupported list type")
+		}
+		parts := strings.Split(s, ",")
+		fv.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
