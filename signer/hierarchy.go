@@ -236,9 +236,13 @@ func ImportIssuing(cfg CAConfig, keys Keys, certPEM, rootPEM []byte, now time.Ti
 
 // CA is the loaded hierarchy: the root certificate and the issuing CA.
 type CA struct {
-	Root     *x509.Certificate
-	Issuer   *Issuer
-	Software bool // the issuing key is a demo software key
+	Root   *x509.Certificate
+	Issuer *Issuer
+	// RootSigner is the root key when it is online in the token (ca init
+	// without --external-root), for signing the root's CRL; nil when the
+	// root is kept offline.
+	RootSigner crypto.Signer
+	Software   bool // the issuing key is a demo software key
 }
 
 // LoadCA loads the CA certificates and checks the issuing key in the token
@@ -268,7 +272,16 @@ func LoadCA(cfg CAConfig, keys Keys, profile Profile, pkiURL string, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Root: root, Issuer: iss, Software: IsSoftware(cfg.IssuingKey)}, nil
+	ca := &CA{Root: root, Issuer: iss, Software: IsSoftware(cfg.IssuingKey)}
+	if cfg.RootKey != "" {
+		if ca.RootSigner, err = keys.Find(cfg.RootKey); err != nil {
+			return nil, fmt.Errorf("root key %s: %w", redactRef(cfg.RootKey), err)
+		}
+		if err := CheckKeyMatches(root, ca.RootSigner); err != nil {
+			return nil, fmt.Errorf("%s against key %s: %w", cfg.RootPath(), redactRef(cfg.RootKey), err)
+		}
+	}
+	return ca, nil
 }
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }

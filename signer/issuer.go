@@ -133,6 +133,14 @@ func throwawayKey(pub crypto.PublicKey) (crypto.Signer, error) {
 	return nil, fmt.Errorf("unsupported CA key type %T", pub)
 }
 
+// Signer is the issuing CA's key. Certificates are signed only through
+// Prepare and Issue; CRL and OCSP signing use it directly after their own
+// lint step.
+func (i *Issuer) Signer() crypto.Signer { return i.signer }
+
+// Linter is the issuer's linter, for CRL lint-before-sign.
+func (i *Issuer) Linter() *Linter { return i.linter }
+
 // Certificate is the issuer's certificate.
 func (i *Issuer) Certificate() *x509.Certificate { return i.cert }
 
