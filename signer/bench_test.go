@@ -1,0 +1,110 @@
+package signer_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/certdesk/certdesk/signer"
+)
+
+// benchIssuers returns an issuer whose P-256 key is in SoftHSM2 and one
+// with a P-256 software key, under the same kind of hierarchy.
+func benchIssuers(b *testing.B) map[string]*signer.Issuer {
+	b.Helper()
+	_, hsm := hsmCA(b, "bench")
+	linter, _ := signer.NewLinter()
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rootDER, err := signer.NewRoot(rootKey, pkix.Name{CommonName: "Bench Root"}, time.Now(), 3650*24*time.Hour, linter)
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, _ := x509.ParseCertificate(rootDER)
+	issKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	intDER, err := signer.NewIntermediate(root, rootKey, issKey.Public(), pkix.Name{CommonName: "Bench Issuing"}, time.Now(), 365*24*time.Hour, signer.IntermediateURLs(pkiURL), linter)
+	if err != nil {
+		b.Fatal(err)
+	}
+	intCert, _ := x509.ParseCertificate(intDER)
+	soft, err := signer.NewIssuer(intCert, issKey, signer.Profile{}, signer.LeafURLs(pkiURL), linter)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return map[string]*signer.Issuer{"softhsm": hsm.Issuer, "software": soft}
+}
+
+func benchRequest(b *testing.B) signer.LeafRequest {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ids, err := signer.ParseIdentities([]string{"spiffe://example.org/partners/acme/billing", "billing.acme.example"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return signer.LeafRequest{PublicKey: crypto.PublicKey(key.Public()), Identities: ids, Organization: "Acme Corp"}
+}
+
+// BenchmarkIssueLeaf measures complete leaf issuance — template, lint with a
+// throwaway key, signature by the CA key, TBS and signature checks — with the
+// CA key in SoftHSM2 and in software, at 1 and 2 goroutines. Figures in
+// docs/performance.md.
+func BenchmarkIssueLeaf(b *testing.B) {
+	issuers := benchIssuers(b)
+	req := benchRequest(b)
+	for _, name := range []string{"softhsm", "software"} {
+		iss := issuers[name]
+		issue := func() {
+			p, err := iss.Prepare(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := iss.Issue(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(name+"/goroutines=1", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				issue()
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+		})
+		b.Run(name+"/goroutines=2", func(b *testing.B) {
+			b.SetParallelism(2 / max(1, runtimeProcs()))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					issue()
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+		})
+	}
+}
+
+// BenchmarkLintStep isolates Prepare (template, throwaway signature and
+// zlint) from the CA signature, to report what linting costs.
+func BenchmarkLintStep(b *testing.B) {
+	issuers := benchIssuers(b)
+	req := benchRequest(b)
+	b.Run("prepare+lint", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := issuers["softhsm"].Prepare(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	linter, _ := signer.NewLinter()
+	p, _ := issuers["software"].Prepare(req)
+	b.Run("zlint-only", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := linter.LintCertificate(p.PrecertDER); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
