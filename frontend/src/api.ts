@@ -1,0 +1,226 @@
+// The JSON API of issues 3 and 4. Every error becomes an ApiError carrying
+// the RFC 9457 problem details, which the pages show as they are.
+import type { Namespace, Problem } from "./lib/identity";
+import type { RevocationReason, Role } from "./lib/forms";
+
+/** Me is the signed-in user (GET /api/v1/me). */
+export interface Me {
+  subject: string;
+  name: string;
+  email: string;
+  role: Role;
+  org: string;
+  csrf_token: string;
+  demo: boolean;
+  demo_key: boolean;
+}
+
+/** RequestState is a request's place in the workflow. */
+export type RequestState = "submitted" | "approved" | "issued" | "rejected" | "cancelled";
+
+/** CertRequest is a certificate request. */
+export interface CertRequest {
+  id: string;
+  state: RequestState;
+  org: string;
+  identities: string[];
+  requested_by: string;
+  certificate_id?: string;
+  csr: string;
+  key_type: string;
+  validity_days: number;
+  note: string;
+  decided_by?: string;
+  decision_reason?: string;
+  created_at: string;
+  updated_at: string;
+  renewal_of?: string;
+  policy?: { ok: boolean; problems: Problem[] };
+}
+
+/** Certificate is an issued certificate. */
+export interface Certificate {
+  id: string;
+  serial: string;
+  org: string;
+  identities: string[];
+  key_type: string;
+  not_before: string;
+  not_after: string;
+  state: "valid" | "revoked" | "expired";
+  request_id: string;
+  revoked_at?: string;
+  revocation_reason?: RevocationReason;
+}
+
+/** Preview is the server's verdict on a CSR without submitting it. */
+export interface Preview {
+  key_type: string;
+  subject: string;
+  sans: string[];
+  signature_algorithm: string;
+  problems: Problem[];
+}
+
+/** Org is an organisation and its identity namespace. */
+export interface Org extends Namespace {
+  slug: string;
+  name: string;
+  max_validity_days: number;
+  auto_approve_renewals: boolean;
+}
+
+/** Token is an API token (the secret only in the create answer). */
+export interface Token {
+  id: string;
+  name: string;
+  expires_at: string;
+  created_at?: string;
+  last_used_at?: string;
+  token?: string;
+}
+
+/** AuditEvent is one link of the audit hash chain. */
+export interface AuditEvent {
+  seq: number;
+  time: string;
+  actor: string;
+  role: string;
+  org: string;
+  action: string;
+  object_type: string;
+  object_id: string;
+  source: string;
+  detail: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Verify is the audit chain verification result. */
+export interface Verify {
+  ok: boolean;
+  events: number;
+  first_bad_seq?: number;
+  problem?: string;
+  head_hash: string;
+}
+
+/** WeekCount is one bar of a chart. */
+export interface WeekCount {
+  week: string;
+  count: number;
+}
+
+/** Stats feed the auditor's charts. */
+export interface Stats {
+  issued_per_week: WeekCount[];
+  revoked_per_week: WeekCount[];
+  expiring_per_week: WeekCount[];
+}
+
+/** Revocation is the CRL and OCSP status. */
+export interface Revocation {
+  crls: { issuer: string; number: string | number; this_update: string; next_update: string; entries: number; url: string }[];
+  ocsp: { responder_subject: string; serial: string; not_after: string; url: string };
+  last_revoke_to_publish_ms?: number | null;
+}
+
+/** Page is a list answer. */
+export interface Page<T> {
+  items: T[];
+  next: string;
+}
+
+/** ProblemDetails is an RFC 9457 problem. */
+export interface ProblemDetails {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  rule?: string;
+}
+
+/** ApiError is a failed API call, with the problem the server sent. */
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public problem: ProblemDetails,
+  ) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+  }
+}
+
+let csrfToken = "";
+
+/** setCSRFToken remembers the session's CSRF token for state-changing calls. */
+export function setCSRFToken(t: string): void {
+  csrfToken = t;
+}
+
+/** api calls the JSON API; a body makes it a state-changing call with the CSRF header. */
+export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  const method = init.method ?? (init.body !== undefined ? "POST" : "GET");
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (method !== "GET" && method !== "HEAD") {
+    headers["X-CSRF-Token"] = csrfToken;
+    headers["Content-Type"] = "application/json";
+  }
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: method !== "GET" && method !== "HEAD" ? JSON.stringify(init.body ?? {}) : undefined,
+    });
+  } catch {
+    throw new ApiError(0, { title: "network error", detail: "the server could not be reached; check your connection and try again" });
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let problem: ProblemDetails = { status: res.status, title: res.statusText };
+    try {
+      problem = { ...problem, ...JSON.parse(text) };
+    } catch {
+      problem.detail = `the server answered ${res.status} ${res.statusText}`;
+    }
+    throw new ApiError(res.status, problem);
+  }
+  if (text === "") return undefined as T;
+  return JSON.parse(text) as T;
+}
+
+/** fetchText downloads a text resource (a PEM) and fails with the server's problem. */
+export async function fetchText(path: string): Promise<string> {
+  const res = await fetch(path, { credentials: "same-origin" });
+  const text = await res.text();
+  if (!res.ok) {
+    let problem: ProblemDetails = { status: res.status, detail: `the server answered ${res.status}` };
+    try {
+      problem = { ...problem, ...JSON.parse(text) };
+    } catch {
+      /* keep the plain message */
+    }
+    throw new ApiError(res.status, problem);
+  }
+  return text;
+}
+
+/** saveFile offers bytes or text to the user as a download. */
+export function saveFile(name: string, data: BlobPart, type: string): void {
+  const url = URL.createObjectURL(new Blob([data], { type }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.rel = "noopener";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** signOut ends the session and follows the server's redirect. */
+export async function signOut(): Promise<void> {
+  const r = await api<{ redirect?: string }>("/auth/logout", { method: "POST", body: {} });
+  location.assign(r?.redirect || "/");
+}

@@ -1,0 +1,175 @@
+// One request: its state, CSR details, policy results, history, the admin's
+// approve/reject, the partner's cancel, and downloads once issued.
+import { useEffect, useState } from "react";
+import { api, type AuditEvent, type CertRequest, type Me, type Org, type Page } from "../api";
+import { ErrorBox, Loading, ProblemList, StateBadge, fmtDate, useLoad } from "../components";
+import { parseCSR, type CSRInfo } from "../lib/csr";
+import { inNamespace } from "../lib/identity";
+import { Link } from "../router";
+import { Downloads } from "./Downloads";
+
+export function RequestPage({ me, id }: { me: Me; id: string }) {
+  const req = useLoad(() => api<CertRequest>(`/api/v1/requests/${encodeURIComponent(id)}`), [id]);
+  const events = useLoad(() => api<Page<AuditEvent>>(`/api/v1/requests/${encodeURIComponent(id)}/events`), [id, req.data?.state]);
+  const r = req.data;
+  if (req.error && !r) return <ErrorBox error={req.error} />;
+  if (!r) return <Loading />;
+  return (
+    <section>
+      <h1>
+        Request <code>{r.id}</code> <StateBadge state={r.state} testid="request-state" />
+      </h1>
+      <RequestDetails r={r} />
+      {r.state === "submitted" && <Decide me={me} r={r} onChange={req.reload} />}
+      {r.state === "issued" && r.certificate_id && (
+        <>
+          <p>
+            Certificate: <Link href={`/certificates/${r.certificate_id}`} data-testid="certificate-link">{r.certificate_id}</Link>
+          </p>
+          <Downloads certId={r.certificate_id} requestId={r.id} />
+        </>
+      )}
+      <h2>History</h2>
+      <ErrorBox error={events.error} />
+      <ol className="history" data-testid="request-history">
+        {(events.data?.items ?? []).map((e) => (
+          <li key={e.seq}>
+            <time dateTime={e.time}>{fmtDate(e.time)}</time> <strong>{e.action}</strong> by {e.actor} ({e.role}){" "}
+            {typeof e.detail === "object" && e.detail && "reason" in (e.detail as Record<string, unknown>) ? `— ${(e.detail as Record<string, unknown>).reason}` : ""}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+/** RequestDetails shows who asked for what, the CSR as the browser reads it, and the policy results. */
+export function RequestDetails({ r, namespace }: { r: CertRequest; namespace?: Org | null }) {
+  const [csr, setCsr] = useState<CSRInfo | null>(null);
+  useEffect(() => {
+    if (!r.csr) return;
+    parseCSR(r.csr).then((p) => setCsr(p.ok ? p.info : null));
+  }, [r.csr]);
+  return (
+    <>
+      <dl className="details">
+        <dt>Organisation</dt>
+        <dd>{r.org}</dd>
+        <dt>Requested by</dt>
+        <dd data-testid="requested-by">{r.requested_by}</dd>
+        <dt>Identities</dt>
+        <dd>
+          <ul className="plain">
+            {r.identities.map((i) => (
+              <li key={i}>
+                <code>{i}</code>{" "}
+                {namespace && (inNamespace(i, namespace) ? <span className="badge ok">in namespace</span> : <span className="badge bad">outside namespace</span>)}
+              </li>
+            ))}
+          </ul>
+        </dd>
+        <dt>Key</dt>
+        <dd>{r.key_type || csr?.keyType}</dd>
+        <dt>Validity</dt>
+        <dd>{r.validity_days} days</dd>
+        {r.renewal_of && (
+          <>
+            <dt>Renews</dt>
+            <dd>
+              <Link href={`/certificates/${r.renewal_of}`}>{r.renewal_of}</Link>
+            </dd>
+          </>
+        )}
+        {r.note && (
+          <>
+            <dt>Note</dt>
+            <dd>{r.note}</dd>
+          </>
+        )}
+        <dt>Created</dt>
+        <dd>{fmtDate(r.created_at)}</dd>
+        {r.decided_by && (
+          <>
+            <dt>Decided by</dt>
+            <dd>
+              {r.decided_by}
+              {r.decision_reason ? ` — ${r.decision_reason}` : ""}
+            </dd>
+          </>
+        )}
+        {csr && (
+          <>
+            <dt>CSR subject</dt>
+            <dd>{csr.subject || "(empty)"}</dd>
+            <dt>CSR SANs</dt>
+            <dd>{csr.sans.join(", ") || "(none)"}</dd>
+            <dt>CSR signature</dt>
+            <dd>
+              {csr.signatureAlgorithm}
+              {csr.signatureValid === true ? " (verified)" : csr.signatureValid === false ? " (does not verify)" : ""}
+            </dd>
+          </>
+        )}
+      </dl>
+      {r.policy && (
+        <>
+          <h3>Policy and lint results</h3>
+          <ProblemList problems={r.policy.problems ?? []} testid={`policy-${r.id}`} />
+        </>
+      )}
+    </>
+  );
+}
+
+/** Decide holds approve/reject (admin) and cancel (the requester's organisation). */
+export function Decide({ me, r, onChange, testSuffix = "" }: { me: Me; r: CertRequest; onChange: () => void; testSuffix?: string }) {
+  const [reason, setReason] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const own = r.requested_by === me.subject;
+  async function act(what: "approve" | "reject" | "cancel") {
+    setBusy(true);
+    setError(null);
+    try {
+      await api(`/api/v1/requests/${encodeURIComponent(r.id)}/${what}`, { body: what === "cancel" ? {} : { reason } });
+      onChange();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
+  const inputId = `reason-${r.id}`;
+  return (
+    <div className="decide">
+      {me.role === "admin" && (
+        <>
+          {own ? (
+            <p className="hint">You asked for this request, so another admin must decide it.</p>
+          ) : (
+            <>
+              <div className="field">
+                <label htmlFor={inputId}>Reason (recorded in the audit log{r.state === "submitted" ? "; required to reject" : ""})</label>
+                <input id={inputId} value={reason} onChange={(e) => setReason(e.target.value)} data-testid={`reason-input${testSuffix}`} />
+              </div>
+              <div className="buttons">
+                <button type="button" className="primary" disabled={busy} onClick={() => act("approve")} data-testid={`approve-${r.id}`}>
+                  Approve and issue
+                </button>
+                <button type="button" className="danger" disabled={busy || reason.trim() === ""} onClick={() => act("reject")} data-testid={`reject-${r.id}`}>
+                  Reject
+                </button>
+              </div>
+            </>
+          )}
+        </>
+      )}
+      {me.role !== "auditor" && (own || (me.role === "partner" && me.org === r.org)) && (
+        <button type="button" disabled={busy} onClick={() => act("cancel")} data-testid={`cancel-${r.id}`}>
+          Cancel request
+        </button>
+      )}
+      <ErrorBox error={error} />
+    </div>
+  );
+}
