@@ -1,0 +1,368 @@
+package models
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// zeroHash is PrevHash of the first audit event.
+var zeroHash = strings.Repeat("0", 64)
+
+// auditHashVersion separates this hash format from any later one.
+const auditHashVersion = "certdesk-audit-v1"
+
+// auditHead is the single row of audit_heads: the last appended event.
+type auditHead struct {
+	ID   int    `gorm:"primaryKey"`
+	Seq  int64  `gorm:"not null"`
+	Hash string `gorm:"size:64;not null"`
+}
+
+// TableName is the table of the chain head.
+func (auditHead) TableName() string { return "audit_heads" }
+
+// AuditFilter selects audit events. Empty fields match everything; From is
+// inclusive and To exclusive.
+type AuditFilter struct {
+	Actor    string
+	Org      string
+	Action   string
+	ObjectID string
+	From     *time.Time
+	To       *time.Time
+	Cursor   string // from a previous ListAudit; ignored by StreamAudit
+	Limit    int    // ListAudit page size: default 50, max 500
+}
+
+// AuditVerification is the result of walking the audit chain.
+type AuditVerification struct {
+	OK          bool   `json:"ok"`
+	Events      int64  `json:"events"`                  // events checked
+	FirstBadSeq int64  `json:"first_bad_seq,omitempty"` // 0 when OK
+	Problem     string `json:"problem,omitempty"`       // e.g. "event 17 was altered"
+	HeadHash    string `json:"head_hash"`               // hash of the last event (the chain head)
+}
+
+// Audit field limits (the column sizes); longer values are cut before
+// hashing so that what is stored is what was hashed.
+const (
+	maxActor      = 255
+	maxRole       = 16
+	maxOrg        = 64
+	maxAction     = 64
+	maxObjectType = 32
+	maxObjectID   = 64
+	maxSource     = 64
+)
+
+// Record appends a standalone audit event (sign-in, failed sign-in, HSM
+// signature, configuration change) in its own transaction. detail must
+// marshal to a JSON object (or be nil); it is stored with sorted keys.
+func (s *Store) Record(ctx context.Context, a Actor, action, objectType, objectID string, detail any) error {
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		return s.appendAudit(tx, a, a.Org, action, objectType, objectID, detail)
+	})
+	if err != nil {
+		return fmt.Errorf("recording audit event %q: %w", action, err)
+	}
+	return nil
+}
+
+// appendAudit adds one event to the chain inside tx, the transaction of the
+// change it records. It locks the chain head (SELECT … FOR UPDATE on
+// PostgreSQL; SQLite transactions are serial), so concurrent appends get
+// contiguous sequence numbers and each links to its predecessor. Callers make
+// it the last statement of their transaction, so the head lock is held only
+// until commit and always taken after any row locks (no lock-order cycles).
+func (s *Store) appendAudit(tx *gorm.DB, a Actor, org, action, objectType, objectID string, detail any) error {
+	if strings.TrimSpace(a.Subject) == "" {
+		return fmt.Errorf("%w: audit event %q needs an actor", ErrInvalid, action)
+	}
+	if strings.TrimSpace(action) == "" {
+		return fmt.Errorf("%w: audit event needs an action", ErrInvalid)
+	}
+	d, err := canonicalDetail(detail)
+	if err != nil {
+		return err
+	}
+	var head auditHead
+	if err := s.forUpdate(tx).Where("id = ?", 1).Take(&head).Error; err != nil {
+		return fmt.Errorf("locking audit head: %w", err)
+	}
+	ev := AuditEvent{
+		Seq:        head.Seq + 1,
+		Time:       s.now(),
+		Actor:      cut(a.Subject, maxActor),
+		Role:       cut(a.Role, maxRole),
+		Org:        cut(org, maxOrg),
+		Action:     cut(action, maxAction),
+		ObjectType: cut(objectType, maxObjectType),
+		ObjectID:   cut(objectID, maxObjectID),
+		Source:     cut(a.Source, maxSource),
+		Detail:     d,
+		PrevHash:   head.Hash,
+	}
+	ev.Hash = AuditHash(&ev)
+	if err := tx.Create(&ev).Error; err != nil {
+		return fmt.Errorf("appending audit event: %w", err)
+	}
+	res := tx.Model(&auditHead{}).Where("id = ? AND seq = ?", 1, head.Seq).
+		Updates(map[string]any{"seq": ev.Seq, "hash": ev.Hash})
+	if res.Error != nil {
+		return fmt.Errorf("advancing audit head: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("advancing audit head: %w: head moved concurrently", ErrConflict)
+	}
+	return nil
+}
+
+// cut shortens s to at most n bytes without splitting a UTF-8 sequence
+// (invalid UTF-8 is replaced first: PostgreSQL refuses it).
+func cut(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// canonicalDetail encodes detail as a JSON object with sorted keys, numbers
+// kept as written, and no HTML escaping. nil becomes "{}".
+func canonicalDetail(detail any) (string, error) {
+	if detail == nil {
+		return "{}", nil
+	}
+	raw, err := json.Marshal(detail)
+	if err != nil {
+		return "", fmt.Errorf("%w: audit detail: %v", ErrInvalid, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		if string(raw) == "null" {
+			return "{}", nil
+		}
+		return "", fmt.Errorf("%w: audit detail must be a JSON object", ErrInvalid)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil { // map keys are sorted by encoding/json
+		return "", fmt.Errorf("%w: audit detail: %v", ErrInvalid, err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// AuditHash computes an event's hash: hex(SHA-256) over the version tag and
+// the fields seq, time (UTC, RFC 3339 with nanoseconds, trailing zeros
+// dropped), actor, role, org, action, object_type, object_id, source, detail
+// and prev_hash, each written as <decimal byte length>":"<bytes>",", so no
+// two different events encode the same. docs/data-model.md specifies it for
+// independent verifiers.
+func AuditHash(e *AuditEvent) string {
+	h := sha256.New()
+	field := func(v string) {
+		h.Write([]byte(strconv.Itoa(len(v))))
+		h.Write([]byte{':'})
+		h.Write([]byte(v))
+		h.Write([]byte{','})
+	}
+	field(auditHashVersion)
+	field(strconv.FormatInt(e.Seq, 10))
+	field(e.Time.UTC().Format(time.RFC3339Nano))
+	field(e.Actor)
+	field(e.Role)
+	field(e.Org)
+	field(e.Action)
+	field(e.ObjectType)
+	field(e.ObjectID)
+	field(e.Source)
+	field(e.Detail)
+	field(e.PrevHash)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// auditQuery applies the filter's conditions (not cursor or order).
+func auditQuery(db *gorm.DB, f AuditFilter) *gorm.DB {
+	q := db.Model(&AuditEvent{})
+	if f.Actor != "" {
+		q = q.Where("actor = ?", f.Actor)
+	}
+	if f.Org != "" {
+		q = q.Where("org = ?", f.Org)
+	}
+	if f.Action != "" {
+		q = q.Where("action = ?", f.Action)
+	}
+	if f.ObjectID != "" {
+		q = q.Where("object_id = ?", f.ObjectID)
+	}
+	if f.From != nil {
+		q = q.Where(`"time" >= ?`, normTime(*f.From))
+	}
+	if f.To != nil {
+		q = q.Where(`"time" < ?`, normTime(*f.To))
+	}
+	return q
+}
+
+// ListAudit returns one page of matching events, newest first, and the
+// cursor of the next page ("" on the last page).
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, string, error) {
+	limit := pageLimit(f.Limit)
+	q := auditQuery(s.db.WithContext(ctx), f)
+	if f.Cursor != "" {
+		parts, err := decodeCursor(f.Cursor, "audit", 1)
+		if err != nil {
+			return nil, "", err
+		}
+		seq, err := strconv.ParseInt(parts[0], 10, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: malformed cursor", ErrInvalid)
+		}
+		q = q.Where("seq < ?", seq)
+	}
+	var evs []AuditEvent
+	if err := q.Order("seq DESC").Limit(limit + 1).Find(&evs).Error; err != nil {
+		return nil, "", fmt.Errorf("listing audit events: %w", err)
+	}
+	next := ""
+	if len(evs) > limit {
+		evs = evs[:limit]
+		next = encodeCursor("audit", strconv.FormatInt(evs[limit-1].Seq, 10))
+	}
+	return evs, next, nil
+}
+
+// streamBatch is how many events StreamAudit and VerifyAudit hold at once.
+const streamBatch = 1000
+
+// StreamAudit calls fn for every matching event, oldest first, reading in
+// batches keyed on seq so memory stays constant for any number of events.
+// No connection is held while fn runs. An error from fn stops the walk and is
+// returned.
+func (s *Store) StreamAudit(ctx context.Context, f AuditFilter, fn func(*AuditEvent) error) error {
+	var after int64
+	for {
+		var evs []AuditEvent
+		err := auditQuery(s.db.WithContext(ctx), f).Where("seq > ?", after).
+			Order("seq ASC").Limit(streamBatch).Find(&evs).Error
+		if err != nil {
+			return fmt.Errorf("streaming audit events: %w", err)
+		}
+		for i := range evs {
+			if err := fn(&evs[i]); err != nil {
+				return err
+			}
+		}
+		if len(evs) < streamBatch {
+			return nil
+		}
+		after = evs[len(evs)-1].Seq
+	}
+}
+
+// VerifyAudit walks the whole chain in seq order and reports the first event
+// that was altered (its hash does not match its contents), removed (a gap in
+// seq, or the chain ends before the recorded head) or inserted/reordered (its
+// prev_hash is not the hash of its predecessor, or it lies beyond the head).
+func (s *Store) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
+	db := s.db.WithContext(ctx)
+	var head auditHead
+	if err := db.Where("id = ?", 1).Take(&head).Error; err != nil {
+		return nil, fmt.Errorf("reading audit head: %w", dbErr(err))
+	}
+	v := &AuditVerification{HeadHash: head.Hash}
+	bad := func(seq int64, problem string) (*AuditVerification, error) {
+		v.OK, v.FirstBadSeq, v.Problem = false, seq, problem
+		return v, nil
+	}
+	var (
+		last     int64
+		prevHash = zeroHash
+	)
+	// Walk only what the head read above covers: events appended while we
+	// walk are not ours to judge (each append moves head and event together).
+	for last < head.Seq {
+		var evs []AuditEvent
+		err := db.Where("seq > ? AND seq <= ?", last, head.Seq).Order("seq ASC").Limit(streamBatch).Find(&evs).Error
+		if err != nil {
+			return nil, fmt.Errorf("reading audit events: %w", err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for i := range evs {
+			e := &evs[i]
+			want := last + 1
+			switch {
+			case e.Seq != want:
+				return bad(want, fmt.Sprintf("event %d is missing (removed)", want))
+			case AuditHash(e) != e.Hash:
+				return bad(e.Seq, fmt.Sprintf("event %d was altered", e.Seq))
+			case e.PrevHash != prevHash:
+				if e.Seq == 1 {
+					return bad(1, "event 1 does not start the chain (inserted or reordered)")
+				}
+				return bad(e.Seq, fmt.Sprintf("event %d does not follow event %d (inserted or reordered)", e.Seq, e.Seq-1))
+			}
+			v.Events++
+			last, prevHash = e.Seq, e.Hash
+		}
+	}
+	switch {
+	case last < head.Seq:
+		return bad(last+1, fmt.Sprintf("event %d is missing (removed)", last+1))
+	case prevHash != head.Hash:
+		return bad(last, fmt.Sprintf("event %d was altered", last))
+	}
+	// An event past the head was not appended by the store, unless it was
+	// appended after we read the head: read the first such event, then the
+	// head again (the head only grows, so this order has no false alarm).
+	var beyond *int64
+	if err := db.Model(&AuditEvent{}).Where("seq > ?", head.Seq).Select("MIN(seq)").Scan(&beyond).Error; err != nil {
+		return nil, fmt.Errorf("reading audit events: %w", err)
+	}
+	if beyond != nil {
+		var now auditHead
+		if err := db.Where("id = ?", 1).Take(&now).Error; err != nil {
+			return nil, fmt.Errorf("reading audit head: %w", dbErr(err))
+		}
+		if *beyond > now.Seq {
+			return bad(*beyond, fmt.Sprintf("event %d is beyond the chain head (event %d): inserted", *beyond, now.Seq))
+		}
+	}
+	v.OK = true
+	return v, nil
+}
+
+// pageLimit applies the list default (50) and maximum (500).
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 500:
+		return 500
+	}
+	return n
+}
+
+// errIsNotFound reports whether err is gorm's record-not-found.
+func errIsNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }

@@ -1,0 +1,288 @@
+package models
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// Certificate states as shown to users, derived by CertState.
+const (
+	CertValid   = "valid"
+	CertExpired = "expired"
+)
+
+// CertFilter selects certificates for ListCertificates.
+type CertFilter struct {
+	Org string
+	// State is the derived state: "valid" (issued, not yet expired),
+	// "expired", "revoked", "pending", "failed", "all"; "" means valid,
+	// expired and revoked (certificates that exist), not in-flight or failed
+	// issuances.
+	State          string
+	ExpiringBefore *time.Time // NotAfter before this time
+	Cursor         string     // from the previous page
+	Limit          int        // default 50, max 500
+}
+
+// CertState is a certificate's state as users see it at now: "valid",
+// "expired", "revoked", "pending" or "failed".
+func CertState(c *Certificate, now time.Time) string {
+	switch c.State {
+	case CertIssued:
+		if now.Before(c.NotAfter) {
+			return CertValid
+		}
+		return CertExpired
+	case CertRevoked:
+		return CertRevoked
+	}
+	return c.State
+}
+
+// NormalizeSerial returns the stored form of a serial given in hex: lower
+// case, no leading zeros (big.Int.Text(16)), or "" if it is not hex.
+func NormalizeSerial(serialHex string) string {
+	s := strings.ToLower(strings.TrimSpace(serialHex))
+	s = strings.TrimPrefix(s, "0x")
+	s = strings.ReplaceAll(s, ":", "")
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return ""
+		}
+	}
+	s = strings.TrimLeft(s, "0")
+	if s == "" && serialHex != "" {
+		return "0"
+	}
+	return s
+}
+
+// ReserveCertificate records a certificate about to be signed (record
+// before sign, Boulder ca/ca.go): c carries Serial, RequestID, NotBefore,
+// NotAfter, PrecertDER and optionally Org, Identities and KeyType (taken from
+// the request when empty). The request must be approved and have no pending,
+// issued or revoked certificate (ErrConflict otherwise, also for a serial
+// already used). The store assigns ID and State=pending. Audit
+// "certificate.reserve".
+func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate) error {
+	serial := NormalizeSerial(c.Serial)
+	switch {
+	case serial == "" || len(serial) > 40:
+		return fmt.Errorf("reserving certificate: %w: serial must be 1-40 hex digits", ErrInvalid)
+	case c.RequestID == "":
+		return fmt.Errorf("reserving certificate: %w: request id required", ErrInvalid)
+	case c.NotBefore.IsZero() || !c.NotAfter.After(c.NotBefore):
+		return fmt.Errorf("reserving certificate: %w: not_after must follow not_before", ErrInvalid)
+	}
+	now := s.now()
+	c.Serial = serial
+	c.ID = uuid.NewString()
+	c.State = CertPending
+	c.NotBefore, c.NotAfter = normTime(c.NotBefore), normTime(c.NotAfter)
+	c.DER, c.RevokedAt, c.RevocationReason, c.RevokedBy = nil, nil, nil, ""
+	c.CreatedAt, c.UpdatedAt = now, now
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var r Request
+		if err := s.forUpdate(tx).Where("id = ?", c.RequestID).Take(&r).Error; err != nil {
+			return fmt.Errorf("request %s: %w", c.RequestID, dbErr(err))
+		}
+		if r.State != StateApproved {
+			return fmt.Errorf("%w: request is %s, not approved", ErrConflict, r.State)
+		}
+		var live int64
+		err := tx.Model(&Certificate{}).
+			Where("request_id = ? AND state IN ?", r.ID, []string{CertPending, CertIssued, CertRevoked}).
+			Count(&live).Error
+		if err != nil {
+			return err
+		}
+		if live > 0 {
+			return fmt.Errorf("%w: request %s already has a certificate", ErrConflict, r.ID)
+		}
+		if c.Org == "" {
+			c.Org = r.Org
+		}
+		if c.Org != r.Org {
+			return fmt.Errorf("%w: certificate organisation %q differs from the request's %q", ErrInvalid, c.Org, r.Org)
+		}
+		if len(c.Identities) == 0 {
+			c.Identities = r.Identities
+		}
+		if c.KeyType == "" {
+			c.KeyType = r.KeyType
+		}
+		if err := tx.Create(c).Error; err != nil {
+			return dbErr(err)
+		}
+		return s.appendAudit(tx, a, c.Org, "certificate.reserve", "certificate", c.ID, map[string]any{
+			"serial": c.Serial, "request_id": c.RequestID, "identities": c.Identities,
+			"not_before": c.NotBefore.Format(time.RFC3339), "not_after": c.NotAfter.Format(time.RFC3339),
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("reserving certificate %s: %w", serial, err)
+	}
+	return nil
+}
+
+// CompleteCertificate records the signed certificate: pending → issued
+// with its DER, and its request approved → issued pointing at it, in one
+// transaction. A certificate not pending is ErrConflict. Audit
+// "certificate.issue" with serial, not_after and SHA-256 fingerprint.
+func (s *Store) CompleteCertificate(ctx context.Context, a Actor, certID string, der []byte) (*Certificate, error) {
+	if len(der) == 0 {
+		return nil, fmt.Errorf("completing certificate %s: %w: DER required", certID, ErrInvalid)
+	}
+	var out Certificate
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var c Certificate
+		if err := tx.Where("id = ?", certID).Take(&c).Error; err != nil {
+			return dbErr(err)
+		}
+		if c.State != CertPending {
+			return fmt.Errorf("%w: certificate is %s, not pending", ErrConflict, c.State)
+		}
+		now := s.now()
+		res := tx.Model(&Certificate{}).Where("id = ? AND state = ?", certID, CertPending).
+			Updates(map[string]any{"state": CertIssued, "der": der, "updated_at": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("%w: certificate is no longer pending", ErrConflict)
+		}
+		res = tx.Model(&Request{}).Where("id = ? AND state = ?", c.RequestID, StateApproved).
+			Updates(map[string]any{"state": StateIssued, "certificate_id": certID, "updated_at": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("%w: request %s is no longer approved", ErrConflict, c.RequestID)
+		}
+		if err := tx.Where("id = ?", certID).Take(&out).Error; err != nil {
+			return err
+		}
+		fp := sha256.Sum256(der)
+		return s.appendAudit(tx, a, c.Org, "certificate.issue", "certificate", certID, map[string]any{
+			"serial": c.Serial, "request_id": c.RequestID,
+			"not_after": c.NotAfter.Format(time.RFC3339), "sha256": hex.EncodeToString(fp[:]),
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("completing certificate %s: %w", certID, err)
+	}
+	return &out, nil
+}
+
+// FailCertificate marks an in-flight issuance as failed (pending → failed):
+// the HSM refused, or a restart found it unfinished. The request stays
+// approved, so it can be issued again. Audit "certificate.fail".
+func (s *Store) FailCertificate(ctx context.Context, a Actor, certID, why string) error {
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var c Certificate
+		if err := tx.Where("id = ?", certID).Take(&c).Error; err != nil {
+			return dbErr(err)
+		}
+		if c.State != CertPending {
+			return fmt.Errorf("%w: certificate is %s, not pending", ErrConflict, c.State)
+		}
+		res := tx.Model(&Certificate{}).Where("id = ? AND state = ?", certID, CertPending).
+			Updates(map[string]any{"state": CertFailed, "updated_at": s.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("%w: certificate is no longer pending", ErrConflict)
+		}
+		return s.appendAudit(tx, a, c.Org, "certificate.fail", "certificate", certID, map[string]any{
+			"serial": c.Serial, "request_id": c.RequestID, "reason": why,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("failing certificate %s: %w", certID, err)
+	}
+	return nil
+}
+
+// PendingCertificates returns the issuances in flight (reserved, not yet
+// completed or failed), oldest first, for recovery at start-up.
+func (s *Store) PendingCertificates(ctx context.Context) ([]Certificate, error) {
+	var cs []Certificate
+	err := s.db.WithContext(ctx).Where("state = ?", CertPending).Order("created_at ASC, id ASC").Find(&cs).Error
+	if err != nil {
+		return nil, fmt.Errorf("listing pending certificates: %w", err)
+	}
+	return cs, nil
+}
+
+// GetCertificate returns the certificate with this ID, or ErrNotFound.
+func (s *Store) GetCertificate(ctx context.Context, id string) (*Certificate, error) {
+	var c Certificate
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("reading certificate %s: %w", id, dbErr(err))
+	}
+	return &c, nil
+}
+
+// GetCertificateBySerial returns the certificate with this serial (hex, any
+// case, leading zeros ignored), or ErrNotFound.
+func (s *Store) GetCertificateBySerial(ctx context.Context, serialHex string) (*Certificate, error) {
+	serial := NormalizeSerial(serialHex)
+	if serial == "" {
+		return nil, fmt.Errorf("reading certificate by serial: %w: serial is not hex", ErrInvalid)
+	}
+	var c Certificate
+	if err := s.db.WithContext(ctx).Where("serial = ?", serial).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("reading certificate %s: %w", serial, dbErr(err))
+	}
+	return &c, nil
+}
+
+// ListCertificates returns one page of matching certificates, newest
+// first, and the cursor of the next page ("" on the last page).
+func (s *Store) ListCertificates(ctx context.Context, f CertFilter) ([]Certificate, string, error) {
+	limit := pageLimit(f.Limit)
+	now := s.now()
+	q := s.db.WithContext(ctx).Model(&Certificate{})
+	if f.Org != "" {
+		q = q.Where("org = ?", f.Org)
+	}
+	switch f.State {
+	case "":
+		q = q.Where("state IN ?", []string{CertIssued, CertRevoked})
+	case "all":
+	case CertValid:
+		q = q.Where("state = ? AND not_after > ?", CertIssued, now)
+	case CertExpired:
+		q = q.Where("state = ? AND not_after <= ?", CertIssued, now)
+	case CertRevoked, CertPending, CertFailed:
+		q = q.Where("state = ?", f.State)
+	default:
+		return nil, "", fmt.Errorf("listing certificates: %w: unknown state %q", ErrInvalid, f.State)
+	}
+	if f.ExpiringBefore != nil {
+		q = q.Where("not_after < ?", normTime(*f.ExpiringBefore))
+	}
+	q, err := afterTimeCursor(q, f.Cursor, "certificates")
+	if err != nil {
+		return nil, "", err
+	}
+	var cs []Certificate
+	if err := q.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&cs).Error; err != nil {
+		return nil, "", fmt.Errorf("listing certificates: %w", err)
+	}
+	next := ""
+	if len(cs) > limit {
+		cs = cs[:limit]
+		last := cs[limit-1]
+		next = encodeCursor("certificates", last.CreatedAt.UTC().Format(time.RFC3339Nano), last.ID)
+	}
+	return cs, next, nil
+}

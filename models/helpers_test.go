@@ -1,0 +1,94 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certdesk/certdesk/models"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock {
+	return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var (
+	ctx     = context.Background()
+	admin   = models.Actor{Subject: "alice-admin", Role: models.RoleAdmin, Source: "192.0.2.1"}
+	admin2  = models.Actor{Subject: "bob-admin", Role: models.RoleAdmin, Source: "192.0.2.2"}
+	partner = models.Actor{Subject: "carol-partner", Role: models.RolePartner, Org: "acme", Source: "198.51.100.7"}
+	system  = models.Actor{Subject: "system:certdesk", Role: models.RoleSystem, Source: "startup"}
+)
+
+// wantErr fails unless errors.Is(err, want) (or err == nil when want is nil).
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	switch {
+	case want == nil && err != nil:
+		t.Fatalf("unexpected error: %v", err)
+	case want != nil && !errors.Is(err, want):
+		t.Fatalf("error = %v, want %v", err, want)
+	}
+}
+
+// mustVerify fails unless the audit chain verifies.
+func mustVerify(t *testing.T, s *models.Store) *models.AuditVerification {
+	t.Helper()
+	v, err := s.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatalf("VerifyAudit: %v", err)
+	}
+	if !v.OK {
+		t.Fatalf("audit chain does not verify: %s (seq %d)", v.Problem, v.FirstBadSeq)
+	}
+	return v
+}
+
+// lastEvent returns the newest audit event, failing if there is none.
+func lastEvent(t *testing.T, s *models.Store) models.AuditEvent {
+	t.Helper()
+	evs, _, err := s.ListAudit(ctx, models.AuditFilter{Limit: 1})
+	if err != nil {
+		t.Fatalf("ListAudit: %v", err)
+	}
+	if len(evs) == 0 {
+		t.Fatal("no audit event recorded")
+	}
+	return evs[0]
+}
+
+// wantLastAudit checks the newest audit event's action, actor and object.
+func wantLastAudit(t *testing.T, s *models.Store, action string, a models.Actor, objectID string) models.AuditEvent {
+	t.Helper()
+	ev := lastEvent(t, s)
+	if ev.Action != action || ev.Actor != a.Subject || (objectID != "" && ev.ObjectID != objectID) {
+		t.Fatalf("last audit event = %s by %s on %s, want %s by %s on %s", ev.Action, ev.Actor, ev.ObjectID, action, a.Subject, objectID)
+	}
+	return ev
+}
+
+// auditCount returns the number of events in the chain.
+func auditCount(t *testing.T, s *models.Store) int64 {
+	t.Helper()
+	return mustVerify(t, s).Events
+}

@@ -1,0 +1,144 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// DefaultMaxValidityDays is an organisation's maximum certificate validity
+// when none is given (DESIGN.md: 90 days by default).
+const DefaultMaxValidityDays = 90
+
+// slugRE is what an organisation slug may look like: it appears in URLs and
+// SPIFFE paths.
+var slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$`)
+
+// validateOrg normalises and checks an organisation before it is written.
+func validateOrg(o *Organization) error {
+	o.Slug = strings.TrimSpace(o.Slug)
+	o.Name = strings.TrimSpace(o.Name)
+	switch {
+	case !slugRE.MatchString(o.Slug):
+		return fmt.Errorf("%w: slug must be 1-64 lower-case letters, digits and inner hyphens", ErrInvalid)
+	case o.Name == "":
+		return fmt.Errorf("%w: name required", ErrInvalid)
+	case len(o.Name) > 200:
+		return fmt.Errorf("%w: name longer than 200 bytes", ErrInvalid)
+	case o.MaxValidityDays < 0:
+		return fmt.Errorf("%w: max_validity_days must be positive", ErrInvalid)
+	}
+	if o.MaxValidityDays == 0 {
+		o.MaxValidityDays = DefaultMaxValidityDays
+	}
+	if o.URIPrefixes == nil {
+		o.URIPrefixes = StringList{}
+	}
+	if o.DNSSuffixes == nil {
+		o.DNSSuffixes = StringList{}
+	}
+	if o.EmailDomains == nil {
+		o.EmailDomains = StringList{}
+	}
+	return nil
+}
+
+// orgDetail is the audit view of an organisation.
+func orgDetail(o *Organization) map[string]any {
+	return map[string]any{
+		"slug": o.Slug, "name": o.Name,
+		"uri_prefixes": o.URIPrefixes, "dns_suffixes": o.DNSSuffixes, "email_domains": o.EmailDomains,
+		"max_validity_days": o.MaxValidityDays, "auto_approve_renewals": o.AutoApproveRenewals,
+	}
+}
+
+// CreateOrg adds an organisation. A taken slug is ErrConflict; a malformed
+// one ErrInvalid. MaxValidityDays 0 means the default. Audit "org.create".
+func (s *Store) CreateOrg(ctx context.Context, a Actor, o *Organization) error {
+	if err := validateOrg(o); err != nil {
+		return fmt.Errorf("creating organisation: %w", err)
+	}
+	now := s.now()
+	o.ID, o.CreatedAt, o.UpdatedAt = 0, now, now
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Organization{}).Where("slug = ?", o.Slug).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: slug %q is taken", ErrConflict, o.Slug)
+		}
+		if err := tx.Create(o).Error; err != nil {
+			return dbErr(err)
+		}
+		return s.appendAudit(tx, a, o.Slug, "org.create", "org", o.Slug, orgDetail(o))
+	})
+	if err != nil {
+		return fmt.Errorf("creating organisation %s: %w", o.Slug, err)
+	}
+	return nil
+}
+
+// UpdateOrg replaces the editable fields (name, namespace, maximum validity,
+// auto-approval of renewals) of the organisation with o.Slug. ErrNotFound if
+// there is none. Audit "org.update" with "before" and "after".
+func (s *Store) UpdateOrg(ctx context.Context, a Actor, o *Organization) error {
+	if err := validateOrg(o); err != nil {
+		return fmt.Errorf("updating organisation: %w", err)
+	}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var before Organization
+		if err := s.forUpdate(tx).Where("slug = ?", o.Slug).Take(&before).Error; err != nil {
+			return dbErr(err)
+		}
+		after := before
+		after.Name = o.Name
+		after.URIPrefixes = o.URIPrefixes
+		after.DNSSuffixes = o.DNSSuffixes
+		after.EmailDomains = o.EmailDomains
+		after.MaxValidityDays = o.MaxValidityDays
+		after.AutoApproveRenewals = o.AutoApproveRenewals
+		after.UpdatedAt = s.now()
+		err := tx.Model(&Organization{}).Where("id = ?", before.ID).Updates(map[string]any{
+			"name":                  after.Name,
+			"uri_prefixes":          jsonList(after.URIPrefixes),
+			"dns_suffixes":          jsonList(after.DNSSuffixes),
+			"email_domains":         jsonList(after.EmailDomains),
+			"max_validity_days":     after.MaxValidityDays,
+			"auto_approve_renewals": after.AutoApproveRenewals,
+			"updated_at":            after.UpdatedAt,
+		}).Error
+		if err != nil {
+			return err
+		}
+		*o = after
+		return s.appendAudit(tx, a, o.Slug, "org.update", "org", o.Slug, map[string]any{
+			"before": orgDetail(&before), "after": orgDetail(&after),
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("updating organisation %s: %w", o.Slug, err)
+	}
+	return nil
+}
+
+// GetOrg returns the organisation with this slug, or ErrNotFound.
+func (s *Store) GetOrg(ctx context.Context, slug string) (*Organization, error) {
+	var o Organization
+	if err := s.db.WithContext(ctx).Where("slug = ?", slug).Take(&o).Error; err != nil {
+		return nil, fmt.Errorf("reading organisation %s: %w", slug, dbErr(err))
+	}
+	return &o, nil
+}
+
+// ListOrgs returns every organisation, ordered by slug.
+func (s *Store) ListOrgs(ctx context.Context) ([]Organization, error) {
+	var os []Organization
+	if err := s.db.WithContext(ctx).Order("slug ASC").Find(&os).Error; err != nil {
+		return nil, fmt.Errorf("listing organisations: %w", err)
+	}
+	return os, nil
+}

@@ -1,0 +1,261 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// AutoApprover is the DecidedBy of requests approved by an organisation's
+// renewal policy rather than by a person.
+const AutoApprover = "system:auto-approve"
+
+// RequestFilter selects requests for ListRequests. Empty fields match
+// everything.
+type RequestFilter struct {
+	Org         string
+	State       string
+	RequestedBy string
+	Cursor      string // from the previous page; "" for the first
+	Limit       int    // default 50, max 500
+}
+
+// SubmitRequest stores a new request in state submitted. The store assigns
+// ID (UUID v4), State and times; RequestedBy defaults to the actor. The
+// organisation must exist, there must be at least one identity and a CSR,
+// ValidityDays 0 means the organisation's maximum and more than it is
+// refused, and RenewalOf must name a certificate of the same organisation.
+// Audit "request.submit".
+func (s *Store) SubmitRequest(ctx context.Context, a Actor, r *Request) error {
+	if r.RequestedBy == "" {
+		r.RequestedBy = a.Subject
+	}
+	switch {
+	case strings.TrimSpace(r.RequestedBy) == "":
+		return fmt.Errorf("submitting request: %w: requester required", ErrInvalid)
+	case strings.TrimSpace(r.CSRPEM) == "":
+		return fmt.Errorf("submitting request: %w: csr required", ErrInvalid)
+	case len(r.Identities) == 0:
+		return fmt.Errorf("submitting request: %w: at least one identity required", ErrInvalid)
+	case r.ValidityDays < 0:
+		return fmt.Errorf("submitting request: %w: validity_days must be positive", ErrInvalid)
+	}
+	now := s.now()
+	r.ID = uuid.NewString()
+	r.State = StateSubmitted
+	r.DecidedBy, r.DecisionReason, r.DecidedAt, r.CertificateID = "", "", nil, nil
+	r.CreatedAt, r.UpdatedAt = now, now
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var org Organization
+		if err := tx.Where("slug = ?", r.Org).Take(&org).Error; err != nil {
+			if errIsNotFound(err) {
+				return fmt.Errorf("%w: unknown organisation %q", ErrInvalid, r.Org)
+			}
+			return err
+		}
+		if r.ValidityDays == 0 {
+			r.ValidityDays = org.MaxValidityDays
+		}
+		if r.ValidityDays > org.MaxValidityDays {
+			return fmt.Errorf("%w: validity_days %d exceeds the organisation's maximum of %d", ErrInvalid, r.ValidityDays, org.MaxValidityDays)
+		}
+		if r.RenewalOf != nil {
+			var old Certificate
+			err := tx.Select("id", "org").Where("id = ?", *r.RenewalOf).Take(&old).Error
+			if errIsNotFound(err) || (err == nil && old.Org != r.Org) {
+				return fmt.Errorf("%w: renewal_of names no certificate of organisation %q", ErrInvalid, r.Org)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := tx.Create(r).Error; err != nil {
+			return dbErr(err)
+		}
+		detail := map[string]any{
+			"identities": r.Identities, "validity_days": r.ValidityDays, "key_type": r.KeyType,
+			"requested_by": r.RequestedBy,
+		}
+		if r.RenewalOf != nil {
+			detail["renewal_of"] = *r.RenewalOf
+		}
+		return s.appendAudit(tx, a, r.Org, "request.submit", "request", r.ID, detail)
+	})
+	if err != nil {
+		return fmt.Errorf("submitting request: %w", err)
+	}
+	return nil
+}
+
+// GetRequest returns the request with this ID, or ErrNotFound.
+func (s *Store) GetRequest(ctx context.Context, id string) (*Request, error) {
+	var r Request
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, fmt.Errorf("reading request %s: %w", id, dbErr(err))
+	}
+	return &r, nil
+}
+
+// ListRequests returns one page of matching requests, newest first, and the
+// cursor of the next page ("" on the last page).
+func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, string, error) {
+	limit := pageLimit(f.Limit)
+	q := s.db.WithContext(ctx).Model(&Request{})
+	if f.Org != "" {
+		q = q.Where("org = ?", f.Org)
+	}
+	if f.State != "" {
+		q = q.Where("state = ?", f.State)
+	}
+	if f.RequestedBy != "" {
+		q = q.Where("requested_by = ?", f.RequestedBy)
+	}
+	q, err := afterTimeCursor(q, f.Cursor, "requests")
+	if err != nil {
+		return nil, "", err
+	}
+	var rs []Request
+	if err := q.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&rs).Error; err != nil {
+		return nil, "", fmt.Errorf("listing requests: %w", err)
+	}
+	next := ""
+	if len(rs) > limit {
+		rs = rs[:limit]
+		last := rs[limit-1]
+		next = encodeCursor("requests", last.CreatedAt.UTC().Format(time.RFC3339Nano), last.ID)
+	}
+	return rs, next, nil
+}
+
+// afterTimeCursor restricts q to rows after a (created_at, id) cursor in
+// newest-first order.
+func afterTimeCursor(q *gorm.DB, cursor, kind string) (*gorm.DB, error) {
+	if cursor == "" {
+		return q, nil
+	}
+	parts, err := decodeCursor(cursor, kind, 2)
+	if err != nil {
+		return nil, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, parts[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	}
+	t = normTime(t)
+	return q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, parts[1]), nil
+}
+
+// transition moves request id from state from to state to in one
+// transaction: check may refuse (seeing the current row), the conditional
+// UPDATE … WHERE state = from makes concurrent transitions of the same
+// request exclusive (exactly one succeeds, the others get ErrConflict), and
+// the audit event is appended last.
+func (s *Store) transition(ctx context.Context, a Actor, id, verb, from, to, action string,
+	check func(tx *gorm.DB, r *Request) error, set map[string]any, detail map[string]any) (*Request, error) {
+	var out Request
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var r Request
+		if err := tx.Where("id = ?", id).Take(&r).Error; err != nil {
+			return dbErr(err)
+		}
+		if check != nil {
+			if err := check(tx, &r); err != nil {
+				return err
+			}
+		}
+		if r.State != from {
+			return fmt.Errorf("%w: request is %s, not %s", ErrConflict, r.State, from)
+		}
+		now := s.now()
+		upd := map[string]any{"state": to, "updated_at": now}
+		for k, v := range set {
+			upd[k] = v
+		}
+		if _, ok := upd["decided_at"]; ok {
+			upd["decided_at"] = now
+		}
+		res := tx.Model(&Request{}).Where("id = ? AND state = ?", id, from).Updates(upd)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("%w: request is no longer %s", ErrConflict, from)
+		}
+		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
+			return err
+		}
+		d := map[string]any{"from": from, "to": to}
+		for k, v := range detail {
+			d[k] = v
+		}
+		return s.appendAudit(tx, a, out.Org, action, "request", id, d)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s request %s: %w", verb, id, err)
+	}
+	return &out, nil
+}
+
+// ApproveRequest moves a submitted request to approved. Nobody approves
+// their own request (ErrForbidden); a request not in submitted is
+// ErrConflict, including when another admin approved it a moment earlier.
+// Audit "request.approve".
+func (s *Store) ApproveRequest(ctx context.Context, a Actor, id, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	return s.transition(ctx, a, id, "approving", StateSubmitted, StateApproved, "request.approve",
+		func(_ *gorm.DB, r *Request) error {
+			if r.RequestedBy == a.Subject {
+				return fmt.Errorf("%w: nobody approves their own request", ErrForbidden)
+			}
+			return nil
+		},
+		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil},
+		map[string]any{"reason": reason})
+}
+
+// AutoApproveRequest approves a renewal by its organisation's policy:
+// the request must renew a certificate (RenewalOf) and the organisation must
+// allow automatic approval of renewals (ErrForbidden otherwise). DecidedBy is
+// AutoApprover. Audit "request.auto_approve".
+func (s *Store) AutoApproveRequest(ctx context.Context, a Actor, id string) (*Request, error) {
+	const reason = "renewal approved automatically by organisation policy"
+	return s.transition(ctx, a, id, "auto-approving", StateSubmitted, StateApproved, "request.auto_approve",
+		func(tx *gorm.DB, r *Request) error {
+			if r.RenewalOf == nil {
+				return fmt.Errorf("%w: only renewals are approved automatically", ErrForbidden)
+			}
+			var org Organization
+			if err := tx.Where("slug = ?", r.Org).Take(&org).Error; err != nil {
+				return dbErr(err)
+			}
+			if !org.AutoApproveRenewals {
+				return fmt.Errorf("%w: organisation %s does not auto-approve renewals", ErrForbidden, r.Org)
+			}
+			return nil
+		},
+		map[string]any{"decided_by": AutoApprover, "decision_reason": reason, "decided_at": nil},
+		map[string]any{"reason": reason})
+}
+
+// RejectRequest moves a submitted request to rejected. A reason is required
+// (ErrInvalid). Audit "request.reject".
+func (s *Store) RejectRequest(ctx context.Context, a Actor, id, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, fmt.Errorf("rejecting request %s: %w: a reason is required", id, ErrInvalid)
+	}
+	return s.transition(ctx, a, id, "rejecting", StateSubmitted, StateRejected, "request.reject", nil,
+		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil},
+		map[string]any{"reason": reason})
+}
+
+// CancelRequest moves a submitted request to cancelled (the requester
+// withdraws it). Audit "request.cancel".
+func (s *Store) CancelRequest(ctx context.Context, a Actor, id string) (*Request, error) {
+	return s.transition(ctx, a, id, "cancelling", StateSubmitted, StateCancelled, "request.cancel", nil,
+		map[string]any{"decided_by": a.Subject, "decided_at": nil}, nil)
+}

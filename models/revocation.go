@@ -1,0 +1,262 @@
+package models
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// RFC 5280 §5.3.1 CRLReason codes.
+const (
+	ReasonUnspecified          = 0
+	ReasonKeyCompromise        = 1
+	ReasonCACompromise         = 2
+	ReasonAffiliationChanged   = 3
+	ReasonSuperseded           = 4
+	ReasonCessationOfOperation = 5
+	ReasonCertificateHold      = 6
+	ReasonRemoveFromCRL        = 8
+	ReasonPrivilegeWithdrawn   = 9
+	ReasonAACompromise         = 10
+)
+
+// reasonNames are the revocation reasons certdesk accepts. certificateHold
+// and removeFromCRL are not: a revocation here is final (issue 4).
+var reasonNames = map[int]string{
+	ReasonUnspecified:          "unspecified",
+	ReasonKeyCompromise:        "keyCompromise",
+	ReasonCACompromise:         "cACompromise",
+	ReasonAffiliationChanged:   "affiliationChanged",
+	ReasonSuperseded:           "superseded",
+	ReasonCessationOfOperation: "cessationOfOperation",
+	ReasonPrivilegeWithdrawn:   "privilegeWithdrawn",
+	ReasonAACompromise:         "aACompromise",
+}
+
+// ReasonName returns the RFC 5280 name of an accepted revocation reason,
+// or "" if certdesk does not accept it.
+func ReasonName(reason int) string { return reasonNames[reason] }
+
+// crlLockClass is the first key of the transaction advisory lock SaveCRL
+// takes per issuer on PostgreSQL.
+const crlLockClass = 0x63726c // "crl"
+
+// RevokedEntry is the part of a revoked certificate a CRL needs.
+type RevokedEntry struct {
+	Serial           string
+	RevokedAt        time.Time
+	RevocationReason int
+	NotAfter         time.Time
+}
+
+// RevokeCertificate revokes an issued certificate now with an RFC 5280
+// reason (ErrInvalid for certificateHold, removeFromCRL or unknown codes).
+// Revoking a certificate that is not issued — already revoked, pending,
+// failed — is ErrConflict and changes nothing. Audit "certificate.revoke".
+func (s *Store) RevokeCertificate(ctx context.Context, a Actor, id string, reason int) (*Certificate, error) {
+	name := ReasonName(reason)
+	if name == "" {
+		return nil, fmt.Errorf("revoking certificate %s: %w: reason %d is not accepted", id, ErrInvalid, reason)
+	}
+	var out Certificate
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var c Certificate
+		if err := tx.Where("id = ?", id).Take(&c).Error; err != nil {
+			return dbErr(err)
+		}
+		if c.State != CertIssued {
+			if c.State == CertRevoked {
+				return fmt.Errorf("%w: certificate is already revoked", ErrConflict)
+			}
+			return fmt.Errorf("%w: certificate is %s, not issued", ErrConflict, c.State)
+		}
+		now := s.now()
+		res := tx.Model(&Certificate{}).Where("id = ? AND state = ?", id, CertIssued).Updates(map[string]any{
+			"state": CertRevoked, "revoked_at": now, "revocation_reason": reason,
+			"revoked_by": cut(a.Subject, 255), "updated_at": now,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("%w: certificate is already revoked", ErrConflict)
+		}
+		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
+			return err
+		}
+		return s.appendAudit(tx, a, c.Org, "certificate.revoke", "certificate", id, map[string]any{
+			"serial": c.Serial, "reason": reason, "reason_name": name,
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoking certificate %s: %w", id, err)
+	}
+	return &out, nil
+}
+
+// RevokedCertificates returns the certificates a CRL must list at now:
+// revoked and not yet expired, ordered by serial. Only ID, Serial, NotAfter,
+// RevokedAt and RevocationReason are filled.
+func (s *Store) RevokedCertificates(ctx context.Context, now time.Time) ([]Certificate, error) {
+	var cs []Certificate
+	err := s.db.WithContext(ctx).Model(&Certificate{}).
+		Select("id", "serial", "not_after", "revoked_at", "revocation_reason").
+		Where("state = ? AND not_after > ?", CertRevoked, normTime(now)).
+		Order("serial ASC").Find(&cs).Error
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked certificates: %w", err)
+	}
+	return cs, nil
+}
+
+// RevokedEntries is RevokedCertificates in a lighter form, for CRLs with
+// very many entries.
+func (s *Store) RevokedEntries(ctx context.Context, now time.Time) ([]RevokedEntry, error) {
+	rows, err := s.db.WithContext(ctx).Model(&Certificate{}).
+		Select("serial", "revoked_at", "revocation_reason", "not_after").
+		Where("state = ? AND not_after > ?", CertRevoked, normTime(now)).
+		Order("serial ASC").Rows()
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []RevokedEntry
+	for rows.Next() {
+		var (
+			e      RevokedEntry
+			at     *time.Time
+			reason *int
+		)
+		if err := rows.Scan(&e.Serial, &at, &reason, &e.NotAfter); err != nil {
+			return nil, fmt.Errorf("reading revoked certificate: %w", err)
+		}
+		if at != nil {
+			e.RevokedAt = at.UTC()
+		}
+		if reason != nil {
+			e.RevocationReason = *reason
+		}
+		e.NotAfter = e.NotAfter.UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing revoked certificates: %w", err)
+	}
+	return out, nil
+}
+
+// SaveCRL stores a signed CRL. Its number must be higher than every stored
+// number for the same issuer (RFC 5280 §5.2.3: monotonically increasing);
+// a duplicate or lower number is ErrConflict.
+func (s *Store) SaveCRL(ctx context.Context, c *CRL) error {
+	switch {
+	case c.Issuer == "":
+		return fmt.Errorf("saving CRL: %w: issuer required", ErrInvalid)
+	case c.Number <= 0:
+		return fmt.Errorf("saving CRL: %w: number must be positive", ErrInvalid)
+	case len(c.DER) == 0:
+		return fmt.Errorf("saving CRL: %w: DER required", ErrInvalid)
+	case !c.NextUpdate.After(c.ThisUpdate):
+		return fmt.Errorf("saving CRL: %w: next_update must follow this_update", ErrInvalid)
+	}
+	c.ID = 0
+	c.ThisUpdate, c.NextUpdate = normTime(c.ThisUpdate), normTime(c.NextUpdate)
+	c.CreatedAt = s.now()
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if s.driver == DriverPostgres {
+			// Serialise writers of one issuer's CRLs so that numbers are
+			// committed in increasing order.
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", crlLockClass, c.Issuer).Error; err != nil {
+				return err
+			}
+		}
+		var max *int64
+		if err := tx.Model(&CRL{}).Where("issuer = ?", c.Issuer).Select("MAX(number)").Scan(&max).Error; err != nil {
+			return err
+		}
+		if max != nil && c.Number <= *max {
+			return fmt.Errorf("%w: CRL number %d is not above %d", ErrConflict, c.Number, *max)
+		}
+		return dbErr(tx.Create(c).Error)
+	})
+	if err != nil {
+		return fmt.Errorf("saving CRL %s #%d: %w", c.Issuer, c.Number, err)
+	}
+	return nil
+}
+
+// LatestCRL returns the stored CRL with the highest number for issuer, or
+// ErrNotFound.
+func (s *Store) LatestCRL(ctx context.Context, issuer string) (*CRL, error) {
+	var c CRL
+	err := s.db.WithContext(ctx).Where("issuer = ?", issuer).Order("number DESC").Take(&c).Error
+	if err != nil {
+		return nil, fmt.Errorf("reading latest CRL of %s: %w", issuer, dbErr(err))
+	}
+	return &c, nil
+}
+
+// WithLock runs fn while holding the cluster-wide lock named by key, so
+// that exactly one replica does singleton work (CRL generation, expiry
+// notices). On PostgreSQL it is a session advisory lock
+// (pg_try_advisory_lock) held on a dedicated connection for the duration of
+// fn; on SQLite, which one process owns, an in-process mutex. If another
+// holder has the lock, fn is not run and acquired is false.
+func (s *Store) WithLock(ctx context.Context, key int64, fn func(ctx context.Context) error) (acquired bool, err error) {
+	if s.driver != DriverPostgres {
+		m := s.localLock(key)
+		if !m.TryLock() {
+			return false, nil
+		}
+		defer m.Unlock()
+		return true, fn(ctx)
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return false, err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("taking lock %d: %w", key, err)
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+		return false, fmt.Errorf("taking lock %d: %w", key, err)
+	}
+	if !got {
+		return false, nil
+	}
+	defer func() {
+		// Unlock even when ctx is done; if that fails, discard the
+		// connection so the lock dies with its session instead of
+		// returning to the pool still held.
+		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var released bool
+		uerr := conn.QueryRowContext(uctx, "SELECT pg_advisory_unlock($1)", key).Scan(&released)
+		if uerr != nil || !released {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil && uerr != nil {
+				err = fmt.Errorf("releasing lock %d: %w", key, uerr)
+			}
+		}
+	}()
+	return true, fn(ctx)
+}
+
+// localLock returns the in-process mutex for key.
+func (s *Store) localLock(key int64) *sync.Mutex {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	m, ok := s.locks[key]
+	if !ok {
+		m = &sync.Mutex{}
+		s.locks[key] = m
+	}
+	return m
+}

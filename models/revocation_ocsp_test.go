@@ -1,0 +1,83 @@
+package models_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
+)
+
+func TestOCSPResponder_SaveThenLatestIsTheLongestValid(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		if _, err := s.LatestOCSPResponder(ctx, "issuing"); err == nil {
+			t.Fatal("LatestOCSPResponder on an empty store: no error")
+		}
+		now := time.Now().UTC()
+		for i, label := range []string{"ocsp-1", "ocsp-2"} {
+			r := &models.OCSPResponder{Issuer: "issuing", KeyLabel: label, Serial: randSerial(t), CertDER: []byte{1},
+				NotBefore: now, NotAfter: now.Add(time.Duration(i+1) * 24 * time.Hour)}
+			if err := s.SaveOCSPResponder(ctx, system, r); err != nil {
+				t.Fatal(err)
+			}
+			wantLastAudit(t, s, "ocsp_responder.create", system, r.Serial)
+		}
+		got, err := s.LatestOCSPResponder(ctx, "issuing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.KeyLabel != "ocsp-2" {
+			t.Errorf("latest = %s, want ocsp-2", got.KeyLabel)
+		}
+		tests := []struct {
+			name string
+			r    models.OCSPResponder
+		}{
+			{"no label", models.OCSPResponder{Issuer: "issuing", Serial: "ab", CertDER: []byte{1}, NotBefore: now, NotAfter: now.Add(time.Hour)}},
+			{"no certificate", models.OCSPResponder{Issuer: "issuing", KeyLabel: "x", Serial: "ab", NotBefore: now, NotAfter: now.Add(time.Hour)}},
+			{"backwards validity", models.OCSPResponder{Issuer: "issuing", KeyLabel: "x", Serial: "ab", CertDER: []byte{1}, NotBefore: now, NotAfter: now}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, s.SaveOCSPResponder(ctx, system, &tt.r), models.ErrInvalid)
+			})
+		}
+	})
+}
+
+func TestCertificateStatuses_IssuedAndRevokedUnexpired(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		newOrg(t, s, "acme", false)
+		good := issue(t, s)
+		bad := issue(t, s)
+		before := time.Now().Add(-time.Second)
+		if _, err := s.RevokeCertificate(ctx, admin, bad.ID, models.ReasonKeyCompromise); err != nil {
+			t.Fatal(err)
+		}
+		sts, err := s.CertificateStatuses(ctx, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]models.CertStatus{}
+		for _, st := range sts {
+			got[st.Serial] = st
+		}
+		if got[good.Serial].State != models.CertIssued {
+			t.Errorf("good certificate state = %q", got[good.Serial].State)
+		}
+		b := got[bad.Serial]
+		if b.State != models.CertRevoked || b.RevokedAt == nil || b.RevocationReason == nil || *b.RevocationReason != models.ReasonKeyCompromise {
+			t.Errorf("revoked certificate status = %+v", b)
+		}
+		if sts, err := s.CertificateStatuses(ctx, time.Now().Add(10*365*24*time.Hour)); err != nil || len(sts) != 0 {
+			t.Errorf("after expiry: %d statuses, %v; want none", len(sts), err)
+		}
+		rs, err := s.RevokedSince(ctx, before)
+		if err != nil || len(rs) != 1 || rs[0].Serial != bad.Serial {
+			t.Errorf("RevokedSince = %+v, %v; want the revoked certificate", rs, err)
+		}
+		if rs, _ := s.RevokedSince(ctx, time.Now().Add(time.Hour)); len(rs) != 0 {
+			t.Errorf("RevokedSince(future) = %+v, want none", rs)
+		}
+	})
+}

@@ -1,0 +1,241 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+)
+
+// Drivers Open understands.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Error kinds. Every error the store returns for a caller's mistake wraps one
+// of these, so callers test with errors.Is and the web layer maps each kind to
+// one HTTP status (CONVENTIONS.md habit 8).
+var (
+	// ErrNotFound means the object does not exist (or is not visible to the actor).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the object is in the wrong state for the operation, or
+	// a unique value is already taken.
+	ErrConflict = errors.New("conflict")
+	// ErrForbidden means the operation is refused for this actor, e.g.
+	// approving one's own request.
+	ErrForbidden = errors.New("forbidden")
+	// ErrInvalid means an argument is missing or malformed.
+	ErrInvalid = errors.New("invalid")
+)
+
+// Config selects and addresses the database.
+type Config struct {
+	// Driver is "sqlite" (the embedded default) or "postgres".
+	Driver string `yaml:"driver"`
+	// DSN is a file path for SQLite and a URL for PostgreSQL
+	// (postgres://user@host:5432/db?sslmode=verify-full).
+	DSN string `yaml:"dsn"`
+}
+
+// Validate reports the first problem with the configuration, naming the field.
+func (c Config) Validate() error {
+	switch c.Driver {
+	case DriverSQLite, DriverPostgres:
+	default:
+		return fmt.Errorf("database.driver: %w: must be %q or %q, got %q", ErrInvalid, DriverSQLite, DriverPostgres, c.Driver)
+	}
+	if strings.TrimSpace(c.DSN) == "" {
+		return fmt.Errorf("database.dsn: %w: required", ErrInvalid)
+	}
+	return nil
+}
+
+// Actor is who does something. Every state-changing method takes one and
+// writes an audit event naming it in the same transaction as the change.
+type Actor struct {
+	Subject string // OIDC subject, token subject, or "system:…"
+	Role    string // partner, admin, auditor, system
+	Org     string // the actor's organisation slug, if any
+	Source  string // remote address, or "cli", "startup"
+}
+
+// Store is certdesk's persistent state: organisations, requests,
+// certificates, CRLs, tokens, sessions, memberships and the audit chain.
+// It is safe for concurrent use.
+type Store struct {
+	// Now is the clock; tests inject one. Defaults to time.Now.
+	Now func() time.Time
+
+	db     *gorm.DB
+	driver string
+
+	lockMu sync.Mutex
+	locks  map[int64]*sync.Mutex // SQLite only: in-process stand-in for advisory locks
+}
+
+// Open connects to the database described by cfg and checks that it answers.
+// SQLite is opened in WAL mode with a busy timeout, foreign keys on and a
+// single connection (one writer); PostgreSQL gets a bounded pool. Open does not
+// migrate: call Migrate.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{Now: time.Now, driver: cfg.Driver, locks: map[int64]*sync.Mutex{}}
+	gcfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		NowFunc:                s.now,
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+	}
+	var dial gorm.Dialector
+	switch cfg.Driver {
+	case DriverSQLite:
+		dial = sqlite.Open(sqliteDSN(cfg.DSN))
+	case DriverPostgres:
+		dial = postgres.Open(cfg.DSN)
+	}
+	db, err := gorm.Open(dial, gcfg)
+	if err != nil {
+		// The DSN may carry a password: do not echo it.
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, err)
+	}
+	if cfg.Driver == DriverSQLite {
+		// One connection: SQLite has one writer anyway, and a single
+		// connection makes every transaction serial without SQLITE_BUSY.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+	} else {
+		sqlDB.SetMaxOpenConns(25)
+		sqlDB.SetMaxIdleConns(5)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	s.db = db
+	if err := s.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+	}
+	return s, nil
+}
+
+// sqliteDSN adds the pragmas certdesk relies on to a SQLite file path.
+func sqliteDSN(path string) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + strings.Join([]string{
+		"_pragma=busy_timeout(10000)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=foreign_keys(1)",
+		"_pragma=synchronous(NORMAL)",
+		"_txlock=immediate",
+	}, "&")
+}
+
+// redactErr keeps a DSN (which may hold a password) out of an error message.
+func redactErr(err error, dsn string) error {
+	if err == nil || dsn == "" || !strings.Contains(err.Error(), dsn) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), dsn, "[dsn]"))
+}
+
+// Close closes the database connections.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Driver returns "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.driver }
+
+// DB returns the underlying gorm handle. It is for tests (e.g. tampering with
+// an audit row); production code goes through the Store's methods.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// now is the store's clock in UTC, truncated to the microsecond that
+// PostgreSQL stores, so a value read back equals the value written (the audit
+// hash depends on it) and SQLite's text timestamps sort as times.
+func (s *Store) now() time.Time {
+	clock := s.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	return normTime(clock())
+}
+
+// normTime converts t to the form the store writes: UTC, microseconds.
+func normTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// normTimePtr is normTime for optional times.
+func normTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	n := normTime(*t)
+	return &n
+}
+
+// tx runs fn in a transaction bound to ctx.
+func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// forUpdate adds SELECT … FOR UPDATE on PostgreSQL; SQLite transactions are
+// already serial (one connection, BEGIN IMMEDIATE).
+func (s *Store) forUpdate(tx *gorm.DB) *gorm.DB {
+	if s.driver == DriverPostgres {
+		return tx.Clauses(lockingUpdate)
+	}
+	return tx
+}
+
+// lockingUpdate is SELECT … FOR UPDATE.
+var lockingUpdate = clause.Locking{Strength: "UPDATE"}
+
+// dbErr maps driver errors to the store's kinds: a missing row is
+// ErrNotFound, a duplicate ErrConflict, a dangling reference ErrInvalid.
+func dbErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return ErrNotFound
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%w: already exists", ErrConflict)
+	case errors.Is(err, gorm.ErrForeignKeyViolated):
+		return fmt.Errorf("%w: refers to something that does not exist", ErrInvalid)
+	}
+	return err
+}

@@ -1,0 +1,128 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// tokenTouchInterval is how stale LastUsedAt may get before LookupToken
+// writes it again (so a busy automation does not write on every call).
+const tokenTouchInterval = time.Minute
+
+// CreateToken stores an API token. The caller sets t.Hash (hex SHA-256 of
+// the token, which the store never sees), Subject, Role, and ExpiresAt in the
+// future; the store assigns ID and CreatedAt. The audit event "token.create"
+// carries the name, role, organisation and expiry, never the token or hash.
+func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
+	now := s.now()
+	switch {
+	case !isHex64(t.Hash):
+		return fmt.Errorf("creating token: %w: hash must be 64 lower-case hex digits", ErrInvalid)
+	case strings.TrimSpace(t.Subject) == "":
+		return fmt.Errorf("creating token: %w: subject required", ErrInvalid)
+	case t.Role == "":
+		return fmt.Errorf("creating token: %w: role required", ErrInvalid)
+	case !t.ExpiresAt.After(now):
+		return fmt.Errorf("creating token: %w: expiry must be in the future", ErrInvalid)
+	}
+	t.ID = uuid.NewString()
+	t.CreatedAt = now
+	t.ExpiresAt = normTime(t.ExpiresAt)
+	t.RevokedAt, t.LastUsedAt = nil, nil
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(t).Error; err != nil {
+			return dbErr(err)
+		}
+		return s.appendAudit(tx, a, t.Org, "token.create", "token", t.ID, map[string]any{
+			"name": t.Name, "subject": t.Subject, "role": t.Role, "org": t.Org,
+			"expires_at": t.ExpiresAt.Format(time.RFC3339),
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("creating token: %w", err)
+	}
+	return nil
+}
+
+// ListTokens returns a subject's tokens, revoked and expired included, newest
+// first.
+func (s *Store) ListTokens(ctx context.Context, subject string) ([]APIToken, error) {
+	var ts []APIToken
+	err := s.db.WithContext(ctx).Where("subject = ?", subject).Order("created_at DESC, id DESC").Find(&ts).Error
+	if err != nil {
+		return nil, fmt.Errorf("listing tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// RevokeToken revokes a token. Only its owner (a.Subject) or an admin may;
+// for anyone else the token does not exist (ErrNotFound). Revoking a revoked
+// token is ErrConflict. Audit "token.revoke".
+func (s *Store) RevokeToken(ctx context.Context, a Actor, id string) error {
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var t APIToken
+		if err := tx.Where("id = ?", id).Take(&t).Error; err != nil {
+			return dbErr(err)
+		}
+		if t.Subject != a.Subject && a.Role != RoleAdmin {
+			return ErrNotFound
+		}
+		now := s.now()
+		res := tx.Model(&APIToken{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("%w: token already revoked", ErrConflict)
+		}
+		return s.appendAudit(tx, a, t.Org, "token.revoke", "token", t.ID, map[string]any{
+			"name": t.Name, "subject": t.Subject,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("revoking token %s: %w", id, err)
+	}
+	return nil
+}
+
+// LookupToken finds the unrevoked, unexpired token with this hash, or
+// ErrNotFound. It records the use in LastUsedAt at most once a minute.
+func (s *Store) LookupToken(ctx context.Context, hash string) (*APIToken, error) {
+	now := s.now()
+	db := s.db.WithContext(ctx)
+	var t APIToken
+	err := db.Where("hash = ? AND revoked_at IS NULL AND expires_at > ?", hash, now).Take(&t).Error
+	if err != nil {
+		return nil, fmt.Errorf("looking up token: %w", dbErr(err))
+	}
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= tokenTouchInterval {
+		res := db.Model(&APIToken{}).
+			Where("id = ? AND (last_used_at IS NULL OR last_used_at <= ?)", t.ID, now.Add(-tokenTouchInterval)).
+			Update("last_used_at", now)
+		if res.Error != nil {
+			return nil, fmt.Errorf("recording token use: %w", res.Error)
+		}
+		if res.RowsAffected > 0 {
+			t.LastUsedAt = &now
+		}
+	}
+	return &t, nil
+}
+
+// isHex64 reports whether v is 64 lower-case hex digits (a SHA-256).
+func isHex64(v string) bool {
+	if len(v) != 64 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
