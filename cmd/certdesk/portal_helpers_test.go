@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
+	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/pkcs11/softhsmtest"
+	"github.com/certdesk/certdesk/web"
+	"github.com/certdesk/certdesk/web/devidp"
+)
+
+var token *softhsmtest.Token
+
+// TestMain makes the SoftHSM2 token of this test binary before anything
+// opens the PKCS#11 module (SOFTHSM2_CONF is read once per process).
+func TestMain(m *testing.M) {
+	var err error
+	if token, err = softhsmtest.New("certdesk"); err != nil {
+		fmt.Fprintln(os.Stderr, "softhsm token:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = token.Remove()
+	os.Exit(code)
+}
+
+// The people of the tests: two partners of acme, one of globex, two admins
+// and an auditor.
+var principals = map[string]models.Actor{
+	"partner":  {Subject: "pat", Role: models.RolePartner, Org: "acme"},
+	"partner2": {Subject: "pam", Role: models.RolePartner, Org: "acme"},
+	"other":    {Subject: "gil", Role: models.RolePartner, Org: "globex"},
+	"admin":    {Subject: "ada", Role: models.RoleAdmin},
+	"admin2":   {Subject: "abe", Role: models.RoleAdmin},
+	"auditor":  {Subject: "aud", Role: models.RoleAuditor},
+}
+
+// testPortal is a running portal with its identity provider and a bearer
+// token for each principal.
+type testPortal struct {
+	URL     string
+	CfgPath string
+	Cfg     *Config
+	P       *portal
+	Tokens  map[string]string
+	t       *testing.T
+}
+
+const testPKIURL = "http://pki.certdesk.test"
+
+// writeTestConfig writes a configuration for a portal at url using driver's
+// database, the shared CA in the test token, and the provider idp.
+func writeTestConfig(t *testing.T, dir, listen, url, idpURL, driver, dsn string) string {
+	t.Helper()
+	for name, v := range map[string]string{"client-secret": "s3cret-for-tests\n", "session.key": strings.Repeat("k", 40) + "\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf(`listen: %s
+public_url: %s
+pki_url: %s
+database:
+  driver: %s
+  dsn: %q
+ca:
+  dir: %s
+  root_key: %q
+  issuing_key: %q
+oidc:
+  issuer: %s
+  client_id: certdesk
+  client_secret_file: %s
+  roles:
+    partner: [certdesk-partners]
+    admin: [certdesk-admins]
+    auditor: [certdesk-auditors]
+session:
+  key_file: %s
+log:
+  level: error
+`, listen, url, testPKIURL, driver, dsn, filepath.Join(token.Dir, "ca"), token.URI("root-ca"), token.URI("issuing-ca"),
+		idpURL, filepath.Join(dir, "client-secret"), filepath.Join(dir, "session.key"))
+	p := filepath.Join(dir, "certdesk.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testIdP starts the in-process OpenID provider for a portal at url.
+func testIdP(t *testing.T, url string) *devidp.Provider {
+	t.Helper()
+	idp, err := devidp.Start(context.Background(), devidp.Config{
+		Users: []devidp.User{
+			{Subject: "pat", Username: "pat", Name: "Pat", Email: "pat@acme.example", Org: "acme", Groups: []string{"certdesk-partners"}},
+			{Subject: "ada", Username: "ada", Name: "Ada", Email: "ada@certdesk.example", Groups: []string{"certdesk-admins"}},
+			{Subject: "aud", Username: "aud", Name: "Aud", Email: "aud@certdesk.example", Groups: []string{"certdesk-auditors"}},
+			{Subject: "nobody", Username: "nobody", Name: "No Body", Email: "nobody@example.com"},
+		},
+		Clients: []devidp.Client{{ID: "certdesk", Secret: "s3cret-for-tests", RedirectURIs: []string{url + "/auth/callback"}, PostLogoutRedirectURIs: []string{url + "/"}}},
+	})
+	if err != nil {
+		t.Fatalf("starting the OIDC provider: %v", err)
+	}
+	t.Cleanup(func() { idp.Close() })
+	return idp
+}
+
+func dsnFor(t *testing.T, driver, dir string) string {
+	if driver == "postgres" {
+		return modelstest.PostgresDSN(t)
+	}
+	return filepath.Join(dir, "certdesk.db")
+}
+
+// startPortal runs a portal on driver's database with the organisations acme
+// and globex and a token per principal.
+func startPortal(t *testing.T, driver string) *testPortal {
+	t.Helper()
+	dir := t.TempDir()
+	return startPortalAt(t, driver, dir, dsnFor(t, driver, dir), true)
+}
+
+func startPortalAt(t *testing.T, driver, dir, dsn string, seed bool) *testPortal {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	idp := testIdP(t, url)
+	cfgPath := writeTestConfig(t, dir, ln.Addr().String(), url, idp.Issuer, driver, dsn)
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	if _, err := signer.InitCA(cfg.CA, signer.Keys{}, cfg.PKIURL, false, time.Now()); err != nil {
+		t.Fatalf("ca init: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := buildPortal(ctx, cfg, portalOptions{}, log)
+	if err != nil {
+		t.Fatalf("building the portal: %v", err)
+	}
+	srv := &http.Server{Handler: p.Echo}
+	go srv.Serve(ln)
+	t.Cleanup(func() { cancel(); srv.Close(); p.Store.Close() })
+	tp := &testPortal{URL: url, CfgPath: cfgPath, Cfg: cfg, P: p, Tokens: map[string]string{}, t: t}
+	if !seed {
+		return tp
+	}
+	sys := models.Actor{Subject: "system:test", Role: models.RoleSystem, Source: "test"}
+	for _, o := range []*models.Organization{
+		{Slug: "acme", Name: "Acme Corp", URIPrefixes: models.StringList{"spiffe://example.org/partners/acme/"}, DNSSuffixes: models.StringList{"acme.example"}, EmailDomains: models.StringList{"acme.example"}, MaxValidityDays: 90},
+		{Slug: "globex", Name: "Globex", URIPrefixes: models.StringList{"spiffe://example.org/partners/globex/"}, DNSSuffixes: models.StringList{"globex.example"}, MaxValidityDays: 30},
+	} {
+		if err := p.Store.CreateOrg(ctx, sys, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, a := range principals {
+		tok, hash := web.NewAPIToken()
+		if err := p.Store.CreateToken(ctx, sys, &models.APIToken{Name: name, Subject: a.Subject, Role: a.Role, Org: a.Org, Hash: hash, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		tp.Tokens[name] = tok
+	}
+	return tp
+}
+
+// response is a decoded answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("answer is not a JSON object (%d): %s", r.Status, r.Body)
+	}
+	return m
+}
+
+// do sends a request as principal who ("" for nobody) with a JSON body.
+func (tp *testPortal) do(who, method, path string, body any) response {
+	tp.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case []byte:
+			rd = bytes.NewReader(b)
+		case string:
+			rd = strings.NewReader(b)
+		default:
+			j, _ := json.Marshal(b)
+			rd = bytes.NewReader(j)
+		}
+	}
+	req, _ := http.NewRequest(method, tp.URL+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if who != "" {
+		req.Header.Set("Authorization", "Bearer "+tp.Tokens[who])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tp.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// must sends a request and fails the test unless it gets want.
+func (tp *testPortal) must(want int, who, method, path string, body any) map[string]any {
+	tp.t.Helper()
+	r := tp.do(who, method, path, body)
+	if r.Status != want {
+		tp.t.Fatalf("%s %s as %q: status %d, want %d: %s", method, path, who, r.Status, want, r.Body)
+	}
+	if len(r.Body) == 0 || r.Body[0] != '{' {
+		return nil
+	}
+	return r.JSON(tp.t)
+}
+
+// newCSR makes a P-256 key and a CSR for names.
+func newCSR(t *testing.T, names ...string) (crypto.Signer, string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "csr"}}
+	for _, n := range names {
+		if u, err := url.Parse(n); err == nil && u.Scheme != "" {
+			tmpl.URIs = append(tmpl.URIs, u)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+// issue submits a request as partner and has admin approve it; it returns
+// the request and certificate ids.
+func (tp *testPortal) issue(names ...string) (reqID, certID string) {
+	tp.t.Helper()
+	_, csr := newCSR(tp.t, names...)
+	r := tp.must(201, "partner", "POST", "/api/v1/requests", map[string]any{"csr": csr, "identities": names, "validity_days": 30})
+	a := tp.must(200, "admin", "POST", "/api/v1/requests/"+r["id"].(string)+"/approve", map[string]string{"reason": "ok"})
+	if a["state"] != "issued" {
+		tp.t.Fatalf("approved request is %v", a["state"])
+	}
+	return a["id"].(string), a["certificate_id"].(string)
+}
+
+func counts(t *testing.T, s *models.Store) (requests, audit int64) {
+	t.Helper()
+	if err := s.DB().Model(&models.Request{}).Count(&requests).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().Model(&models.AuditEvent{}).Count(&audit).Error; err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+func jsonEncoder(w io.Writer) *json.Encoder { return json.NewEncoder(w) }
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certdesk/certdesk/frontend"
+	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/web"
+)
+
+func init() {
+	register("serve", serve)
+	register("migrate", migrate)
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseWithConfig(newFlags("serve", stderr), args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	return runPortal(ctx, cfg, portalOptions{}, log, nil)
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseWithConfig(newFlags("migrate", stderr), args)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	v, err := store.AppliedVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database schema at version %d\n", v)
+	return nil
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// openStore opens the configured database and applies migrations.
+func openStore(ctx context.Context, cfg *Config) (*models.Store, error) {
+	dsn, err := cfg.databaseDSN()
+	if err != nil {
+		return nil, err
+	}
+	store, err := models.Open(ctx, models.Config{Driver: cfg.Database.Driver, DSN: dsn})
+	if err != nil {
+		return nil, fmt.Errorf("opening the %s database: %w", cfg.Database.Driver, err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("migrating the database: %w", err)
+	}
+	return store, nil
+}
+
+// portalOptions are what the demo adds to a plain serve.
+type portalOptions struct {
+	AllowSoftwareKey bool
+	Demo             bool
+	// Listener, when set, is used instead of listening on cfg.Listen.
+	Listener net.Listener
+}
+
+// portal is the wired portal: what runPortal serves and tests drive.
+type portal struct {
+	Echo     *echo.Echo
+	Store    *models.Store
+	CA       *signer.CA
+	Workflow *handlers.Workflow
+}
+
+// buildPortal opens the store, loads the CA (checking the token key against
+// the issuing certificate), finishes in-flight issuances, and builds the web
+// server. The caller closes p.Store.
+func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.Logger) (p *portal, err error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+	ca, err := signer.LoadCA(cfg.CA, signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, cfg.Profile, cfg.PKIURL, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("loading the CA: %w", err)
+	}
+	if ca.Software {
+		log.Warn("the issuing CA key is a file-backed demo key — not for production")
+	}
+	log.Info("issuing CA loaded", "subject", ca.Issuer.Certificate().Subject.String(),
+		"key", signer.KeyFingerprint(ca.Issuer.Certificate().PublicKey), "not_after", ca.Issuer.Certificate().NotAfter)
+
+	wf := &handlers.Workflow{Store: store, Issuer: ca.Issuer, Log: log}
+	if fin, failed, err := wf.Recover(ctx); err != nil {
+		log.Error("recovering in-flight issuances", "err", err)
+	} else if fin+failed > 0 {
+		log.Info("recovered in-flight issuances", "finished", fin, "failed", failed)
+	}
+
+	auth, err := newAuth(ctx, cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	deps := web.Deps{
+		Log:          log,
+		Auth:         auth,
+		Requests:     &handlers.Requests{Store: store, Workflow: wf},
+		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: now},
+		Orgs:         &handlers.Orgs{Store: store},
+		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
+		Audit:        &handlers.Audit{Store: store},
+		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
+		Health: &handlers.Health{DBPing: store.Ping, HSMCheck: func(context.Context) error {
+			return signer.CheckKeyMatches(ca.Issuer.Certificate(), ca.Issuer.Signer())
+		}},
+		Stats:    &handlers.Stats{Store: store, Now: now},
+		Frontend: frontend.Dist(),
+		Demo:     opts.Demo,
+		DemoKey:  ca.Software,
+	}
+	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf}, nil
+}
+
+// runPortal builds the portal and serves it until ctx ends. ready, if not
+// nil, is called with the server address once it accepts connections.
+func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.Logger, ready func(addr string)) error {
+	p, err := buildPortal(ctx, cfg, opts, log)
+	if err != nil {
+		return err
+	}
+	defer p.Store.Close()
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           p.Echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      5 * time.Minute, // audit exports stream for a while
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	go background(ctx, log, p.Workflow, p.Store)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("certdesk is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log.Info("shutting down")
+	return srv.Shutdown(shutdown)
+}
+
+// background runs the periodic work: finishing issuances the HSM could not
+// sign, and removing expired sessions.
+func background(ctx context.Context, log *slog.Logger, wf *handlers.Workflow, store *models.Store) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if fin, failed, err := wf.Recover(ctx); err != nil {
+			log.Warn("recovering in-flight issuances", "err", err)
+		} else if fin+failed > 0 {
+			log.Info("recovered in-flight issuances", "finished", fin, "failed", failed)
+		}
+		if _, err := store.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+			log.Warn("deleting expired sessions", "err", err)
+		}
+	}
+}
+
+// newAuth builds OIDC sign-in from the configuration.
+func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Logger) (*web.Auth, error) {
+	if cfg.OIDC.Issuer == "" || cfg.OIDC.ClientID == "" {
+		return nil, errors.New("oidc.issuer and oidc.client_id are required")
+	}
+	secret, err := readSecret(cfg.OIDC.ClientSecretFile, "oidc.client_secret_file")
+	if err != nil {
+		return nil, err
+	}
+	key, err := readSecret(cfg.Session.KeyFile, "session.key_file")
+	if err != nil {
+		return nil, err
+	}
+	if len(key) < 32 {
+		return nil, errors.New("session.key_file must hold at least 32 bytes (e.g. head -c 32 /dev/urandom | base64)")
+	}
+	return web.NewAuth(ctx, web.AuthConfig{
+		Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: secret,
+		RedirectURL: cfg.PublicURL + "/auth/callback",
+		RoleClaim:   cfg.OIDC.RoleClaim, Roles: cfg.OIDC.Roles, OrgClaim: cfg.OIDC.OrgClaim,
+		SessionIdle: cfg.Session.Idle, SessionAbsolute: cfg.Session.Absolute,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+		SessionKey:    []byte(key),
+	}, store, log)
+}
+
+// readSecret reads a secret file, trimming a trailing newline.
+func readSecret(path, field string) (string, error) {
+	if path == "" {
+		return "", fmt.Errorf("%s is required", field)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

@@ -1,0 +1,158 @@
+package handlers
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certdesk/certdesk/models"
+)
+
+// AuditStore is what the audit handlers need.
+type AuditStore interface {
+	ListAudit(ctx context.Context, f models.AuditFilter) ([]models.AuditEvent, string, error)
+	StreamAudit(ctx context.Context, f models.AuditFilter, fn func(*models.AuditEvent) error) error
+	VerifyAudit(ctx context.Context) (*models.AuditVerification, error)
+}
+
+// Audit serves /api/v1/audit (auditors and admins).
+type Audit struct {
+	Store AuditStore
+}
+
+// filter reads actor, org, action, object_id, from and to (RFC 3339 or
+// YYYY-MM-DD; "to" as a date includes that whole day).
+func auditFilter(c echo.Context) (models.AuditFilter, error) {
+	f := models.AuditFilter{
+		Actor: c.QueryParam("actor"), Org: c.QueryParam("org"),
+		Action: c.QueryParam("action"), ObjectID: c.QueryParam("object_id"),
+	}
+	for _, p := range []struct {
+		name string
+		dst  **time.Time
+		end  bool
+	}{{"from", &f.From, false}, {"to", &f.To, true}} {
+		s := c.QueryParam(p.name)
+		if s == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			d, derr := time.Parse(time.DateOnly, s)
+			if derr != nil {
+				return f, echo.NewHTTPError(http.StatusBadRequest, p.name+" must be a date (2026-11-23) or an RFC 3339 time")
+			}
+			if p.end {
+				d = d.Add(24*time.Hour - time.Nanosecond)
+			}
+			t = d
+		}
+		*p.dst = &t
+	}
+	return f, nil
+}
+
+// Events is GET /audit/events.
+func (h *Audit) Events(c echo.Context) error {
+	f, err := auditFilter(c)
+	if err != nil {
+		return err
+	}
+	if f.Cursor, f.Limit, err = page(c); err != nil {
+		return err
+	}
+	items, next, err := h.Store.ListAudit(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, listOf(items, next))
+}
+
+var csvHeader = []string{"seq", "time", "actor", "role", "org", "action", "object_type", "object_id", "source", "detail", "prev_hash", "hash"}
+
+// Export is GET /audit/export?format=csv|json: every matching event, oldest
+// first, streamed so that memory does not grow with the size of the log.
+func (h *Audit) Export(c echo.Context) error {
+	f, err := auditFilter(c)
+	if err != nil {
+		return err
+	}
+	format := c.QueryParam("format")
+	if format == "" {
+		format = "json"
+	}
+	if format != "csv" && format != "json" {
+		return echo.NewHTTPError(http.StatusBadRequest, "format must be csv or json")
+	}
+	w := c.Response()
+	name := "certdesk-audit-" + time.Now().UTC().Format("20060102T150405Z") + "." + format
+	w.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", name))
+	w.Header().Set("Cache-Control", "no-store")
+	ctx := c.Request().Context()
+	if format == "csv" {
+		w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		cw := csv.NewWriter(w)
+		if err := cw.Write(csvHeader); err != nil {
+			return err
+		}
+		n := 0
+		err := h.Store.StreamAudit(ctx, f, func(e *models.AuditEvent) error {
+			n++
+			if n%500 == 0 {
+				cw.Flush()
+			}
+			return cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), csvSafe(e.Actor), e.Role, e.Org,
+				e.Action, e.ObjectType, e.ObjectID, e.Source, csvSafe(e.Detail), e.PrevHash, e.Hash})
+		})
+		cw.Flush()
+		return err
+	}
+	// JSON: one array, written event by event.
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write([]byte("[\n")); err != nil {
+		return err
+	}
+	first := true
+	enc := json.NewEncoder(w)
+	err = h.Store.StreamAudit(ctx, f, func(e *models.AuditEvent) error {
+		if !first {
+			if _, err := w.Write([]byte(",")); err != nil {
+				return err
+			}
+		}
+		first = false
+		return enc.Encode(e)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write([]byte("]\n"))
+	return err
+}
+
+// csvSafe defuses spreadsheet formula injection (a cell starting with =, +,
+// - or @ is executed by spreadsheet programs) in user-influenced fields.
+func csvSafe(s string) string {
+	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
+		return "'" + s
+	}
+	return s
+}
+
+// Verify is GET /audit/verify: walks the hash chain and names the first
+// event that was altered, removed or inserted.
+func (h *Audit) Verify(c echo.Context) error {
+	v, err := h.Store.VerifyAudit(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}

@@ -1,0 +1,66 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Health serves /healthz (the process is alive) and /readyz (the database
+// answers and the HSM signs).
+type Health struct {
+	DBPing func(ctx context.Context) error
+	// HSMCheck makes a test signature; its result is cached for CacheFor so
+	// that probes do not become HSM load.
+	HSMCheck func(ctx context.Context) error
+	CacheFor time.Duration
+
+	mu      sync.Mutex
+	checked time.Time
+	hsmErr  error
+}
+
+// Healthz is GET /healthz.
+func (h *Health) Healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Readyz is GET /readyz.
+func (h *Health) Readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	status := map[string]string{"database": "ok", "hsm": "ok"}
+	code := http.StatusOK
+	if err := h.DBPing(ctx); err != nil {
+		status["database"], code = "unavailable", http.StatusServiceUnavailable
+	}
+	if err := h.hsm(ctx); err != nil {
+		status["hsm"], code = "unavailable", http.StatusServiceUnavailable
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(code, status)
+}
+
+// HSMHealthy reports the cached HSM state (for metrics).
+func (h *Health) HSMHealthy(ctx context.Context) bool { return h.hsm(ctx) == nil }
+
+func (h *Health) hsm(ctx context.Context) error {
+	if h.HSMCheck == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cache := h.CacheFor
+	if cache == 0 {
+		cache = 5 * time.Second
+	}
+	if time.Since(h.checked) < cache {
+		return h.hsmErr
+	}
+	h.hsmErr = h.HSMCheck(ctx)
+	h.checked = time.Now()
+	return h.hsmErr
+}

@@ -1,0 +1,222 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/signer"
+)
+
+// RequestStore is what the request handlers read.
+type RequestStore interface {
+	GetOrg(ctx context.Context, slug string) (*models.Organization, error)
+	GetRequest(ctx context.Context, id string) (*models.Request, error)
+	ListRequests(ctx context.Context, f models.RequestFilter) ([]models.Request, string, error)
+	RejectRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+	CancelRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
+	ListAudit(ctx context.Context, f models.AuditFilter) ([]models.AuditEvent, string, error)
+}
+
+// Requests serves /api/v1/requests.
+type Requests struct {
+	Store    RequestStore
+	Workflow *Workflow
+}
+
+type submitBody struct {
+	CSR          string   `json:"csr"`
+	Identities   []string `json:"identities"`
+	ValidityDays int      `json:"validity_days"`
+	Note         string   `json:"note"`
+	RenewalOf    string   `json:"renewal_of"`
+	Org          string   `json:"org"` // admins may submit for an organisation
+}
+
+// Create is POST /requests: a partner submits a CSR; policy problems are
+// answered now, with the rule and the reason.
+func (h *Requests) Create(c echo.Context) error {
+	var b submitBody
+	if err := bindJSON(c, &b); err != nil {
+		return err
+	}
+	a := actor(c)
+	org := a.Org
+	if a.Role == models.RoleAdmin && b.Org != "" {
+		org = b.Org
+	}
+	if org == "" {
+		return echo.NewHTTPError(http.StatusBadRequest, "org is required")
+	}
+	if len(b.Note) > 2000 {
+		return echo.NewHTTPError(http.StatusBadRequest, "note is limited to 2000 characters")
+	}
+	r, err := h.Workflow.Submit(c.Request().Context(), a, Submission{
+		Org: org, CSRPEM: b.CSR, Identities: b.Identities, ValidityDays: b.ValidityDays, Note: b.Note, RenewalOf: b.RenewalOf,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, r)
+}
+
+type previewAnswer struct {
+	KeyType            string          `json:"key_type,omitempty"`
+	Subject            string          `json:"subject,omitempty"`
+	SANs               []string        `json:"sans"`
+	SignatureAlgorithm string          `json:"signature_algorithm,omitempty"`
+	Identities         []string        `json:"identities"`
+	Problems           []policyProblem `json:"problems"`
+}
+
+type policyProblem struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// Preview is POST /requests/preview: the server's policy verdict on a CSR
+// and identities without submitting anything.
+func (h *Requests) Preview(c echo.Context) error {
+	var b submitBody
+	if err := bindJSON(c, &b); err != nil {
+		return err
+	}
+	a := actor(c)
+	slug := a.Org
+	if a.Role == models.RoleAdmin && b.Org != "" {
+		slug = b.Org
+	}
+	org, err := h.Store.GetOrg(c.Request().Context(), slug)
+	if err != nil {
+		return err
+	}
+	ans := previewAnswer{SANs: []string{}, Identities: []string{}, Problems: []policyProblem{}}
+	if acc, err := h.Workflow.Issuer.Profile().CSRPolicy().Check([]byte(b.CSR)); err == nil {
+		ans.KeyType = acc.KeyType
+		ans.Subject = acc.CSR.Subject.String()
+		ans.SANs = append(ans.SANs, signer.RequestedNames(acc.CSR)...)
+		ans.SignatureAlgorithm = acc.CSR.SignatureAlgorithm.String()
+	}
+	checked, err := h.Workflow.Check(org, b.CSR, b.Identities, b.ValidityDays)
+	var pe *signer.PolicyError
+	switch {
+	case errors.As(err, &pe):
+		ans.Problems = append(ans.Problems, policyProblem{Rule: pe.Rule, Reason: pe.Reason})
+	case err != nil:
+		return err
+	default:
+		ans.Identities = checked.Identities.Strings()
+	}
+	return c.JSON(http.StatusOK, ans)
+}
+
+// List is GET /requests with filters state, org, requested_by.
+func (h *Requests) List(c echo.Context) error {
+	cursor, limit, err := page(c)
+	if err != nil {
+		return err
+	}
+	a := actor(c)
+	items, next, err := h.Store.ListRequests(c.Request().Context(), models.RequestFilter{
+		Org: scopeOrg(a, c.QueryParam("org")), State: c.QueryParam("state"), RequestedBy: c.QueryParam("requested_by"),
+		Cursor: cursor, Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, listOf(items, next))
+}
+
+// load fetches a request the caller may see, else 404.
+func (h *Requests) load(c echo.Context) (*models.Request, error) {
+	r, err := h.Store.GetRequest(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, err
+	}
+	if !canSee(actor(c), r.Org) {
+		return nil, models.ErrNotFound
+	}
+	return r, nil
+}
+
+// Get is GET /requests/{id}.
+func (h *Requests) Get(c echo.Context) error {
+	r, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// Events is GET /requests/{id}/events: the request's history.
+func (h *Requests) Events(c echo.Context) error {
+	r, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	events, _, err := h.Store.ListAudit(c.Request().Context(), models.AuditFilter{ObjectID: r.ID, Limit: 500})
+	if err != nil {
+		return err
+	}
+	if r.CertificateID != nil {
+		more, _, err := h.Store.ListAudit(c.Request().Context(), models.AuditFilter{ObjectID: *r.CertificateID, Limit: 500})
+		if err != nil {
+			return err
+		}
+		events = append(events, more...)
+	}
+	return c.JSON(http.StatusOK, listOf(events, ""))
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+// Approve is POST /requests/{id}/approve (admins): approves and issues.
+func (h *Requests) Approve(c echo.Context) error {
+	var b reasonBody
+	if err := bindJSON(c, &b); err != nil {
+		return err
+	}
+	r, err := h.Workflow.Approve(c.Request().Context(), actor(c), c.Param("id"), b.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// Reject is POST /requests/{id}/reject (admins); a reason is required.
+func (h *Requests) Reject(c echo.Context) error {
+	var b reasonBody
+	if err := bindJSON(c, &b); err != nil {
+		return err
+	}
+	if b.Reason == "" {
+		return echo.NewHTTPError(http.StatusBadRequest, "a reason is required to reject a request")
+	}
+	r, err := h.Store.RejectRequest(c.Request().Context(), actor(c), c.Param("id"), b.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// Cancel is POST /requests/{id}/cancel: the organisation withdraws its
+// submitted request.
+func (h *Requests) Cancel(c echo.Context) error {
+	r, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	if !canActFor(actor(c), r.Org) {
+		return models.ErrNotFound
+	}
+	r, err = h.Store.CancelRequest(c.Request().Context(), actor(c), r.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}

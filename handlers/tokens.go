@@ -1,0 +1,87 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certdesk/certdesk/models"
+)
+
+// TokenStore is what the token handlers need.
+type TokenStore interface {
+	CreateToken(ctx context.Context, a models.Actor, t *models.APIToken) error
+	ListTokens(ctx context.Context, subject string) ([]models.APIToken, error)
+	RevokeToken(ctx context.Context, a models.Actor, id string) error
+}
+
+// Tokens serves /api/v1/tokens: a signed-in user's own API tokens.
+type Tokens struct {
+	Store TokenStore
+	// NewToken returns a fresh token and the hash that is stored.
+	NewToken func() (token, hash string)
+	Now      func() time.Time
+}
+
+type tokenBody struct {
+	Name    string `json:"name"`
+	TTLDays int    `json:"ttl_days"`
+}
+
+type createdToken struct {
+	models.APIToken
+	Token string `json:"token"`
+}
+
+// MaxTokenTTLDays bounds an API token's life.
+const MaxTokenTTLDays = 365
+
+// Create is POST /tokens: the token is in this answer and nowhere else.
+func (h *Tokens) Create(c echo.Context) error {
+	var b tokenBody
+	if err := bindJSON(c, &b); err != nil {
+		return err
+	}
+	if b.Name == "" || len(b.Name) > 200 {
+		return echo.NewHTTPError(http.StatusBadRequest, "name is required (at most 200 characters)")
+	}
+	if b.TTLDays == 0 {
+		b.TTLDays = 90
+	}
+	if b.TTLDays < 1 || b.TTLDays > MaxTokenTTLDays {
+		return echo.NewHTTPError(http.StatusBadRequest, "ttl_days must be between 1 and 365")
+	}
+	a := actor(c)
+	if a.Role == "" || a.Subject == "" {
+		return echo.NewHTTPError(http.StatusForbidden, "no role")
+	}
+	token, hash := h.NewToken()
+	t := &models.APIToken{
+		Name: b.Name, Subject: a.Subject, Role: a.Role, Org: a.Org, Hash: hash,
+		ExpiresAt: h.Now().Add(time.Duration(b.TTLDays) * 24 * time.Hour),
+	}
+	if err := h.Store.CreateToken(c.Request().Context(), a, t); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, createdToken{APIToken: *t, Token: token})
+}
+
+// List is GET /tokens: the caller's tokens, never their values.
+func (h *Tokens) List(c echo.Context) error {
+	ts, err := h.Store.ListTokens(c.Request().Context(), actor(c).Subject)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, listOf(ts, ""))
+}
+
+// Delete is DELETE /tokens/{id}: revokes one of the caller's tokens.
+func (h *Tokens) Delete(c echo.Context) error {
+	if err := h.Store.RevokeToken(c.Request().Context(), actor(c), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,265 @@
+// Package handlers holds one thin file per API resource (parse, call,
+// respond) and the issuance workflow they call.
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/signer"
+)
+
+// WorkflowStore is what the workflow needs of the store.
+type WorkflowStore interface {
+	GetOrg(ctx context.Context, slug string) (*models.Organization, error)
+	GetRequest(ctx context.Context, id string) (*models.Request, error)
+	GetCertificate(ctx context.Context, id string) (*models.Certificate, error)
+	SubmitRequest(ctx context.Context, a models.Actor, r *models.Request) error
+	ApproveRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+	AutoApproveRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
+	ReserveCertificate(ctx context.Context, a models.Actor, c *models.Certificate) error
+	CompleteCertificate(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Certificate, error)
+	FailCertificate(ctx context.Context, a models.Actor, certID, why string) error
+	PendingCertificates(ctx context.Context) ([]models.Certificate, error)
+}
+
+// Issuer is what the workflow needs of the CA: lint-before-sign and signing.
+type Issuer interface {
+	Prepare(req signer.LeafRequest) (*signer.Prepared, error)
+	Resume(precertDER []byte) (*signer.Prepared, error)
+	Issue(p *signer.Prepared) ([]byte, error)
+	Profile() signer.Profile
+}
+
+// IssuanceObserver is told how long each issuance and HSM signature took
+// (metrics); nil is fine.
+type IssuanceObserver interface {
+	Issued(org string, total, hsm time.Duration)
+	HSMError()
+}
+
+// Workflow runs the request lifecycle of DESIGN.md: submit, approve, issue
+// with record-before-sign, and recovery of what was in flight.
+type Workflow struct {
+	Store    WorkflowStore
+	Issuer   Issuer
+	Log      *slog.Logger
+	Observer IssuanceObserver
+}
+
+// ErrHSMPending means the request is approved and its certificate recorded,
+// but the HSM did not sign; recovery finishes it when the HSM is back.
+var ErrHSMPending = errors.New("the request is approved but the HSM did not sign; the certificate will be issued when the HSM is available again")
+
+// Submission is a partner's request as received, before policy.
+type Submission struct {
+	Org          string
+	CSRPEM       string
+	Identities   []string // empty: take the CSR's requested names
+	ValidityDays int
+	Note         string
+	RenewalOf    string // certificate id, for a renewal
+}
+
+// Checked is a submission that policy accepted.
+type Checked struct {
+	CSR          *signer.AcceptedCSR
+	Identities   signer.Identities
+	ValidityDays int
+}
+
+// Check applies CSR policy, identity syntax, the organisation's namespace and
+// its validity cap, in that order; the first refusal is returned as a
+// *signer.PolicyError naming its rule.
+func (w *Workflow) Check(org *models.Organization, csrPEM string, requested []string, validityDays int) (*Checked, error) {
+	acc, err := w.Issuer.Profile().CSRPolicy().Check([]byte(csrPEM))
+	if err != nil {
+		return nil, err
+	}
+	if len(requested) == 0 {
+		requested = signer.RequestedNames(acc.CSR)
+	}
+	ids, err := signer.ParseIdentities(requested)
+	if err != nil {
+		return nil, err
+	}
+	if err := namespace(org).Check(ids); err != nil {
+		return nil, err
+	}
+	limit := w.Issuer.Profile().MaxValidityDays
+	if org.MaxValidityDays > 0 && org.MaxValidityDays < limit {
+		limit = org.MaxValidityDays
+	}
+	if validityDays == 0 {
+		validityDays = limit
+	}
+	if validityDays < 1 || validityDays > limit {
+		return nil, &signer.PolicyError{Rule: "validity", Reason: fmt.Sprintf("validity_days must be between 1 and %d for organisation %s", limit, org.Slug)}
+	}
+	return &Checked{CSR: acc, Identities: ids, ValidityDays: validityDays}, nil
+}
+
+func namespace(o *models.Organization) signer.Namespace {
+	return signer.Namespace{URIPrefixes: o.URIPrefixes, DNSSuffixes: o.DNSSuffixes, EmailDomains: o.EmailDomains}
+}
+
+// Submit checks and records a request. A renewal (same identities as a
+// certificate the organisation holds) of an organisation that allows it is
+// approved automatically and issued at once.
+func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*models.Request, error) {
+	org, err := w.Store.GetOrg(ctx, s.Org)
+	if err != nil {
+		return nil, fmt.Errorf("organisation %q: %w", s.Org, err)
+	}
+	checked, err := w.Check(org, s.CSRPEM, s.Identities, s.ValidityDays)
+	if err != nil {
+		return nil, err
+	}
+	r := &models.Request{
+		Org: org.Slug, Identities: checked.Identities.Strings(), CSRPEM: s.CSRPEM,
+		KeyType: checked.CSR.KeyType, ValidityDays: checked.ValidityDays, Note: s.Note, RequestedBy: a.Subject,
+	}
+	if s.RenewalOf != "" {
+		if err := w.checkRenewal(ctx, org, s.RenewalOf, r.Identities); err != nil {
+			return nil, err
+		}
+		r.RenewalOf = &s.RenewalOf
+	}
+	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
+		return nil, err
+	}
+	if r.RenewalOf == nil || !org.AutoApproveRenewals {
+		return r, nil
+	}
+	approved, err := w.Store.AutoApproveRequest(ctx, a, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return w.issue(ctx, a, approved)
+}
+
+// checkRenewal accepts a renewal only of a certificate of the same
+// organisation, for identities that certificate holds.
+func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, certID string, identities []string) error {
+	old, err := w.Store.GetCertificate(ctx, certID)
+	if err != nil || old.Org != org.Slug {
+		return &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s is not one of %s's certificates", certID, org.Slug)}
+	}
+	if old.State != models.CertIssued && old.State != models.CertRevoked {
+		return &signer.PolicyError{Rule: "renewal", Reason: "only an issued certificate can be renewed"}
+	}
+	for _, id := range identities {
+		if !slices.Contains(old.Identities, id) {
+			return &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("identity %q is not held by certificate %s; request it as a new certificate", id, certID)}
+		}
+	}
+	return nil
+}
+
+// Approve approves a submitted request and issues its certificate. Of
+// concurrent approvals of one request exactly one gets past the store's
+// conditional transition, so exactly one certificate is issued.
+func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error) {
+	r, err := w.Store.ApproveRequest(ctx, a, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	return w.issue(ctx, a, r)
+}
+
+// issue runs record-before-sign for an approved request: lint and prepare,
+// record the serial and the to-be-signed certificate, sign in the HSM, record
+// the certificate (Boulder ca/ca.go).
+func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request) (*models.Request, error) {
+	start := time.Now()
+	org, err := w.Store.GetOrg(ctx, r.Org)
+	if err != nil {
+		return nil, err
+	}
+	// Policy may have changed since submission: check again.
+	checked, err := w.Check(org, r.CSRPEM, r.Identities, r.ValidityDays)
+	if err != nil {
+		return nil, err
+	}
+	p, err := w.Issuer.Prepare(signer.LeafRequest{
+		PublicKey: checked.CSR.CSR.PublicKey, Identities: checked.Identities,
+		Organization: org.Name, Validity: time.Duration(checked.ValidityDays) * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("preparing the certificate for request %s: %w", r.ID, err)
+	}
+	c := &models.Certificate{
+		Serial: signer.SerialHex(p.Serial), RequestID: r.ID, Org: r.Org, Identities: checked.Identities.Strings(),
+		KeyType: checked.CSR.KeyType, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER,
+	}
+	if err := w.Store.ReserveCertificate(ctx, a, c); err != nil {
+		return nil, fmt.Errorf("recording certificate %s before signing: %w", c.Serial, err)
+	}
+	if err := w.sign(ctx, a, c, p, start); err != nil {
+		return nil, err
+	}
+	return w.Store.GetRequest(ctx, r.ID)
+}
+
+func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certificate, p *signer.Prepared, start time.Time) error {
+	hsmStart := time.Now()
+	der, err := w.Issuer.Issue(p)
+	hsm := time.Since(hsmStart)
+	if err != nil {
+		if w.Observer != nil {
+			w.Observer.HSMError()
+		}
+		w.Log.Error("HSM signing failed; the certificate stays recorded as pending", "serial", c.Serial, "request", c.RequestID, "err", err)
+		return fmt.Errorf("%w (%w)", ErrHSMPending, err)
+	}
+	if _, err := w.Store.CompleteCertificate(ctx, a, c.ID, der); err != nil {
+		return fmt.Errorf("recording signed certificate %s: %w", c.Serial, err)
+	}
+	if w.Observer != nil {
+		w.Observer.Issued(c.Org, time.Since(start), hsm)
+	}
+	sum := sha256.Sum256(der)
+	w.Log.Info("certificate issued", "serial", c.Serial, "org", c.Org, "request", c.RequestID,
+		"sha256", hex.EncodeToString(sum[:]), "hsm_ms", hsm.Milliseconds())
+	return nil
+}
+
+// Recover finishes issuances that were recorded but not signed (the process
+// died, or the HSM failed): it signs exactly the recorded certificate, or
+// marks it failed when that can no longer be done. It runs at start and
+// periodically.
+func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error) {
+	pending, err := w.Store.PendingCertificates(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing in-flight issuances: %w", err)
+	}
+	sys := models.Actor{Subject: "system:recovery", Role: models.RoleSystem, Source: "recovery"}
+	for i := range pending {
+		c := &pending[i]
+		p, err := w.Issuer.Resume(c.PrecertDER)
+		if err != nil {
+			w.Log.Error("in-flight issuance cannot be finished; marking it failed", "serial", c.Serial, "err", err)
+			if ferr := w.Store.FailCertificate(ctx, sys, c.ID, err.Error()); ferr != nil {
+				return finished, failed, ferr
+			}
+			failed++
+			continue
+		}
+		if strings.TrimLeft(signer.SerialHex(p.Serial), "0") != strings.TrimLeft(c.Serial, "0") {
+			return finished, failed, fmt.Errorf("recorded certificate %s does not carry its serial", c.Serial)
+		}
+		if err := w.sign(ctx, sys, c, p, time.Now()); err != nil {
+			return finished, failed, err
+		}
+		finished++
+	}
+	return finished, failed, nil
+}

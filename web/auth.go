@@ -1,0 +1,360 @@
+package web
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/certdesk/certdesk/models"
+)
+
+// Default values of AuthConfig.
+const (
+	DefaultRoleClaim       = "groups"
+	DefaultOrgClaim        = "org"
+	DefaultSessionIdle     = 30 * time.Minute
+	DefaultSessionAbsolute = 12 * time.Hour
+	// MinSessionKeyLen is the shortest accepted AuthConfig.SessionKey.
+	MinSessionKeyLen = 32
+)
+
+// DefaultRoles maps certdesk's roles to the groups of the demo provider
+// (devidp.DemoUsers); real deployments configure their own.
+var DefaultRoles = map[string][]string{
+	models.RolePartner: {"certdesk-partners"},
+	models.RoleAdmin:   {"certdesk-admins"},
+	models.RoleAuditor: {"certdesk-auditors"},
+}
+
+// rolePrecedence orders roles for a user whose claims grant several: the
+// highest wins.
+var rolePrecedence = []string{models.RoleAdmin, models.RoleAuditor, models.RolePartner}
+
+// AuthConfig configures OpenID Connect sign-in, roles and sessions.
+type AuthConfig struct {
+	// Issuer is the OpenID Provider's issuer URL (discovery is at
+	// Issuer/.well-known/openid-configuration).
+	Issuer       string `yaml:"issuer"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"-"` // from a file or the environment, never the config text
+	// RedirectURL is certdesk's callback, e.g.
+	// "http://127.0.0.1:8080/auth/callback"; register it at the provider.
+	RedirectURL string `yaml:"redirect_url"`
+	// PostLogoutRedirectURL is where the provider sends the browser after
+	// logout; defaults to the root of RedirectURL. Register it at the provider.
+	PostLogoutRedirectURL string `yaml:"post_logout_redirect_url"`
+	// Scopes requested; default openid, profile, email.
+	Scopes []string `yaml:"scopes"`
+	// RoleClaim is the ID token claim holding group names (default "groups").
+	RoleClaim string `yaml:"role_claim"`
+	// Roles maps a role (partner, admin, auditor) to the claim values that
+	// grant it. A user matching several gets the highest: admin > auditor >
+	// partner. Default: DefaultRoles.
+	Roles map[string][]string `yaml:"roles"`
+	// OrgClaim is the claim holding a partner's organisation slug (default
+	// "org"); without it an admin-assigned membership is used.
+	OrgClaim string `yaml:"org_claim"`
+	// SessionIdle and SessionAbsolute end a session after inactivity and
+	// after sign-in respectively (defaults 30m and 12h).
+	SessionIdle     time.Duration `yaml:"session_idle"`
+	SessionAbsolute time.Duration `yaml:"session_absolute"`
+	// SecureCookies sets the Secure flag on cookies (true behind TLS).
+	SecureCookies bool `yaml:"secure_cookies"`
+	// SessionKey (at least 32 random bytes) encrypts and authenticates the
+	// short-lived pending-login cookie. From a file or the environment.
+	SessionKey []byte `yaml:"-"`
+}
+
+// withDefaults returns cfg with defaults filled in.
+func (cfg AuthConfig) withDefaults() AuthConfig {
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
+	}
+	if cfg.RoleClaim == "" {
+		cfg.RoleClaim = DefaultRoleClaim
+	}
+	if cfg.OrgClaim == "" {
+		cfg.OrgClaim = DefaultOrgClaim
+	}
+	if len(cfg.Roles) == 0 {
+		cfg.Roles = DefaultRoles
+	}
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.SessionAbsolute == 0 {
+		cfg.SessionAbsolute = DefaultSessionAbsolute
+	}
+	if cfg.PostLogoutRedirectURL == "" {
+		if u, err := url.Parse(cfg.RedirectURL); err == nil && u.Host != "" {
+			cfg.PostLogoutRedirectURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}).String()
+		}
+	}
+	return cfg
+}
+
+// Validate reports the first problem with the configuration (defaults
+// applied), naming the field. It never echoes a secret.
+func (cfg AuthConfig) Validate() error {
+	cfg = cfg.withDefaults()
+	for _, f := range []struct{ name, value string }{
+		{"auth.issuer", cfg.Issuer}, {"auth.client_id", cfg.ClientID}, {"auth.redirect_url", cfg.RedirectURL},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			return fmt.Errorf("%s: required", f.name)
+		}
+	}
+	for _, f := range []struct{ name, value string }{
+		{"auth.issuer", cfg.Issuer}, {"auth.redirect_url", cfg.RedirectURL}, {"auth.post_logout_redirect_url", cfg.PostLogoutRedirectURL},
+	} {
+		u, err := url.Parse(f.value)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("%s: must be an absolute http(s) URL, got %q", f.name, f.value)
+		}
+	}
+	if u, _ := url.Parse(cfg.RedirectURL); u.Path != callbackPath {
+		return fmt.Errorf("auth.redirect_url: path must be %s, got %q", callbackPath, u.Path)
+	}
+	if len(cfg.SessionKey) < MinSessionKeyLen {
+		return fmt.Errorf("auth.session_key: must be at least %d bytes, got %d", MinSessionKeyLen, len(cfg.SessionKey))
+	}
+	if !slicesContains(cfg.Scopes, oidc.ScopeOpenID) {
+		return fmt.Errorf("auth.scopes: must include %q", oidc.ScopeOpenID)
+	}
+	for role, values := range cfg.Roles {
+		if !slicesContains(rolePrecedence, role) {
+			return fmt.Errorf("auth.roles: unknown role %q (use partner, admin or auditor)", role)
+		}
+		if len(values) == 0 {
+			return fmt.Errorf("auth.roles.%s: at least one claim value is required", role)
+		}
+	}
+	if cfg.SessionIdle < time.Minute || cfg.SessionAbsolute < cfg.SessionIdle {
+		return fmt.Errorf("auth.session_idle/session_absolute: need 1m <= idle (%s) <= absolute (%s)", cfg.SessionIdle, cfg.SessionAbsolute)
+	}
+	return nil
+}
+
+// AuthStore is what authentication needs from the store; *models.Store
+// satisfies it.
+type AuthStore interface {
+	CreateSession(ctx context.Context, sess *models.Session) error
+	GetSession(ctx context.Context, id string) (*models.Session, error)
+	TouchSession(ctx context.Context, id string, t time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	LookupToken(ctx context.Context, hash string) (*models.APIToken, error)
+	GetMembership(ctx context.Context, subject string) (string, error)
+	Record(ctx context.Context, a models.Actor, action, objectType, objectID string, detail any) error
+}
+
+// Auth signs users in with OpenID Connect (authorization code flow with
+// PKCE S256, state and nonce checked), keeps server-side sessions, and
+// authenticates API tokens.
+type Auth struct {
+	// Now is the clock for session timeouts and the pending-login cookie;
+	// tests inject one. Defaults to time.Now.
+	Now func() time.Time
+
+	cfg        AuthConfig
+	store      AuthStore
+	log        *slog.Logger
+	provider   *oidc.Provider
+	verifier   *oidc.IDTokenVerifier
+	oauth      oauth2.Config
+	endSession string // the provider's end_session_endpoint, "" if none
+	loginAEAD  cipher.AEAD
+
+	usedMu sync.Mutex
+	used   map[string]time.Time // states already consumed, until their cookie would expire
+}
+
+// NewAuth discovers the provider at cfg.Issuer and returns a ready Auth.
+// ctx bounds discovery only; the provider's keys are fetched later with a
+// context that outlives it.
+func NewAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	// go-oidc keeps this context for fetching the provider's keys later.
+	provider, err := oidc.NewProvider(context.WithoutCancel(ctx), cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("auth.issuer: OpenID Connect discovery at %s: %w", cfg.Issuer, err)
+	}
+	var disco struct {
+		EndSession string   `json:"end_session_endpoint"`
+		PKCE       []string `json:"code_challenge_methods_supported"`
+	}
+	if err := provider.Claims(&disco); err != nil {
+		return nil, fmt.Errorf("auth.issuer: reading discovery document: %w", err)
+	}
+	if len(disco.PKCE) > 0 && !slicesContains(disco.PKCE, "S256") {
+		return nil, fmt.Errorf("auth.issuer: the provider does not support PKCE S256 (supports %v)", disco.PKCE)
+	}
+	aead, err := newLoginAEAD(cfg.SessionKey)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{
+		Now:      time.Now,
+		cfg:      cfg,
+		store:    store,
+		log:      log,
+		provider: provider,
+		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+		oauth: oauth2.Config{
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			Endpoint:     provider.Endpoint(),
+			RedirectURL:  cfg.RedirectURL,
+			Scopes:       cfg.Scopes,
+		},
+		endSession: disco.EndSession,
+		loginAEAD:  aead,
+		used:       map[string]time.Time{},
+	}
+	return a, nil
+}
+
+func (a *Auth) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
+}
+
+// Roles returns the role mapping in effect (for the no-access page and /me).
+func (a *Auth) Roles() map[string][]string {
+	out := make(map[string][]string, len(a.cfg.Roles))
+	for k, v := range a.cfg.Roles {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// roleFor maps the role claim's values to the highest role they grant, or "".
+func (a *Auth) roleFor(values []string) string {
+	for _, role := range rolePrecedence {
+		for _, want := range a.cfg.Roles[role] {
+			if slicesContains(values, want) {
+				return role
+			}
+		}
+	}
+	return ""
+}
+
+// claimStrings reads a claim that is a string or a list of strings.
+func claimStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		if x == "" {
+			return nil
+		}
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	case []string:
+		return x
+	}
+	return nil
+}
+
+// claimString reads a string claim.
+func claimString(m map[string]any, name string) string {
+	s, _ := m[name].(string)
+	return s
+}
+
+// markStateUsed records state as consumed and reports whether it already
+// was: a pending login is single use even if its cookie is replayed. (With
+// several replicas the provider's single-use code is the backstop.)
+func (a *Auth) markStateUsed(state string, until time.Time) (alreadyUsed bool) {
+	a.usedMu.Lock()
+	defer a.usedMu.Unlock()
+	now := a.now()
+	for s, t := range a.used {
+		if now.After(t) {
+			delete(a.used, s)
+		}
+	}
+	if _, ok := a.used[state]; ok {
+		return true
+	}
+	a.used[state] = until
+	return false
+}
+
+// equalConstantTime compares two secrets without leaking where they differ.
+func equalConstantTime(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// safeNext returns next if it is a local path ("/x"), else "/". It refuses
+// protocol-relative ("//evil"), backslash ("/\evil", which browsers treat as
+// "//"), schemes and control characters: redirects after sign-in go only to
+// local paths.
+func safeNext(next string) string {
+	if next == "" || len(next) > 2048 || next[0] != '/' {
+		return "/"
+	}
+	if strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") {
+		return "/"
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
+		return "/"
+	}
+	return next
+}
+
+func slicesContains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedRoles lists the configured roles by precedence with their values.
+func (a *Auth) sortedRoles() []roleView {
+	var out []roleView
+	for _, r := range rolePrecedence {
+		vals := append([]string(nil), a.cfg.Roles[r]...)
+		sort.Strings(vals)
+		out = append(out, roleView{Role: r, Values: strings.Join(vals, ", ")})
+	}
+	return out
+}
+
+type roleView struct{ Role, Values string }
+
+// errNoPendingLogin means the callback came without a valid pending-login
+// cookie (expired, tampered with, or from another browser).
+var errNoPendingLogin = errors.New("no pending sign-in")

@@ -1,0 +1,226 @@
+// Package web is certdesk's HTTP server: the routes table, middleware
+// (authentication, CSRF, security headers, request ids), the single
+// error-to-HTTP mapping, and serving of the embedded browser app.
+package web
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/models"
+)
+
+// Deps is everything the server routes to.
+type Deps struct {
+	Log          *slog.Logger
+	Auth         *Auth
+	Requests     *handlers.Requests
+	Certificates *handlers.Certificates
+	Orgs         *handlers.Orgs
+	Tokens       *handlers.Tokens
+	Audit        *handlers.Audit
+	CAFiles      *handlers.CAFiles
+	Health       *handlers.Health
+	Stats        *handlers.Stats
+	Metrics      http.Handler // GET /metrics; nil to leave it out
+	// Frontend is the built browser app (frontend.Dist()).
+	Frontend fs.FS
+	// Demo marks a demo server; DemoKey a demo software CA key. Both are
+	// shown by /me so that the UI can say so.
+	Demo, DemoKey bool
+	// ExtraMiddleware runs first on every request (metrics, tests).
+	ExtraMiddleware []echo.MiddlewareFunc
+}
+
+// New builds the echo server with every route of certdesk.
+func New(d Deps) *echo.Echo {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = ErrorHandler(d.Log)
+	e.IPExtractor = echo.ExtractIPDirect() // behind a proxy: configure ExtractIPFromXFFHeader with trusted ranges
+	e.Use(middleware.RequestID())
+	e.Use(d.ExtraMiddleware...)
+	e.Use(requestLog(d.Log))
+	e.Use(middleware.Recover())
+	e.Use(securityHeaders)
+	e.Use(middleware.BodyLimit("1M"))
+
+	// Public: health, CA certificates, CRLs, OCSP, the API description.
+	e.GET("/healthz", d.Health.Healthz)
+	e.GET("/readyz", d.Health.Readyz)
+	e.GET("/ca/root.pem", d.CAFiles.RootPEM)
+	e.GET("/ca/issuing.pem", d.CAFiles.IssuingPEM)
+	e.GET("/ca/bundle.pem", d.CAFiles.BundlePEM)
+	e.GET("/ca/root.der", d.CAFiles.RootDERFile)
+	e.GET("/ca/issuing.der", d.CAFiles.IssuingDERFile)
+	e.GET("/api/v1/openapi.json", handlers.OpenAPI)
+	if d.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(d.Metrics))
+	}
+
+	d.Auth.Register(e)
+	api := e.Group("/api/v1", d.Auth.Middleware(), actorContext, d.Auth.CSRF())
+	any := RequireRole(models.RolePartner, models.RoleAdmin, models.RoleAuditor)
+	submitter := RequireRole(models.RolePartner, models.RoleAdmin)
+	admin := RequireRole(models.RoleAdmin)
+	auditor := RequireRole(models.RoleAuditor, models.RoleAdmin)
+
+	api.GET("/me", me(d), any)
+
+	api.POST("/requests", d.Requests.Create, submitter)
+	api.POST("/requests/preview", d.Requests.Preview, submitter)
+	api.GET("/requests", d.Requests.List, any)
+	api.GET("/requests/:id", d.Requests.Get, any)
+	api.GET("/requests/:id/events", d.Requests.Events, any)
+	api.POST("/requests/:id/approve", d.Requests.Approve, admin)
+	api.POST("/requests/:id/reject", d.Requests.Reject, admin)
+	api.POST("/requests/:id/cancel", d.Requests.Cancel, submitter)
+
+	api.GET("/certificates", d.Certificates.List, any)
+	api.GET("/certificates/:id", d.Certificates.Get, any)
+	api.GET("/certificates/:id/pem", d.Certificates.PEM, any)
+	api.GET("/certificates/:id/chain", d.Certificates.Chain, any)
+	api.POST("/certificates/:id/revoke", d.Certificates.Revoke, submitter)
+
+	api.GET("/orgs", d.Orgs.List, any)
+	api.POST("/orgs", d.Orgs.Create, admin)
+	api.GET("/orgs/:slug", d.Orgs.Get, any)
+	api.PUT("/orgs/:slug", d.Orgs.Update, admin)
+	api.GET("/orgs/:slug/members", d.Orgs.Members, admin)
+	api.POST("/orgs/:slug/members", d.Orgs.AddMember, admin)
+
+	api.GET("/tokens", d.Tokens.List, any)
+	api.POST("/tokens", d.Tokens.Create, any)
+	api.DELETE("/tokens/:id", d.Tokens.Delete, any)
+
+	api.GET("/audit/events", d.Audit.Events, auditor)
+	api.GET("/audit/export", d.Audit.Export, auditor)
+	api.GET("/audit/verify", d.Audit.Verify, auditor)
+
+	if d.Stats != nil {
+		api.GET("/stats", d.Stats.Get, any)
+	}
+	// Anything else under /api is a 404 problem, never the SPA.
+	api.Any("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound, "no such API endpoint") })
+
+	serveFrontend(e, d.Frontend)
+	return e
+}
+
+// actorContext puts the authenticated principal into the request context as
+// the models.Actor that handlers and the audit log use.
+func actorContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p := PrincipalFrom(c); p != nil {
+			a := models.Actor{Subject: p.Subject, Role: p.Role, Org: p.Org, Source: c.RealIP()}
+			c.SetRequest(c.Request().WithContext(models.WithActor(c.Request().Context(), a)))
+		}
+		return next(c)
+	}
+}
+
+type meAnswer struct {
+	Subject   string `json:"subject"`
+	Name      string `json:"name"`
+	Email     string `json:"email"`
+	Role      string `json:"role"`
+	Org       string `json:"org"`
+	Via       string `json:"via"`
+	CSRFToken string `json:"csrf_token,omitempty"`
+	Demo      bool   `json:"demo"`
+	DemoKey   bool   `json:"demo_key"`
+}
+
+func me(d Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := PrincipalFrom(c)
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.JSON(http.StatusOK, meAnswer{
+			Subject: p.Subject, Name: p.Name, Email: p.Email, Role: p.Role, Org: p.Org, Via: p.Via,
+			CSRFToken: p.CSRFToken, Demo: d.Demo, DemoKey: d.DemoKey,
+		})
+	}
+}
+
+// contentSecurityPolicy allows only the app's own scripts and styles: no
+// inline script, no third-party origin, no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		if c.Scheme() == "https" {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}
+
+// requestLog writes one structured line per request with its request id.
+func requestLog(log *slog.Logger) echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRequestID: true, LogRemoteIP: true,
+		LogError: true, HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			// The path only: query strings can carry OAuth codes and state.
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			log.LogAttrs(context.Background(), level, "http request",
+				slog.String("request_id", v.RequestID), slog.String("method", v.Method), slog.String("path", v.URIPath),
+				slog.Int("status", v.Status), slog.Duration("latency", v.Latency), slog.String("remote_ip", v.RemoteIP))
+			return nil
+		},
+	})
+}
+
+// serveFrontend serves the embedded app: hashed assets cached immutably,
+// index.html never cached, and index.html for any other GET path that is
+// not an API, auth, CA, CRL or OCSP path (SPA fallback).
+func serveFrontend(e *echo.Echo, dist fs.FS) {
+	index, err := fs.ReadFile(dist, "index.html")
+	if err != nil {
+		index, _ = fs.ReadFile(dist, "placeholder.html")
+	}
+	assets := http.FileServer(http.FS(dist))
+	e.GET("/assets/*", func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		assets.ServeHTTP(c.Response(), c.Request())
+		return nil
+	})
+	spa := func(c echo.Context) error {
+		p := c.Request().URL.Path
+		for _, prefix := range []string{"/api/", "/auth/", "/ca/", "/crl/", "/ocsp"} {
+			if strings.HasPrefix(p, prefix) {
+				return echo.NewHTTPError(http.StatusNotFound)
+			}
+		}
+		if f, err := fs.Stat(dist, strings.TrimPrefix(p, "/")); err == nil && !f.IsDir() && p != "/index.html" {
+			c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+			assets.ServeHTTP(c.Response(), c.Request())
+			return nil
+		}
+		c.Response().Header().Set("Cache-Control", "no-cache")
+		return c.HTMLBlob(http.StatusOK, index)
+	}
+	e.GET("/", spa)
+	e.GET("/*", spa)
+}
