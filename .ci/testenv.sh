@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # testenv.sh installs and starts what `make test` needs: SoftHSM2, OpenSSL,
 # PostgreSQL (on loopback, in a temp dir, unless DATABASE_URL is set), nginx,
-# Chromium and the zlint CLI. It fails, never skips, when a part cannot be had.
+# Chromium, the zlint CLI and kustomize (for deploy/). It fails, never
+# skips, when a part cannot be had.
 # It prints shell assignments (DATABASE_URL, PATH additions) on stdout for
 # the caller to eval; progress goes to stderr.
 set -euo pipefail
@@ -36,6 +37,10 @@ GOBIN_DIR="$(go env GOPATH)/bin"
 if [ ! -x "$GOBIN_DIR/zlint" ]; then
   log "installing zlint v3.7.3"
   go install github.com/zmap/zlint/v3/cmd/zlint@v3.7.3 >&2 || die "go install zlint failed"
+fi
+if [ ! -x "$GOBIN_DIR/kustomize" ]; then
+  log "installing kustomize v5.7.1"
+  go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1 >&2 || die "go install kustomize failed"
 fi
 echo "export PATH=\"$GOBIN_DIR:\$PATH\""
 
