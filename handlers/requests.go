@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -168,6 +170,8 @@ func (h *Requests) Events(c echo.Context) error {
 		}
 		events = append(events, more...)
 	}
+	// Oldest first, in chain order: the request's history reads top down.
+	slices.SortFunc(events, func(a, b models.AuditEvent) int { return cmp.Compare(a.Seq, b.Seq) })
 	return c.JSON(http.StatusOK, listOf(events, ""))
 }
 

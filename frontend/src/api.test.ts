@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { api, ApiError, setCSRFToken } from "./api";
+import { api, ApiError, chronological, eventDetail, setCSRFToken, type AuditEvent } from "./api";
 import { errorText } from "./components";
 import { match } from "./router";
 
@@ -59,5 +59,25 @@ describe("router match", () => {
   ];
   it.each(cases)("match(%s, %s)", (pattern, path, want) => {
     expect(match(pattern, path)).toEqual(want);
+  });
+});
+
+describe("audit events", () => {
+  const ev = (seq: number, detail: unknown) => ({ seq, detail }) as AuditEvent;
+
+  it("reads the detail from the canonical JSON text the API sends", () => {
+    expect(eventDetail(ev(1, '{"reason":"contract checked"}')).reason).toBe("contract checked");
+  });
+
+  it("keeps a detail that is already an object, and survives text that is not JSON", () => {
+    expect(eventDetail(ev(1, { reason: "ok" })).reason).toBe("ok");
+    expect(eventDetail(ev(1, "not json"))).toEqual({ text: "not json" });
+    expect(eventDetail(ev(1, null))).toEqual({});
+  });
+
+  it("orders a request's and its certificate's events by chain position", () => {
+    const merged = [ev(5, ""), ev(3, ""), ev(7, ""), ev(6, "")];
+    expect(chronological(merged).map((e) => e.seq)).toEqual([3, 5, 6, 7]);
+    expect(merged.map((e) => e.seq)).toEqual([5, 3, 7, 6]);
   });
 });

@@ -96,6 +96,28 @@ export interface AuditEvent {
   hash: string;
 }
 
+/**
+ * eventDetail returns an audit event's detail as an object. The API sends it
+ * as the canonical JSON text that the hash chain covers; older answers or
+ * tests may send the object itself.
+ */
+export function eventDetail(e: Pick<AuditEvent, "detail">): Record<string, unknown> {
+  let d = e.detail;
+  if (typeof d === "string") {
+    try {
+      d = JSON.parse(d);
+    } catch {
+      return { text: d };
+    }
+  }
+  return d && typeof d === "object" && !Array.isArray(d) ? (d as Record<string, unknown>) : {};
+}
+
+/** chronological sorts audit events oldest first, by their chain position. */
+export function chronological(events: AuditEvent[]): AuditEvent[] {
+  return [...events].sort((a, b) => a.seq - b.seq);
+}
+
 /** Verify is the audit chain verification result. */
 export interface Verify {
   ok: boolean;

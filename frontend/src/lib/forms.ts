@@ -22,7 +22,7 @@ export type RevocationReason =
 /** REASON_LABELS are the words shown for each reason. */
 export const REASON_LABELS: Record<RevocationReason, string> = {
   unspecified: "Unspecified",
-  keyCompromise: "Key compromise — the private key leaked or may have",
+  keyCompromise: "Key compromise — the private key leaked, or may have",
   cACompromise: "CA compromise",
   affiliationChanged: "Affiliation changed — the holder left the organisation",
   superseded: "Superseded — replaced by a new certificate",

@@ -1,7 +1,7 @@
 // The auditor's history: filters, the events with their chain position,
 // CSV/JSON export, the chain verification and the weekly charts.
 import { useState, type FormEvent } from "react";
-import { api, type AuditEvent, type Page, type Stats, type Verify } from "../api";
+import { api, eventDetail, type AuditEvent, type Page, type Stats, type Verify } from "../api";
 import { BarChart, ErrorBox, Loading, fmtDate, useLoad } from "../components";
 import { queryString, toRFC3339 } from "../lib/forms";
 
@@ -172,7 +172,7 @@ export function Audit() {
               <code className="hash">{selected.hash}</code>
             </dd>
           </dl>
-          <pre>{JSON.stringify(selected.detail, null, 2)}</pre>
+          <pre>{JSON.stringify(eventDetail(selected), null, 2)}</pre>
           <button type="button" className="small" onClick={() => setSelected(null)}>
             Close
           </button>

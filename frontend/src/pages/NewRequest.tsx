@@ -59,7 +59,8 @@ export function NewRequest({ me }: { me: Me }) {
     const r = await parseCSR(input);
     if (seq !== parseSeq.current) return;
     setParsed(r);
-    if (r.ok && typeof input !== "string") setCsrText(r.info.pem);
+    // A file replaces what the text box showed, also when it is not a CSR.
+    if (typeof input !== "string") setCsrText(r.ok ? r.info.pem : "");
   }
 
   const namespace: Namespace | undefined = org ?? undefined;
@@ -181,7 +182,12 @@ export function NewRequest({ me }: { me: Me }) {
             <label htmlFor="csr-file" className="file-label">
               Pick a CSR file (.csr, .pem, .der)
             </label>
-            <input id="csr-file" type="file" accept=".csr,.pem,.der,.req,application/pkcs10" onChange={(e) => { setKeys(null); onFile(e.target.files); }} data-testid="csr-file" />
+            <input id="csr-file" type="file" accept=".csr,.pem,.der,.req,application/pkcs10" onChange={(e) => {
+                setKeys(null);
+                onFile(e.target.files);
+                // Forget the pick so that picking the same file again (after editing it) reads it again.
+                e.target.value = "";
+              }} data-testid="csr-file" />
           </div>
         ) : (
           <div className="generate">

@@ -1,7 +1,7 @@
 // One request: its state, CSR details, policy results, history, the admin's
 // approve/reject, the partner's cancel, and downloads once issued.
 import { useEffect, useState } from "react";
-import { api, type AuditEvent, type CertRequest, type Me, type Org, type Page } from "../api";
+import { api, chronological, eventDetail, type AuditEvent, type CertRequest, type Me, type Org, type Page } from "../api";
 import { ErrorBox, Loading, ProblemList, StateBadge, fmtDate, useLoad } from "../components";
 import { parseCSR, type CSRInfo } from "../lib/csr";
 import { inNamespace } from "../lib/identity";
@@ -32,12 +32,14 @@ export function RequestPage({ me, id }: { me: Me; id: string }) {
       <h2>History</h2>
       <ErrorBox error={events.error} />
       <ol className="history" data-testid="request-history">
-        {(events.data?.items ?? []).map((e) => (
-          <li key={e.seq}>
-            <time dateTime={e.time}>{fmtDate(e.time)}</time> <strong>{e.action}</strong> by {e.actor} ({e.role}){" "}
-            {typeof e.detail === "object" && e.detail && "reason" in (e.detail as Record<string, unknown>) ? `— ${(e.detail as Record<string, unknown>).reason}` : ""}
-          </li>
-        ))}
+        {chronological(events.data?.items ?? []).map((e) => {
+          const reason = eventDetail(e).reason;
+          return (
+            <li key={e.seq}>
+              <time dateTime={e.time}>{fmtDate(e.time)}</time> <strong>{e.action}</strong> by {e.actor} ({e.role}){reason ? ` — ${String(reason)}` : ""}
+            </li>
+          );
+        })}
       </ol>
     </section>
   );
