@@ -100,3 +100,15 @@ func (s *Store) certStatuses(ctx context.Context, q *gorm.DB) ([]CertStatus, err
 	}
 	return out, nil
 }
+
+// LatestCRLInfo is LatestCRL without the DER: what a replica polls to learn
+// whether a newer CRL was stored, without reading megabytes each time.
+func (s *Store) LatestCRLInfo(ctx context.Context, issuer string) (*CRL, error) {
+	var c CRL
+	err := s.db.WithContext(ctx).Select("id", "issuer", "number", "this_update", "next_update", "entries", "created_at").
+		Where("issuer = ?", issuer).Order("number DESC").Take(&c).Error
+	if err != nil {
+		return nil, fmt.Errorf("reading latest CRL of %s: %w", issuer, dbErr(err))
+	}
+	return &c, nil
+}

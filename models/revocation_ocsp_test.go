@@ -81,3 +81,24 @@ func TestCertificateStatuses_IssuedAndRevokedUnexpired(t *testing.T) {
 		}
 	})
 }
+
+func TestLatestCRLInfo_IsLatestCRLWithoutDER(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		now := time.Now().UTC().Truncate(time.Second)
+		for n := int64(1); n <= 2; n++ {
+			if err := s.SaveCRL(ctx, &models.CRL{Issuer: "issuing", Number: n, ThisUpdate: now, NextUpdate: now.Add(time.Hour), Entries: int(n), DER: []byte{1, 2}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.LatestCRLInfo(ctx, "issuing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Number != 2 || got.Entries != 2 || len(got.DER) != 0 || !got.NextUpdate.Equal(now.Add(time.Hour)) {
+			t.Errorf("LatestCRLInfo = %+v, want number 2 without DER", got)
+		}
+		if _, err := s.LatestCRLInfo(ctx, "root"); err == nil {
+			t.Error("LatestCRLInfo of a CA without CRLs: no error")
+		}
+	})
+}

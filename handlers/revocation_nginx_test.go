@@ -1,0 +1,218 @@
+package handlers_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
+	"github.com/certdesk/certdesk/signer"
+)
+
+// nginxGateway is a real nginx run by the test on a loopback port, with
+// ssl_verify_client on, the CA bundle and the CRL bundle.
+type nginxGateway struct {
+	t      *testing.T
+	dir    string
+	conf   string
+	addr   string
+	roots  *x509.CertPool
+	crl    string
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+}
+
+// startNginx writes a prefix with a server certificate of its own, the
+// client CA bundle and crlPEM, and starts nginx in the foreground.
+func startNginx(t *testing.T, caBundle, crlPEM []byte) *nginxGateway {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Fatal("nginx is not installed (Debian nginx-light); make test installs it")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{"logs", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serverCert, serverKey, roots := selfSignedServer(t)
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	g := &nginxGateway{t: t, dir: dir, addr: addr, roots: roots, crl: write("crl.pem", crlPEM), stderr: &bytes.Buffer{}}
+	g.conf = write("nginx.conf", []byte(fmt.Sprintf(`%s
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log %[2]s/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %[2]s/tmp/body;
+    proxy_temp_path %[2]s/tmp/proxy;
+    fastcgi_temp_path %[2]s/tmp/fastcgi;
+    uwsgi_temp_path %[2]s/tmp/uwsgi;
+    scgi_temp_path %[2]s/tmp/scgi;
+    server {
+        listen %[3]s ssl;
+        ssl_certificate %[4]s;
+        ssl_certificate_key %[5]s;
+        ssl_verify_client on;
+        ssl_verify_depth 3;
+        ssl_client_certificate %[6]s;
+        ssl_crl %[7]s;
+        location / { return 200 "hello $ssl_client_s_dn\n"; }
+    }
+}
+`, user, dir, addr, write("server.pem", serverCert), write("server.key", serverKey), write("ca-bundle.pem", caBundle), g.crl)))
+	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", g.conf).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	g.cmd = exec.Command(bin, "-p", dir, "-c", g.conf, "-g", "daemon off;")
+	g.cmd.Stderr = g.stderr
+	if err := g.cmd.Start(); err != nil {
+		t.Fatalf("starting nginx: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = g.cmd.Process.Signal(os.Interrupt) // SIGINT: fast shutdown of this nginx only
+		done := make(chan struct{})
+		go func() { _ = g.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = g.cmd.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
+			t.Fatalf("nginx did not listen on %s: %v\n%s\n%s", addr, err, g.stderr, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return g
+}
+
+// reload writes a new CRL and has nginx reload (nginx -s reload).
+func (g *nginxGateway) reload(crlPEM []byte) {
+	g.t.Helper()
+	if err := os.WriteFile(g.crl, crlPEM, 0o600); err != nil {
+		g.t.Fatal(err)
+	}
+	if out, err := exec.Command("nginx", "-p", g.dir, "-c", g.conf, "-s", "reload").CombinedOutput(); err != nil {
+		g.t.Fatalf("nginx -s reload: %v\n%s", err, out)
+	}
+}
+
+// call makes one request on a new connection with a client certificate.
+func (g *nginxGateway) call(c issued, chain ...[]byte) (int, string) {
+	g.t.Helper()
+	cert := tls.Certificate{Certificate: append([][]byte{c.cert.DER}, chain...), PrivateKey: c.key}
+	tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{
+		RootCAs: g.roots, ServerName: "gateway.test", Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://" + g.addr + "/")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// selfSignedServer makes the gateway's own server certificate (not from
+// the client CA) and a pool that trusts it.
+func selfSignedServer(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "gateway.test"},
+		DNSNames: []string{"gateway.test"}, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	c, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(c)
+	return signer.PEM(der), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), pool
+}
+
+func TestRevocation_Nginx_RefusesRevokedClientAfterCRLReload(t *testing.T) {
+	env := newRevocation(t, modelstest.Postgres(t), hsmCA(t, "nginx"), nil)
+	victim, bystander := env.issue("billing"), env.issue("payments")
+	issuingDER, rootDER := env.ca.ca.Issuer.Certificate().Raw, env.ca.ca.Root.Raw
+	_, bundle := env.get("/crl/bundle.pem", nil)
+	gw := startNginx(t, append(signer.PEM(issuingDER), signer.PEM(rootDER)...), bundle)
+
+	for _, c := range []issued{victim, bystander} {
+		if code, body := gw.call(c, issuingDER); code != http.StatusOK || !strings.Contains(body, "hello") {
+			t.Fatalf("fresh certificate %s: HTTP %d %q, want 200", c.cert.Serial, code, body)
+		}
+	}
+
+	before := env.crlNumber(handlers.CRLIssuing)
+	env.revoke(victim, models.ReasonKeyCompromise)
+	env.waitFor("a new issuing CRL", 2*time.Second, func() bool { return env.crlNumber(handlers.CRLIssuing) > before })
+	_, bundle = env.get("/crl/bundle.pem", nil)
+	gw.reload(bundle)
+
+	// The reload is asynchronous: new workers take over within a moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := gw.call(victim, issuingDER)
+		if code == http.StatusBadRequest {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked certificate still gets HTTP %d %q after the reload", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := gw.call(bystander, issuingDER); code != http.StatusOK {
+		t.Errorf("the certificate that was not revoked gets HTTP %d %q after the reload", code, body)
+	}
+}
