@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/mail"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,6 +34,8 @@ type orgBody struct {
 	EmailDomains        []string `json:"email_domains"`
 	MaxValidityDays     int      `json:"max_validity_days"`
 	AutoApproveRenewals bool     `json:"auto_approve_renewals"`
+	ContactEmails       []string `json:"contact_emails"`     // receive expiry notices
+	ExpiryNoticeDays    []int    `json:"expiry_notice_days"` // empty: the default 30, 14, 7, 1
 }
 
 // validNamespace checks that every namespace entry is itself a well-formed
@@ -48,6 +51,18 @@ func (b orgBody) validNamespace() error {
 			return echo.NewHTTPError(http.StatusBadRequest, "dns_suffixes/email_domains: "+d+" is not a domain name")
 		}
 	}
+	for _, e := range b.ContactEmails {
+		if _, err := mail.ParseAddress(e); err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, "contact_emails: "+e+" is not an e-mail address")
+		}
+	}
+	seen := map[int]bool{}
+	for _, d := range b.ExpiryNoticeDays {
+		if d < 1 || d > 3650 || seen[d] {
+			return echo.NewHTTPError(http.StatusBadRequest, "expiry_notice_days: each must be a distinct number of days from 1 to 3650")
+		}
+		seen[d] = true
+	}
 	return nil
 }
 
@@ -62,6 +77,7 @@ func (b orgBody) model() *models.Organization {
 	return &models.Organization{
 		Slug: b.Slug, Name: b.Name, URIPrefixes: b.URIPrefixes, DNSSuffixes: b.DNSSuffixes,
 		EmailDomains: b.EmailDomains, MaxValidityDays: b.MaxValidityDays, AutoApproveRenewals: b.AutoApproveRenewals,
+		ContactEmails: b.ContactEmails, ExpiryNoticeDays: b.ExpiryNoticeDays,
 	}
 }
 

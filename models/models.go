@@ -45,6 +45,8 @@ type Organization struct {
 	EmailDomains        StringList `gorm:"type:text;serializer:json" json:"email_domains"`
 	MaxValidityDays     int        `gorm:"not null" json:"max_validity_days"`
 	AutoApproveRenewals bool       `gorm:"not null" json:"auto_approve_renewals"`
+	ContactEmails       StringList `gorm:"type:text;serializer:json" json:"contact_emails"`     // receive expiry notices
+	ExpiryNoticeDays    []int      `gorm:"type:text;serializer:json" json:"expiry_notice_days"` // days before expiry; empty: the default 30, 14, 7, 1
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
 }
@@ -60,7 +62,8 @@ type Request struct {
 	ValidityDays   int        `gorm:"not null" json:"validity_days"`
 	Note           string     `gorm:"type:text" json:"note"`
 	RequestedBy    string     `gorm:"index;size:255;not null" json:"requested_by"`
-	RenewalOf      *string    `gorm:"size:36" json:"renewal_of,omitempty"` // certificate id
+	RequesterEmail string     `gorm:"size:255" json:"requester_email,omitempty"` // where the decision is sent (Actor.Email at submit)
+	RenewalOf      *string    `gorm:"size:36" json:"renewal_of,omitempty"`       // certificate id
 	DecidedBy      string     `gorm:"size:255" json:"decided_by,omitempty"`
 	DecisionReason string     `gorm:"type:text" json:"decision_reason,omitempty"`
 	DecidedAt      *time.Time `json:"decided_at,omitempty"`

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -43,6 +44,9 @@ func validateOrg(o *Organization) error {
 	if o.EmailDomains == nil {
 		o.EmailDomains = StringList{}
 	}
+	if o.ContactEmails == nil {
+		o.ContactEmails = StringList{}
+	}
 	return nil
 }
 
@@ -52,6 +56,7 @@ func orgDetail(o *Organization) map[string]any {
 		"slug": o.Slug, "name": o.Name,
 		"uri_prefixes": o.URIPrefixes, "dns_suffixes": o.DNSSuffixes, "email_domains": o.EmailDomains,
 		"max_validity_days": o.MaxValidityDays, "auto_approve_renewals": o.AutoApproveRenewals,
+		"contact_emails": o.ContactEmails, "expiry_notice_days": o.ExpiryNoticeDays,
 	}
 }
 
@@ -101,6 +106,8 @@ func (s *Store) UpdateOrg(ctx context.Context, a Actor, o *Organization) error {
 		after.EmailDomains = o.EmailDomains
 		after.MaxValidityDays = o.MaxValidityDays
 		after.AutoApproveRenewals = o.AutoApproveRenewals
+		after.ContactEmails = o.ContactEmails
+		after.ExpiryNoticeDays = o.ExpiryNoticeDays
 		after.UpdatedAt = s.now()
 		err := tx.Model(&Organization{}).Where("id = ?", before.ID).Updates(map[string]any{
 			"name":                  after.Name,
@@ -109,6 +116,8 @@ func (s *Store) UpdateOrg(ctx context.Context, a Actor, o *Organization) error {
 			"email_domains":         jsonList(after.EmailDomains),
 			"max_validity_days":     after.MaxValidityDays,
 			"auto_approve_renewals": after.AutoApproveRenewals,
+			"contact_emails":        jsonList(after.ContactEmails),
+			"expiry_notice_days":    jsonInts(after.ExpiryNoticeDays),
 			"updated_at":            after.UpdatedAt,
 		}).Error
 		if err != nil {
@@ -141,4 +150,13 @@ func (s *Store) ListOrgs(ctx context.Context) ([]Organization, error) {
 		return nil, fmt.Errorf("listing organisations: %w", err)
 	}
 	return os, nil
+}
+
+// jsonInts is the stored form of an int list ("[]" for none).
+func jsonInts(l []int) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
 }
