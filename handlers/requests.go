@@ -18,7 +18,6 @@ type RequestStore interface {
 	GetOrg(ctx context.Context, slug string) (*models.Organization, error)
 	GetRequest(ctx context.Context, id string) (*models.Request, error)
 	ListRequests(ctx context.Context, f models.RequestFilter) ([]models.Request, string, error)
-	RejectRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	CancelRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	ListAudit(ctx context.Context, f models.AuditFilter) ([]models.AuditEvent, string, error)
 }
@@ -201,7 +200,7 @@ func (h *Requests) Reject(c echo.Context) error {
 	if b.Reason == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "a reason is required to reject a request")
 	}
-	r, err := h.Store.RejectRequest(c.Request().Context(), actor(c), c.Param("id"), b.Reason)
+	r, err := h.Workflow.Reject(c.Request().Context(), actor(c), c.Param("id"), b.Reason)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type WorkflowStore interface {
 	GetCertificate(ctx context.Context, id string) (*models.Certificate, error)
 	SubmitRequest(ctx context.Context, a models.Actor, r *models.Request) error
 	ApproveRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+	RejectRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	AutoApproveRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	ReserveCertificate(ctx context.Context, a models.Actor, c *models.Certificate) error
 	CompleteCertificate(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Certificate, error)
@@ -46,6 +47,14 @@ type IssuanceObserver interface {
 	HSMError()
 }
 
+// Notifier is told of requests that people should hear about: new requests
+// (admins) and decisions (the requester). It must not block: delivery,
+// retries and failures are its own business. nil is fine.
+type Notifier interface {
+	RequestSubmitted(ctx context.Context, r *models.Request)
+	RequestDecided(ctx context.Context, r *models.Request)
+}
+
 // Workflow runs the request lifecycle of DESIGN.md: submit, approve, issue
 // with record-before-sign, and recovery of what was in flight.
 type Workflow struct {
@@ -53,6 +62,7 @@ type Workflow struct {
 	Issuer   Issuer
 	Log      *slog.Logger
 	Observer IssuanceObserver
+	Notifier Notifier
 }
 
 // ErrHSMPending means the request is approved and its certificate recorded,
@@ -126,6 +136,7 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 	r := &models.Request{
 		Org: org.Slug, Identities: checked.Identities.Strings(), CSRPEM: s.CSRPEM,
 		KeyType: checked.CSR.KeyType, ValidityDays: checked.ValidityDays, Note: s.Note, RequestedBy: a.Subject,
+		RequesterEmail: a.Email,
 	}
 	if s.RenewalOf != "" {
 		if err := w.checkRenewal(ctx, org, s.RenewalOf, r.Identities); err != nil {
@@ -137,13 +148,47 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		return nil, err
 	}
 	if r.RenewalOf == nil || !org.AutoApproveRenewals {
+		w.notifySubmitted(ctx, r)
 		return r, nil
 	}
 	approved, err := w.Store.AutoApproveRequest(ctx, a, r.ID)
 	if err != nil {
 		return nil, err
 	}
-	return w.issue(ctx, a, approved)
+	return w.issueAndNotify(ctx, a, approved)
+}
+
+// Reject refuses a submitted request with a reason and tells the requester.
+func (w *Workflow) Reject(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error) {
+	r, err := w.Store.RejectRequest(ctx, a, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	w.notifyDecided(ctx, r)
+	return r, nil
+}
+
+func (w *Workflow) notifySubmitted(ctx context.Context, r *models.Request) {
+	if w.Notifier != nil {
+		w.Notifier.RequestSubmitted(ctx, r)
+	}
+}
+
+func (w *Workflow) notifyDecided(ctx context.Context, r *models.Request) {
+	if w.Notifier != nil {
+		w.Notifier.RequestDecided(ctx, r)
+	}
+}
+
+// issueAndNotify issues an approved request and tells the requester the
+// outcome once the certificate exists.
+func (w *Workflow) issueAndNotify(ctx context.Context, a models.Actor, r *models.Request) (*models.Request, error) {
+	issued, err := w.issue(ctx, a, r)
+	if err != nil {
+		return nil, err
+	}
+	w.notifyDecided(ctx, issued)
+	return issued, nil
 }
 
 // checkRenewal accepts a renewal only of a certificate of the same
@@ -172,7 +217,7 @@ func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason strin
 	if err != nil {
 		return nil, err
 	}
-	return w.issue(ctx, a, r)
+	return w.issueAndNotify(ctx, a, r)
 }
 
 // issue runs record-before-sign for an approved request: lint and prepare,
@@ -217,7 +262,7 @@ func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certifica
 		if w.Observer != nil {
 			w.Observer.HSMError()
 		}
-		w.Log.Error("HSM signing failed; the certificate stays recorded as pending", "serial", c.Serial, "request", c.RequestID, "err", err)
+		w.Log.ErrorContext(ctx, "HSM signing failed; the certificate stays recorded as pending", "serial", c.Serial, "request", c.RequestID, "err", err)
 		return fmt.Errorf("%w (%w)", ErrHSMPending, err)
 	}
 	if _, err := w.Store.CompleteCertificate(ctx, a, c.ID, der); err != nil {
@@ -227,7 +272,7 @@ func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certifica
 		w.Observer.Issued(c.Org, time.Since(start), hsm)
 	}
 	sum := sha256.Sum256(der)
-	w.Log.Info("certificate issued", "serial", c.Serial, "org", c.Org, "request", c.RequestID,
+	w.Log.InfoContext(ctx, "certificate issued", "serial", c.Serial, "org", c.Org, "request", c.RequestID,
 		"sha256", hex.EncodeToString(sum[:]), "hsm_ms", hsm.Milliseconds())
 	return nil
 }
@@ -246,7 +291,7 @@ func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error
 		c := &pending[i]
 		p, err := w.Issuer.Resume(c.PrecertDER)
 		if err != nil {
-			w.Log.Error("in-flight issuance cannot be finished; marking it failed", "serial", c.Serial, "err", err)
+			w.Log.ErrorContext(ctx, "in-flight issuance cannot be finished; marking it failed", "serial", c.Serial, "err", err)
 			if ferr := w.Store.FailCertificate(ctx, sys, c.ID, err.Error()); ferr != nil {
 				return finished, failed, ferr
 			}

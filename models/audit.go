@@ -125,6 +125,9 @@ func (s *Store) appendAudit(tx *gorm.DB, a Actor, org, action, objectType, objec
 	if res.RowsAffected != 1 {
 		return fmt.Errorf("advancing audit head: %w: head moved concurrently", ErrConflict)
 	}
+	if pending, ok := tx.Statement.Context.Value(committedEventsKey{}).(*[]AuditEvent); ok {
+		*pending = append(*pending, ev)
+	}
 	return nil
 }
 

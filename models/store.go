@@ -66,6 +66,7 @@ type Actor struct {
 	Role    string // partner, admin, auditor, system
 	Org     string // the actor's organisation slug, if any
 	Source  string // remote address, or "cli", "startup"
+	Email   string // the actor's e-mail address, if known (for notifications)
 }
 
 // Store is certdesk's persistent state: organisations, requests,
@@ -74,6 +75,9 @@ type Actor struct {
 type Store struct {
 	// Now is the clock; tests inject one. Defaults to time.Now.
 	Now func() time.Time
+	// AuditSink, when set, receives every audit event once its transaction
+	// has committed (certdesk serve writes them to the log for a SIEM).
+	AuditSink func(ctx context.Context, e *AuditEvent)
 
 	db     *gorm.DB
 	driver string
@@ -207,9 +211,24 @@ func normTimePtr(t *time.Time) *time.Time {
 	return &n
 }
 
-// tx runs fn in a transaction bound to ctx.
+// committedEventsKey carries, through a transaction's context, the audit
+// events it appended, so that they reach AuditSink only once committed.
+type committedEventsKey struct{}
+
+// tx runs fn in a transaction bound to ctx. After a commit, the audit events
+// the transaction appended are passed to AuditSink.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(fn)
+	var events []AuditEvent
+	ctx = context.WithValue(ctx, committedEventsKey{}, &events)
+	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
+		return err
+	}
+	if s.AuditSink != nil {
+		for i := range events {
+			s.AuditSink(ctx, &events[i])
+		}
+	}
+	return nil
 }
 
 // forUpdate adds SELECT … FOR UPDATE on PostgreSQL; SQLite transactions are

@@ -29,7 +29,8 @@ type Deps struct {
 	CAFiles      *handlers.CAFiles
 	Health       *handlers.Health
 	Stats        *handlers.Stats
-	Metrics      http.Handler // GET /metrics; nil to leave it out
+	Revocation   *handlers.Revocation // CRLs and OCSP
+	Metrics      *Metrics             // GET /metrics and request metrics; nil to leave them out
 	// Frontend is the built browser app (frontend.Dist()).
 	Frontend fs.FS
 	// Demo marks a demo server; DemoKey a demo software CA key. Both are
@@ -49,6 +50,10 @@ func New(d Deps) *echo.Echo {
 	e.HTTPErrorHandler = ErrorHandler(d.Log)
 	e.IPExtractor = echo.ExtractIPDirect() // behind a proxy: configure ExtractIPFromXFFHeader with trusted ranges
 	e.Use(middleware.RequestID())
+	e.Use(requestIDContext)
+	if d.Metrics != nil {
+		e.Use(d.Metrics.Middleware())
+	}
 	e.Use(d.ExtraMiddleware...)
 	e.Use(requestLog(d.Log))
 	e.Use(middleware.Recover())
@@ -64,8 +69,11 @@ func New(d Deps) *echo.Echo {
 	e.GET("/ca/root.der", d.CAFiles.RootDERFile)
 	e.GET("/ca/issuing.der", d.CAFiles.IssuingDERFile)
 	e.GET("/api/v1/openapi.json", handlers.OpenAPI)
+	if d.Revocation != nil {
+		d.Revocation.Register(e)
+	}
 	if d.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(d.Metrics))
+		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 	}
 
 	d.Auth.Register(e)
@@ -110,6 +118,9 @@ func New(d Deps) *echo.Echo {
 	if d.Stats != nil {
 		api.GET("/stats", d.Stats.Get, any)
 	}
+	if d.Revocation != nil {
+		api.GET("/revocation", d.Revocation.Status, any)
+	}
 	// Anything else under /api is a 404 problem, never the SPA.
 	api.Any("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound, "no such API endpoint") })
 
@@ -122,7 +133,7 @@ func New(d Deps) *echo.Echo {
 func actorContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if p := PrincipalFrom(c); p != nil {
-			a := models.Actor{Subject: p.Subject, Role: p.Role, Org: p.Org, Source: c.RealIP()}
+			a := models.Actor{Subject: p.Subject, Role: p.Role, Org: p.Org, Source: c.RealIP(), Email: p.Email}
 			c.SetRequest(c.Request().WithContext(models.WithActor(c.Request().Context(), a)))
 		}
 		return next(c)

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/certdesk/certdesk/handlers/notify"
 	"github.com/certdesk/certdesk/signer"
 )
 
@@ -27,13 +28,15 @@ type Config struct {
 	// PKIURL is the plain-http base written into certificates for CRLs, OCSP
 	// and CA certificates (RFC 5280 §4.2.1.13); defaults to PublicURL when
 	// that is http.
-	PKIURL   string          `yaml:"pki_url"`
-	Database DatabaseConfig  `yaml:"database"`
-	CA       signer.CAConfig `yaml:"ca"`
-	Profile  signer.Profile  `yaml:"profile"`
-	OIDC     OIDCConfig      `yaml:"oidc"`
-	Session  SessionConfig   `yaml:"session"`
-	Log      LogConfig       `yaml:"log"`
+	PKIURL        string           `yaml:"pki_url"`
+	Database      DatabaseConfig   `yaml:"database"`
+	CA            signer.CAConfig  `yaml:"ca"`
+	Profile       signer.Profile   `yaml:"profile"`
+	OIDC          OIDCConfig       `yaml:"oidc"`
+	Session       SessionConfig    `yaml:"session"`
+	Revocation    RevocationConfig `yaml:"revocation"`
+	Notifications notify.Config    `yaml:"notifications"`
+	Log           LogConfig        `yaml:"log"`
 }
 
 // DatabaseConfig selects the store.
@@ -58,6 +61,16 @@ type SessionConfig struct {
 	KeyFile  string        `yaml:"key_file"` // 32+ random bytes; encrypts the pending-login cookie
 	Idle     time.Duration `yaml:"idle"`
 	Absolute time.Duration `yaml:"absolute"`
+}
+
+// RevocationConfig tunes CRLs and OCSP (zero values take the defaults
+// documented in handlers.RevocationConfig).
+type RevocationConfig struct {
+	CRLValidity           time.Duration `yaml:"crl_validity"`            // default 24h
+	OCSPValidity          time.Duration `yaml:"ocsp_validity"`           // default 24h
+	OCSPResponderValidity time.Duration `yaml:"ocsp_responder_validity"` // default 720h
+	DisableOCSPNonce      bool          `yaml:"disable_ocsp_nonce"`      // ignore nonces: every answer is pre-signed
+	OCSPFallbackToCAKey   bool          `yaml:"ocsp_fallback_to_ca_key"` // sign with the CA key when no delegated responder exists
 }
 
 // LogConfig is logging.

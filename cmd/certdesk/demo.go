@@ -239,9 +239,9 @@ func demoOrg(ctx context.Context, cfg *Config) error {
 	}
 	return store.CreateOrg(ctx, models.Actor{Subject: "system:demo", Role: models.RoleSystem, Source: "demo"}, &models.Organization{
 		Slug: "acme", Name: "Acme Corp",
-		URIPrefixes:  models.StringList{"spiffe://demo.certdesk.test/partners/acme/"},
-		DNSSuffixes:  models.StringList{"acme.example"},
-		EmailDomains: models.StringList{"acme.example"},
+		URIPrefixes:     models.StringList{"spiffe://demo.certdesk.test/partners/acme/"},
+		DNSSuffixes:     models.StringList{"acme.example"},
+		EmailDomains:    models.StringList{"acme.example"},
 		MaxValidityDays: 90,
 	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/certdesk/certdesk/frontend"
 	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/notify"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
 	"github.com/certdesk/certdesk/web"
@@ -56,7 +57,7 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(web.LogHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 }
 
 // openStore opens the configured database and applies migrations.
@@ -86,10 +87,12 @@ type portalOptions struct {
 
 // portal is the wired portal: what runPortal serves and tests drive.
 type portal struct {
-	Echo     *echo.Echo
-	Store    *models.Store
-	CA       *signer.CA
-	Workflow *handlers.Workflow
+	Echo       *echo.Echo
+	Store      *models.Store
+	CA         *signer.CA
+	Workflow   *handlers.Workflow
+	Revocation *handlers.Revocation
+	Notifier   *notify.Service
 }
 
 // buildPortal opens the store, loads the CA (checking the token key against
@@ -115,7 +118,23 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	log.Info("issuing CA loaded", "subject", ca.Issuer.Certificate().Subject.String(),
 		"key", signer.KeyFingerprint(ca.Issuer.Certificate().PublicKey), "not_after", ca.Issuer.Certificate().NotAfter)
 
-	wf := &handlers.Workflow{Store: store, Issuer: ca.Issuer, Log: log}
+	// Audit events also go to the log, for a SIEM, once committed.
+	store.AuditSink = func(ctx context.Context, e *models.AuditEvent) {
+		log.InfoContext(ctx, "audit", "seq", e.Seq, "action", e.Action, "actor", e.Actor, "role", e.Role, "org", e.Org,
+			"object_type", e.ObjectType, "object_id", e.ObjectID, "source", e.Source, "detail", e.Detail, "hash", e.Hash)
+	}
+	health := &handlers.Health{DBPing: store.Ping, HSMCheck: func(context.Context) error {
+		return signer.CheckKeyMatches(ca.Issuer.Certificate(), ca.Issuer.Signer())
+	}}
+	metrics := web.NewMetrics(store, health.HSMHealthy, log)
+	if cfg.Notifications.PortalURL == "" {
+		cfg.Notifications.PortalURL = cfg.PublicURL
+	}
+	notifier, err := notify.New(cfg.Notifications, store, log)
+	if err != nil {
+		return nil, err
+	}
+	wf := &handlers.Workflow{Store: store, Issuer: ca.Issuer, Log: log, Observer: metrics, Notifier: notifier}
 	if fin, failed, err := wf.Recover(ctx); err != nil {
 		log.Error("recovering in-flight issuances", "err", err)
 	} else if fin+failed > 0 {
@@ -126,25 +145,41 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
+	keys := signer.Keys{AllowSoftware: opts.AllowSoftwareKey}
+	rev, err := handlers.NewRevocation(handlers.RevocationConfig{
+		Store: store, CA: ca, Keys: keys, IssuingKey: cfg.CA.IssuingKey, CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log,
+		CRLValidity: cfg.Revocation.CRLValidity, OCSPValidity: cfg.Revocation.OCSPValidity,
+		ResponderValidity: cfg.Revocation.OCSPResponderValidity, NonceEnabled: !cfg.Revocation.DisableOCSPNonce,
+		FallbackToCAKey: cfg.Revocation.OCSPFallbackToCAKey, Observer: metrics,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revocation: %w", err)
+	}
 	now := time.Now
 	deps := web.Deps{
-		Log:          log,
-		Auth:         auth,
-		Requests:     &handlers.Requests{Store: store, Workflow: wf},
-		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: now},
-		Orgs:         &handlers.Orgs{Store: store},
-		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
-		Audit:        &handlers.Audit{Store: store},
-		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
-		Health: &handlers.Health{DBPing: store.Ping, HSMCheck: func(context.Context) error {
-			return signer.CheckKeyMatches(ca.Issuer.Certificate(), ca.Issuer.Signer())
-		}},
-		Stats:    &handlers.Stats{Store: store, Now: now},
-		Frontend: frontend.Dist(),
-		Demo:     opts.Demo,
-		DemoKey:  ca.Software,
+		Log:      log,
+		Auth:     auth,
+		Requests: &handlers.Requests{Store: store, Workflow: wf},
+		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: now,
+			Revoked: func(c *models.Certificate) {
+				if c.RevocationReason != nil {
+					metrics.Revoked(c.Org, signer.ReasonName(*c.RevocationReason))
+				}
+				rev.Revoked(c)
+			}},
+		Revocation: rev,
+		Orgs:       &handlers.Orgs{Store: store},
+		Tokens:     &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
+		Audit:      &handlers.Audit{Store: store},
+		CAFiles:    &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
+		Health:     health,
+		Metrics:    metrics,
+		Stats:      &handlers.Stats{Store: store, Now: now},
+		Frontend:   frontend.Dist(),
+		Demo:       opts.Demo,
+		DemoKey:    ca.Software,
 	}
-	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf}, nil
+	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier}, nil
 }
 
 // runPortal builds the portal and serves it until ctx ends. ready, if not
@@ -170,6 +205,8 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 		MaxHeaderBytes:    64 << 10,
 	}
 	go background(ctx, log, p.Workflow, p.Store)
+	go p.Revocation.Run(ctx)
+	go p.Notifier.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("certdesk is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+	"gopkg.in/yaml.v3"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestMetrics_ExposeIssuanceHSMAndExpiry(t *testing.T) {
+	tp := startPortal(t, "sqlite")
+	tp.issue("metrics.acme.example")
+	r := tp.do("", "GET", "/metrics", nil)
+	if r.Status != 200 {
+		t.Fatalf("/metrics: %d", r.Status)
+	}
+	body := string(r.Body)
+	for _, want := range []string{
+		`certdesk_certificates_issued_total{org="acme"} 1`,
+		`certdesk_issuance_duration_seconds_count 1`,
+		`certdesk_hsm_sign_duration_seconds_count 1`,
+		`certdesk_hsm_sign_errors_total 0`,
+		`certdesk_requests{state="issued"} 1`,
+		`certdesk_org_soonest_expiry_timestamp_seconds{org="acme"}`,
+		`certdesk_hsm_up 1`,
+		`certdesk_http_requests_total{code="200",method="POST",route="/api/v1/requests/:id/approve"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestLogs_EveryLineOfARequestCarriesItsRequestID(t *testing.T) {
+	var logs syncBuffer
+	dir := t.TempDir()
+	tp := startPortalWith(t, "sqlite", dir, dsnFor(t, "sqlite", dir), true, &logs)
+	_, csr := newCSR(t, "logs.acme.example")
+	sub := tp.must(201, "partner", "POST", "/api/v1/requests", map[string]any{"csr": csr})
+	res := tp.do("admin", "POST", "/api/v1/requests/"+sub["id"].(string)+"/approve", map[string]string{"reason": "ok"})
+	id := res.Header.Get("X-Request-Id")
+	if res.Status != 200 || id == "" {
+		t.Fatalf("approve: %d, request id %q", res.Status, id)
+	}
+	seen := map[string]bool{}
+	for _, l := range logs.lines() {
+		if l["request_id"] == id {
+			msg, _ := l["msg"].(string)
+			if msg == "audit" {
+				msg += " " + l["action"].(string)
+			}
+			seen[msg] = true
+		}
+		if strings.Contains(strings.ToLower(strings.Join(keys(l), " ")), "token") {
+			t.Errorf("a log line has a token field: %v", l)
+		}
+	}
+	for _, want := range []string{"http request", "certificate issued", "audit request.approve", "audit certificate.reserve", "audit certificate.issue"} {
+		if !seen[want] {
+			t.Errorf("no %q line with request id %s (seen %v)", want, id, seen)
+		}
+	}
+	for _, tok := range tp.Tokens {
+		if strings.Contains(logs.b.String(), tok) {
+			t.Fatal("an API token appears in the log")
+		}
+	}
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestMonitoringFiles_ReferenceOnlyExportedMetrics checks that every metric
+// the shipped alert rules and Grafana dashboard use is one certdesk exports,
+// after a run that exercised issuance, revocation, CRLs and OCSP.
+func TestMonitoringFiles_ReferenceOnlyExportedMetrics(t *testing.T) {
+	tp := startPortal(t, "sqlite")
+	tp.issue("stays-valid.acme.example")
+	_, certID := tp.issue("monitor.acme.example")
+	tp.must(200, "partner", "POST", "/api/v1/certificates/"+certID+"/revoke", map[string]string{"reason": "superseded"})
+	leaf := parsePEMCerts(t, tp.do("partner", "GET", "/api/v1/certificates/"+certID+"/pem", nil).Body)[0]
+	req, err := ocsp.CreateRequest(leaf, tp.P.CA.Issuer.Certificate(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Post(tp.URL+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if r, err := ocsp.ParseResponse(b, tp.P.CA.Issuer.Certificate()); err == nil && r.Status == ocsp.Revoked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("OCSP never answered revoked")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	exported := map[string]bool{}
+	for _, line := range strings.Split(string(tp.do("", "GET", "/metrics", nil).Body), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+			exported[f[2]] = true
+		}
+	}
+	name := regexp.MustCompile(`certdesk_[a-z_]+`)
+	for _, file := range []string{"../../deploy/prometheus/certdesk-alerts.yml", "../../deploy/grafana/certdesk-dashboard.json"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := name.FindAllString(string(b), -1)
+		if len(refs) < 5 {
+			t.Fatalf("%s references only %d metrics", file, len(refs))
+		}
+		for _, m := range refs {
+			base := m
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				base = strings.TrimSuffix(base, suffix)
+			}
+			if !exported[base] {
+				t.Errorf("%s uses %s, which /metrics does not export", file, m)
+			}
+		}
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert, Expr string
+			}
+		}
+	}
+	b, _ := os.ReadFile("../../deploy/prometheus/certdesk-alerts.yml")
+	if err := yaml.Unmarshal(b, &rules); err != nil || len(rules.Groups) == 0 || len(rules.Groups[0].Rules) < 5 {
+		t.Fatalf("alert rules: %v", err)
+	}
+	var dash map[string]any
+	b, _ = os.ReadFile("../../deploy/grafana/certdesk-dashboard.json")
+	if err := json.Unmarshal(b, &dash); err != nil || len(dash["panels"].([]any)) < 10 {
+		t.Fatalf("dashboard: %v", err)
+	}
+}
