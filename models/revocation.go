@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql/driver"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -149,6 +151,9 @@ func (s *Store) RevokedEntries(ctx context.Context, now time.Time) ([]RevokedEnt
 	return out, nil
 }
 
+// crlPublisher is the actor of CRL publication events.
+var crlPublisher = Actor{Subject: "system:crl", Role: RoleSystem, Source: "crl-generator"}
+
 // SaveCRL stores a signed CRL. Its number must be higher than every stored
 // number for the same issuer (RFC 5280 §5.2.3: monotonically increasing);
 // a duplicate or lower number is ErrConflict.
@@ -181,7 +186,16 @@ func (s *Store) SaveCRL(ctx context.Context, c *CRL) error {
 		if max != nil && c.Number <= *max {
 			return fmt.Errorf("%w: CRL number %d is not above %d", ErrConflict, c.Number, *max)
 		}
-		return dbErr(tx.Create(c).Error)
+		if err := dbErr(tx.Create(c).Error); err != nil {
+			return err
+		}
+		// A CRL is a signature by a CA key: it is audited like one.
+		sum := sha256.Sum256(c.DER)
+		return s.appendAudit(tx, crlPublisher, "", "crl.publish", "crl", fmt.Sprintf("%s-%d", c.Issuer, c.Number), map[string]any{
+			"issuer": c.Issuer, "number": c.Number, "entries": c.Entries,
+			"this_update": c.ThisUpdate.Format(time.RFC3339), "next_update": c.NextUpdate.Format(time.RFC3339),
+			"sha256": hex.EncodeToString(sum[:]),
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("saving CRL %s #%d: %w", c.Issuer, c.Number, err)

@@ -37,6 +37,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "demo-data", "folder for the database, token, CA and configuration")
 	addr := fs.String("addr", "127.0.0.1:8080", "address of the portal")
 	idpAddr := fs.String("idp-addr", "", "address of the demo OIDC provider (default: the portal's port + 1)")
+	softwareKey := fs.Bool("software-key", false, "keep the demo CA key in a file even when SoftHSM2 is installed (labelled: not for production)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -60,7 +61,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
 	portalURL := "http://" + ln.Addr().String()
-	softhsm := softHSMAvailable()
+	softhsm := softHSMAvailable() && !*softwareKey
 	cfgPath, err := writeDemoConfig(dir, ln.Addr().String(), portalURL, "http://"+*idpAddr, softhsm)
 	if err != nil {
 		return err
@@ -75,7 +76,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("preparing the demo SoftHSM2 token: %w", err)
 		}
 	} else {
-		log.Warn("SoftHSM2 is not installed: the demo CA uses a file-backed software key — demo key, not for production")
+		log.Warn("the demo CA uses a file-backed software key — demo key, not for production (install softhsm2 for a PKCS#11 token)")
 	}
 	keys := signer.Keys{AllowSoftware: !softhsm}
 	rep, err := signer.InitCA(cfg.CA, keys, cfg.PKIURL, false, time.Now())

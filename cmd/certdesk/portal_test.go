@@ -421,3 +421,19 @@ func parsePEMCerts(t *testing.T, b []byte) []*x509.Certificate {
 	}
 	return out
 }
+
+func TestSecrets_FromTheEnvironmentWhenNoFileIsConfigured(t *testing.T) {
+	tp := startPortal(t, "sqlite")
+	cfg := *tp.Cfg
+	cfg.OIDC.ClientSecretFile, cfg.Session.KeyFile = "", ""
+	if _, err := buildPortal(context.Background(), &cfg, portalOptions{}, discardLog()); err == nil || !strings.Contains(err.Error(), "CERTDESK_OIDC_CLIENT_SECRET") {
+		t.Fatalf("without secret file or environment: %v", err)
+	}
+	t.Setenv("CERTDESK_OIDC_CLIENT_SECRET", "s3cret-for-tests")
+	t.Setenv("CERTDESK_SESSION_KEY", strings.Repeat("e", 40))
+	p, err := buildPortal(context.Background(), &cfg, portalOptions{}, discardLog())
+	if err != nil {
+		t.Fatalf("secrets from the environment: %v", err)
+	}
+	p.Store.Close()
+}

@@ -254,11 +254,11 @@ func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Lo
 	if cfg.OIDC.Issuer == "" || cfg.OIDC.ClientID == "" {
 		return nil, errors.New("oidc.issuer and oidc.client_id are required")
 	}
-	secret, err := readSecret(cfg.OIDC.ClientSecretFile, "oidc.client_secret_file")
+	secret, err := readSecret(cfg.OIDC.ClientSecretFile, "oidc.client_secret_file", "CERTDESK_OIDC_CLIENT_SECRET")
 	if err != nil {
 		return nil, err
 	}
-	key, err := readSecret(cfg.Session.KeyFile, "session.key_file")
+	key, err := readSecret(cfg.Session.KeyFile, "session.key_file", "CERTDESK_SESSION_KEY")
 	if err != nil {
 		return nil, err
 	}
@@ -275,10 +275,15 @@ func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Lo
 	}, store, log)
 }
 
-// readSecret reads a secret file, trimming a trailing newline.
-func readSecret(path, field string) (string, error) {
+// readSecret reads a secret from its file, trimming a trailing newline, or,
+// when no file is configured, from the environment variable env. Secrets are
+// never part of the configuration text.
+func readSecret(path, field, env string) (string, error) {
 	if path == "" {
-		return "", fmt.Errorf("%s is required", field)
+		if v, ok := os.LookupEnv(env); ok && v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("%s (or the environment variable %s) is required", field, env)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
