@@ -66,22 +66,15 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // auditVerify walks the audit chain and names the first bad event.
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseWithConfig(newFlags("audit verify", stderr), args)
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	v, err := store.VerifyAudit(ctx)
-	if err != nil {
-		return err
-	}
-	if !v.OK {
-		return fmt.Errorf("audit chain broken after %d events: %s", v.Events, v.Problem)
-	}
-	fmt.Fprintf(stdout, "audit chain OK: %d events, head %s\n", v.Events, v.HeadHash)
-	return nil
+	return withStore(ctx, "audit verify", args, stderr, func(store *models.Store) error {
+		v, err := store.VerifyAudit(ctx)
+		if err != nil {
+			return err
+		}
+		if !v.OK {
+			return fmt.Errorf("audit chain broken after %d events: %s", v.Events, v.Problem)
+		}
+		fmt.Fprintf(stdout, "audit chain OK: %d events, head %s\n", v.Events, v.HeadHash)
+		return nil
+	})
 }

@@ -37,7 +37,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseWithConfig(newFlags("migrate", stderr), args)
+	return withStore(ctx, "migrate", args, stderr, func(store *models.Store) error {
+		v, err := store.AppliedVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "database schema at version %d\n", v)
+		return nil
+	})
+}
+
+// withStore runs an operator command that takes only --config: it loads
+// the configuration, opens and migrates the store, and runs fn with it.
+func withStore(ctx context.Context, name string, args []string, stderr io.Writer, fn func(*models.Store) error) error {
+	cfg, err := parseWithConfig(newFlags(name, stderr), args)
 	if err != nil {
 		return err
 	}
@@ -46,12 +59,7 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer store.Close()
-	v, err := store.AppliedVersion(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "database schema at version %d\n", v)
-	return nil
+	return fn(store)
 }
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
