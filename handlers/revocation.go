@@ -156,6 +156,7 @@ type Revocation struct {
 
 	lastPublishMS atomic.Int64 // -1 until the first revocation was published
 	generated     atomic.Int64 // CRLs this instance generated (tests, metrics)
+	presigning    atomic.Bool  // a presignAll is running in the background
 	rootFileMod   time.Time
 }
 
@@ -224,7 +225,7 @@ func (h *Revocation) Register(e *echo.Echo) {
 // did.
 func (h *Revocation) Run(ctx context.Context) {
 	h.refresh(ctx)
-	h.presignAll(ctx)
+	h.presignInBackground(ctx)
 	tick := time.NewTicker(h.cfg.PollInterval)
 	defer tick.Stop()
 	for {
@@ -332,7 +333,7 @@ func (h *Revocation) refresh(ctx context.Context) {
 	}
 	h.pickUpRevocations(ctx)
 	if h.ocsp.stale(h.now(), h.cfg.OCSPValidity/2) {
-		h.presignAll(ctx)
+		h.presignInBackground(ctx)
 	}
 }
 
