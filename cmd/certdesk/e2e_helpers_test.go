@@ -88,6 +88,8 @@ func startE2EPortal(t *testing.T, driver string) *testPortal {
 	}
 	srv := &http.Server{Handler: p.Echo}
 	go srv.Serve(ln)
+	go p.Revocation.Run(ctx)
+	go p.Notifier.Run(ctx)
 	t.Cleanup(func() { cancel(); srv.Close(); p.Store.Close() })
 	sys := models.Actor{Subject: "system:test", Role: models.RoleSystem, Source: "test"}
 	if err := p.Store.CreateOrg(ctx, sys, &models.Organization{

@@ -187,6 +187,24 @@ func runE2E(t *testing.T, driver string) {
 	}
 	partner.shot("06-partner-certificate-revoked")
 
+	// The admin's revocation page shows the CRLs (the issuing CA's now lists
+	// the revocation: number 2 or more) and the delegated OCSP responder.
+	for attempt := 0; ; attempt++ {
+		admin.do("opening the revocation page", chromedp.Navigate(p.URL+"/revocation"), chromedp.WaitVisible(tid("crl-table")), chromedp.WaitVisible(tid("ocsp-info")))
+		n := eval[int](admin, "reading the issuing CRL number", `Number(document.querySelector('[data-testid="crl-number-issuing"]')?.textContent || 0)`)
+		if n >= 2 {
+			break
+		}
+		if attempt == 10 {
+			t.Fatalf("the revocation page shows issuing CRL number %d after a revocation, want 2 or more", n)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if got := admin.text("ocsp-info"); !strings.Contains(got, "OCSP Responder") {
+		t.Errorf("the revocation page's OCSP section reads %q, want the responder certificate", got)
+	}
+	admin.shot("06-admin-revocation-status")
+
 	// 7. The auditor sees every step in the history and exports it as CSV.
 	auditor.signIn(p.URL, "07")
 	auditor.do("reading the history", chromedp.WaitVisible(tid("audit-table")), chromedp.WaitVisible(tid("chart-issued")))

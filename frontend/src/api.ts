@@ -142,8 +142,9 @@ export interface Stats {
 
 /** Revocation is the CRL and OCSP status. */
 export interface Revocation {
-  crls: { issuer: string; number: string | number; this_update: string; next_update: string; entries: number; url: string }[];
-  ocsp: { responder_subject: string; serial: string; not_after: string; url: string };
+  crls: { issuer: string; number: string | number; this_update: string; next_update: string; entries: number; url: string }[] | null;
+  /** null until the delegated OCSP responder exists (moments after the first start). */
+  ocsp: { responder_subject: string; serial: string; not_after: string; url: string; delegated?: boolean } | null;
   last_revoke_to_publish_ms?: number | null;
 }
 

@@ -194,7 +194,7 @@ export function RevocationPage() {
                 </tr>
               </thead>
               <tbody>
-                {d.crls.map((c) => (
+                {(d.crls ?? []).map((c) => (
                   <tr key={c.issuer}>
                     <td>{c.issuer}</td>
                     <td data-testid={`crl-number-${c.issuer}`}>{String(c.number)}</td>
@@ -209,18 +209,28 @@ export function RevocationPage() {
               </tbody>
             </table>
           </div>
+          {(d.crls ?? []).length === 0 && <p>No CRL has been published yet.</p>}
           <h2>OCSP responder</h2>
           <dl className="details" data-testid="ocsp-info">
-            <dt>Responder certificate</dt>
-            <dd>{d.ocsp.responder_subject}</dd>
-            <dt>Serial</dt>
-            <dd>
-              <code>{d.ocsp.serial}</code>
-            </dd>
-            <dt>Valid until</dt>
-            <dd>{fmtDate(d.ocsp.not_after)}</dd>
-            <dt>URL</dt>
-            <dd>{d.ocsp.url}</dd>
+            {d.ocsp ? (
+              <>
+                <dt>Responder certificate</dt>
+                <dd>{d.ocsp.responder_subject}</dd>
+                <dt>Serial</dt>
+                <dd>
+                  <code>{d.ocsp.serial}</code>
+                </dd>
+                <dt>Valid until</dt>
+                <dd>{fmtDate(d.ocsp.not_after)}</dd>
+                <dt>URL</dt>
+                <dd>{d.ocsp.url}</dd>
+              </>
+            ) : (
+              <>
+                <dt>Responder certificate</dt>
+                <dd>not ready yet: the responder certificate is being made</dd>
+              </>
+            )}
             <dt>Last revoke → published</dt>
             <dd data-testid="revoke-latency">{d.last_revoke_to_publish_ms == null ? "no revocation yet" : `${d.last_revoke_to_publish_ms} ms`}</dd>
           </dl>
