@@ -437,3 +437,22 @@ func TestSecrets_FromTheEnvironmentWhenNoFileIsConfigured(t *testing.T) {
 	}
 	p.Store.Close()
 }
+
+func TestRevoke_Twice_AnsweredClearlyAndNothingChanges(t *testing.T) {
+	tp := startPortal(t, "sqlite")
+	_, certID := tp.issue("twice.acme.example")
+	first := tp.must(200, "partner", "POST", "/api/v1/certificates/"+certID+"/revoke", map[string]string{"reason": "superseded"})
+	again := tp.must(409, "admin", "POST", "/api/v1/certificates/"+certID+"/revoke", map[string]string{"reason": "keyCompromise"})
+	if !strings.Contains(fmt.Sprint(again["detail"]), "already revoked") {
+		t.Fatalf("second revocation: %v", again)
+	}
+	now := tp.must(200, "auditor", "GET", "/api/v1/certificates/"+certID, nil)
+	if now["revocation_reason"] != "superseded" || now["revoked_at"] != first["revoked_at"] || now["revoked_by"] != "pat" {
+		t.Fatalf("the second revocation changed the certificate: %v", now)
+	}
+	tp.must(400, "partner", "POST", "/api/v1/certificates/"+certID+"/revoke", map[string]string{})
+	bad := tp.must(422, "admin", "POST", "/api/v1/certificates/"+certID+"/revoke", map[string]string{"reason": "certificateHold"})
+	if bad["rule"] != "revocation-reason" {
+		t.Fatalf("certificateHold: %v", bad)
+	}
+}
