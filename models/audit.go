@@ -52,6 +52,9 @@ type AuditVerification struct {
 	FirstBadSeq int64  `json:"first_bad_seq,omitempty"` // 0 when OK
 	Problem     string `json:"problem,omitempty"`       // e.g. "event 17 was altered"
 	HeadHash    string `json:"head_hash"`               // hash of the last event (the chain head)
+
+	Checkpoints       int64 `json:"checkpoints"`         // signed checkpoints checked
+	LastCheckpointSeq int64 `json:"last_checkpoint_seq"` // event of the last one checked, 0 if none
 }
 
 // Audit field limits (the column sizes); longer values are cut before
@@ -286,8 +289,30 @@ func (s *Store) StreamAudit(ctx context.Context, f AuditFilter, fn func(*AuditEv
 // that was altered (its hash does not match its contents), removed (a gap in
 // seq, or the chain ends before the recorded head) or inserted/reordered (its
 // prev_hash is not the hash of its predecessor, or it lies beyond the head).
+// It also checks that every stored checkpoint matches the chain, but not the
+// checkpoints' signatures: VerifyAuditWith does that.
 func (s *Store) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
+	return s.VerifyAuditWith(ctx, nil)
+}
+
+// VerifyAuditWith is VerifyAudit that also checks each signed checkpoint:
+// its signature with verifySig (skipped when verifySig is nil) and that the
+// event at its seq has its hash. A chain rebuilt by someone who can write
+// the database (every later hash and the head recomputed) passes the hash
+// checks but not a checkpoint signed before the rewrite.
+func (s *Store) VerifyAuditWith(ctx context.Context, verifySig func(cp *AuditCheckpoint) error) (*AuditVerification, error) {
 	db := s.db.WithContext(ctx)
+	// Checkpoints first, then the head: a checkpoint covers an event that
+	// was committed before it, and the head only grows, so every checkpoint
+	// read here lies at or below the head read next.
+	cps, err := s.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bySeq := make(map[int64]*AuditCheckpoint, len(cps))
+	for i := range cps {
+		bySeq[cps[i].Seq] = &cps[i]
+	}
 	var head auditHead
 	if err := db.Where("id = ?", 1).Take(&head).Error; err != nil {
 		return nil, fmt.Errorf("reading audit head: %w", dbErr(err))
@@ -296,6 +321,9 @@ func (s *Store) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
 	bad := func(seq int64, problem string) (*AuditVerification, error) {
 		v.OK, v.FirstBadSeq, v.Problem = false, seq, problem
 		return v, nil
+	}
+	rewritten := func(cp *AuditCheckpoint) (*AuditVerification, error) {
+		return bad(cp.Seq, fmt.Sprintf("checkpoint %d (event %d) does not match the chain: the log was rewritten", cp.ID, cp.Seq))
 	}
 	var (
 		last     int64
@@ -326,6 +354,16 @@ func (s *Store) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
 				}
 				return bad(e.Seq, fmt.Sprintf("event %d does not follow event %d (inserted or reordered)", e.Seq, e.Seq-1))
 			}
+			if cp := bySeq[e.Seq]; cp != nil {
+				if verifySig != nil && verifySig(cp) != nil {
+					return bad(cp.Seq, fmt.Sprintf("checkpoint %d has a bad signature", cp.ID))
+				}
+				if cp.Hash != e.Hash {
+					return rewritten(cp)
+				}
+				v.Checkpoints++
+				v.LastCheckpointSeq = cp.Seq
+			}
 			v.Events++
 			last, prevHash = e.Seq, e.Hash
 		}
@@ -335,6 +373,13 @@ func (s *Store) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
 		return bad(last+1, fmt.Sprintf("event %d is missing (removed)", last+1))
 	case prevHash != head.Hash:
 		return bad(last, fmt.Sprintf("event %d was altered", last))
+	}
+	// A checkpoint beyond the head covers events that are gone: the log was
+	// cut back and rebuilt.
+	for i := range cps {
+		if cps[i].Seq > head.Seq {
+			return rewritten(&cps[i])
+		}
 	}
 	// An event past the head was not appended by the store, unless it was
 	// appended after we read the head: read the first such event, then the

@@ -286,6 +286,10 @@ func LoadCA(cfg CAConfig, keys Keys, profile Profile, pkiURL string, now time.Ti
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 
+// ReadCertificate reads a PEM certificate file, such as the issuing CA
+// certificate in ca.dir.
+func ReadCertificate(path string) (*x509.Certificate, error) { return readCert(path) }
+
 func readCert(path string) (*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/certdesk/certdesk/handlers"
 	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/signer"
 	"github.com/certdesk/certdesk/web"
 )
 
@@ -64,10 +66,15 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// auditVerify walks the audit chain and names the first bad event.
+// auditVerify walks the audit chain and names the first bad event; it
+// checks the signed checkpoints against the issuing CA certificate in ca.dir.
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return withStore(ctx, "audit verify", args, stderr, func(store *models.Store) error {
-		v, err := store.VerifyAudit(ctx)
+	return withConfigStore(ctx, "audit verify", args, stderr, func(cfg *Config, store *models.Store) error {
+		issuing, err := signer.ReadCertificate(cfg.CA.IssuingPath())
+		if err != nil {
+			return fmt.Errorf("reading the issuing CA certificate, to check audit checkpoints: %w", err)
+		}
+		v, err := store.VerifyAuditWith(ctx, handlers.VerifyWith(issuing))
 		if err != nil {
 			return err
 		}
@@ -75,6 +82,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("audit chain broken after %d events: %s", v.Events, v.Problem)
 		}
 		fmt.Fprintf(stdout, "audit chain OK: %d events, head %s\n", v.Events, v.HeadHash)
+		fmt.Fprintf(stdout, "%d signed checkpoints, last at event %d\n", v.Checkpoints, v.LastCheckpointSeq)
 		return nil
 	})
 }

@@ -50,6 +50,11 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // withStore runs an operator command that takes only --config: it loads
 // the configuration, opens and migrates the store, and runs fn with it.
 func withStore(ctx context.Context, name string, args []string, stderr io.Writer, fn func(*models.Store) error) error {
+	return withConfigStore(ctx, name, args, stderr, func(_ *Config, store *models.Store) error { return fn(store) })
+}
+
+// withConfigStore is withStore for commands that also read the config.
+func withConfigStore(ctx context.Context, name string, args []string, stderr io.Writer, fn func(*Config, *models.Store) error) error {
 	cfg, err := parseWithConfig(newFlags(name, stderr), args)
 	if err != nil {
 		return err
@@ -59,7 +64,7 @@ func withStore(ctx context.Context, name string, args []string, stderr io.Writer
 		return err
 	}
 	defer store.Close()
-	return fn(store)
+	return fn(cfg, store)
 }
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
@@ -101,6 +106,8 @@ type portal struct {
 	Workflow   *handlers.Workflow
 	Revocation *handlers.Revocation
 	Notifier   *notify.Service
+	// Checkpointer signs the audit chain head with the issuing CA key.
+	Checkpointer *handlers.Checkpointer
 }
 
 // buildPortal opens the store, loads the CA (checking the token key against
@@ -178,7 +185,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		Revocation: rev,
 		Orgs:       &handlers.Orgs{Store: store},
 		Tokens:     &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
-		Audit:      &handlers.Audit{Store: store},
+		Audit:      &handlers.Audit{Store: store, VerifyCheckpoint: handlers.VerifyWith(ca.Issuer.Certificate())},
 		CAFiles:    &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
 		Health:     health,
 		Metrics:    metrics,
@@ -187,7 +194,8 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		Demo:       opts.Demo,
 		DemoKey:    ca.Software,
 	}
-	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier}, nil
+	checkpointer := &handlers.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log}
+	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
 }
 
 // runPortal builds the portal and serves it until ctx ends. ready, if not
@@ -215,6 +223,7 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 	go background(ctx, log, p.Workflow, p.Store)
 	go p.Revocation.Run(ctx)
 	go p.Notifier.Run(ctx)
+	go p.Checkpointer.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("certdesk is serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)

@@ -125,6 +125,9 @@ export interface Verify {
   first_bad_seq?: number;
   problem?: string;
   head_hash: string;
+  /** Signed checkpoints checked (the issuing CA key signs the chain head every 10 minutes). */
+  checkpoints?: number;
+  last_checkpoint_seq?: number;
 }
 
 /** WeekCount is one bar of a chart. */

@@ -66,7 +66,10 @@ export function Audit() {
         {verify && (
           <p className={verify.ok ? "ok-text" : "error"} role="status" data-testid="chain-status">
             {verify.ok
-              ? `Chain intact: ${verify.events} events, head ${verify.head_hash.slice(0, 16)}…`
+              ? `Chain intact: ${verify.events} events, head ${verify.head_hash.slice(0, 16)}…` +
+                (verify.checkpoints
+                  ? `; ${verify.checkpoints} signed checkpoint${verify.checkpoints === 1 ? "" : "s"} verified, the last at event ${verify.last_checkpoint_seq}`
+                  : "; no signed checkpoint yet")
               : `Chain broken at event ${verify.first_bad_seq}: ${verify.problem ?? "altered, removed or inserted"}`}
           </p>
         )}
