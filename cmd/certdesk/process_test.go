@@ -286,6 +286,13 @@ func TestDemo_OneCommand(t *testing.T) {
 			url := "http://" + addr
 			d := startProcess(t, nil, append([]string{"demo", "--data", dir, "--addr", addr, "--idp-addr", idpAddr}, tc.args...)...)
 			waitReady(t, url+"/readyz", d)
+			// The banner follows readiness: the listener accepts before it is printed.
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(d.output(), "Press Ctrl-C to stop."); {
+				if time.Now().After(deadline) {
+					t.Fatalf("the demo printed no banner:\n%s", d.output())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 			out := d.output()
 			for _, want := range []string{"certdesk demo is running: " + url, "partner", "admin", "auditor", filepath.Join(dir, "certdesk.yaml")} {
 				if !strings.Contains(out, want) {
