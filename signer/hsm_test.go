@@ -328,7 +328,7 @@ func TestHSM_KeyCertificateMismatch_RefusesToStart(t *testing.T) {
 
 func TestHSM_ExternalRootCeremony(t *testing.T) {
 	dir := t.TempDir()
-	cfg := signer.CAConfig{Dir: dir, IssuingKey: token.URI("ext-issuing"), Issuing: signer.CAName{CommonName: "certdesk External Issuing"}}
+	cfg := signer.CAConfig{Dir: dir, IssuingKey: token.URI(fmt.Sprintf("ext-issuing-%d", time.Now().UnixNano())), Issuing: signer.CAName{CommonName: "certdesk External Issuing"}}
 	rep, err := signer.InitCA(cfg, signer.Keys{}, pkiURL, true, time.Now())
 	if err != nil {
 		t.Fatalf("init --external-root: %v", err)

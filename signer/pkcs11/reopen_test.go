@@ -37,7 +37,8 @@ func signAndVerify(s crypto.Signer, msg string) error {
 
 func TestSigner_TokenBreaksAndComesBack(t *testing.T) {
 	tok := openShared(t)
-	s, err := tok.GenerateKey("reopen", KeyECP256)
+	label := uniqueLabel("reopen")
+	s, err := tok.GenerateKey(label, KeyECP256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestSigner_TokenBreaksAndComesBack(t *testing.T) {
 			if err := tok.Ping(); err != nil {
 				t.Errorf("Ping after restoring the token: %v", err)
 			}
-			if again, err := tok.Signer("reopen"); err != nil || again != s {
+			if again, err := tok.Signer(label); err != nil || again != s {
 				t.Errorf("Signer after re-open = %v, %v; want the same cached signer", again, err)
 			}
 		})
@@ -135,7 +136,7 @@ func TestSigner_TokenBreaksAndComesBack(t *testing.T) {
 
 func TestSigner_ConcurrentSignersDuringBreak_GetValidSignatureOrHSMUnavailable(t *testing.T) {
 	tok := openShared(t)
-	s, err := tok.GenerateKey("reopen-concurrent", KeyECP256)
+	s, err := tok.GenerateKey(uniqueLabel("reopen-concurrent"), KeyECP256)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,7 +188,7 @@ func TestGenerateKey_EachType_MakesAProtectedKeyThatSigns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kt), func(t *testing.T) {
-			label := "gen-" + strings.ToLower(string(tt.kt))
+			label := uniqueLabel("gen-" + strings.ToLower(string(tt.kt)))
 			s, err := tok.GenerateKey(label, tt.kt)
 			if err != nil {
 				t.Fatalf("GenerateKey: %v", err)
@@ -243,16 +244,17 @@ func TestGenerateKey_ExistingLabel_IsRefusedWithoutDuplicate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.release()
-	if _, err := tok.GenerateKey("dup", KeyECP256); err != nil {
+	dup := uniqueLabel("dup")
+	if _, err := tok.GenerateKey(dup, KeyECP256); err != nil {
 		t.Fatal(err)
 	}
 	for _, kt := range []KeyType{KeyECP256, KeyECP384} {
-		_, err := tok.GenerateKey("dup", kt)
-		if !errors.Is(err, ErrKeyExists) || !strings.Contains(err.Error(), `"dup"`) {
+		_, err := tok.GenerateKey(dup, kt)
+		if !errors.Is(err, ErrKeyExists) || !strings.Contains(err.Error(), `"`+dup+`"`) {
 			t.Errorf("GenerateKey(dup, %s) = %v, want ErrKeyExists naming the label", kt, err)
 		}
 	}
-	if n, err := raw.countPrivateKeys("dup"); err != nil || n != 1 {
+	if n, err := raw.countPrivateKeys(dup); err != nil || n != 1 {
 		t.Errorf("private keys labelled dup = %d, %v; want 1", n, err)
 	}
 }
@@ -279,15 +281,16 @@ func TestSigner_MissingKey_IsKeyNotFoundNamingLabelAndToken(t *testing.T) {
 
 func TestSigner_SameLabel_ReturnsCachedSigner(t *testing.T) {
 	tok := openShared(t)
-	generated, err := tok.GenerateKey("cached", KeyECP256)
+	cached := uniqueLabel("cached")
+	generated, err := tok.GenerateKey(cached, KeyECP256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := tok.Signer("cached")
+	a, err := tok.Signer(cached)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := tok.Signer("cached")
+	b, err := tok.Signer(cached)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,10 +301,11 @@ func TestSigner_SameLabel_ReturnsCachedSigner(t *testing.T) {
 
 func TestSigner_EightGoroutines_AllSignaturesVerify(t *testing.T) {
 	tok := openShared(t)
-	if _, err := tok.GenerateKey("concurrent", KeyECP256); err != nil {
+	concurrent := uniqueLabel("concurrent")
+	if _, err := tok.GenerateKey(concurrent, KeyECP256); err != nil {
 		t.Fatal(err)
 	}
-	s, err := tok.Signer("concurrent")
+	s, err := tok.Signer(concurrent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,3 +340,9 @@ func TestPing_HealthyToken_Succeeds(t *testing.T) {
 		t.Errorf("Ping: %v", err)
 	}
 }
+
+// labelSeq makes key labels unique within the process, so that the tests
+// pass when repeated (go test -count=N) against the same token.
+var labelSeq atomic.Int64
+
+func uniqueLabel(base string) string { return fmt.Sprintf("%s-%d", base, labelSeq.Add(1)) }
