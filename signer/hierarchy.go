@@ -75,10 +75,14 @@ func (c CAConfig) Validate() error {
 	return c.Issuing.Validate("ca.issuing")
 }
 
-// Paths of the CA files.
-func (c CAConfig) RootPath() string    { return filepath.Join(c.Dir, "root.pem") }
+// RootPath is the root certificate's file.
+func (c CAConfig) RootPath() string { return filepath.Join(c.Dir, "root.pem") }
+
+// IssuingPath is the issuing CA certificate's file.
 func (c CAConfig) IssuingPath() string { return filepath.Join(c.Dir, "issuing.pem") }
-func (c CAConfig) CSRPath() string     { return filepath.Join(c.Dir, "issuing.csr") }
+
+// CSRPath is the issuing CA's CSR during the external-root ceremony.
+func (c CAConfig) CSRPath() string { return filepath.Join(c.Dir, "issuing.csr") }
 
 // InitReport says what InitCA did and found.
 type InitReport struct {

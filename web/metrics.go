@@ -160,12 +160,15 @@ var (
 	descHSMUp    = prometheus.NewDesc("certdesk_hsm_up", "1 when the HSM signs (cached test signature), else 0.", nil, nil)
 )
 
+// Describe implements prometheus.Collector.
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descExpiry, descCRLAge, descCRLNum, descCRLNext, descHSMUp} {
 		ch <- d
 	}
 }
 
+// Collect implements prometheus.Collector, reading the store at most every
+// 15 seconds.
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
