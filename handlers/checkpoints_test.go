@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -156,21 +155,8 @@ func TestCheckpoint_ForgedRow_HasBadSignature(t *testing.T) {
 
 func TestCheckpointer_TwoReplicasOnePostgres_OneCheckpointPerHead(t *testing.T) {
 	ca := hsmCA(t, "checkpoint")
-	dsn := modelstest.PostgresDSN(t)
-	open := func() *models.Store {
-		ctx, cancel := context.WithTimeout(bg, 30*time.Second)
-		defer cancel()
-		s, err := models.Open(ctx, models.Config{Driver: models.DriverPostgres, DSN: dsn})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	storeA, storeB := open(), open()
+	stores := modelstest.Replicas(t, 2)
+	storeA, storeB := stores[0], stores[1]
 	replicas := []*handlers.Checkpointer{
 		{Store: storeA, Issuer: ca.ca.Issuer, Log: testLogs},
 		{Store: storeB, Issuer: ca.ca.Issuer, Log: testLogs},

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"net/url"
@@ -106,22 +105,9 @@ func TestRevocation_FiftyConcurrentRevocations_NumbersOnlyGoUpAndFinalCRLListsAl
 }
 
 func TestRevocation_TwoReplicas_ExactlyOneGeneratesAndBothServe(t *testing.T) {
-	dsn := modelstest.PostgresDSN(t)
-	open := func() *models.Store {
-		ctx, cancel := context.WithTimeout(bg, 30*time.Second)
-		defer cancel()
-		s, err := models.Open(ctx, models.Config{Driver: models.DriverPostgres, DSN: dsn})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	ca := hsmCA(t, "replicas")
-	storeA, storeB := open(), open()
+	stores := modelstest.Replicas(t, 2)
+	storeA, storeB := stores[0], stores[1]
 	a := startRevocation(t, storeA, ca, nil)
 	b := startRevocation(t, storeB, ca, nil)
 	a.waitReady()

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -33,17 +32,7 @@ import (
 // at the first PKCS#11 configuration in the process.
 var token *softhsmtest.Token
 
-func TestMain(m *testing.M) {
-	var err error
-	token, err = softhsmtest.New("certdesk")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "softhsm token:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = token.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { softhsmtest.Main(m, "certdesk", &token) }
 
 var (
 	bg       = context.Background()

@@ -400,16 +400,8 @@ func TestWithLock_SecondHolderIsRefused(t *testing.T) {
 		}
 	}
 	t.Run("postgres, two stores", func(t *testing.T) {
-		dsn := modelstest.PostgresDSN(t)
-		open := func() *models.Store {
-			s, err := models.Open(ctx, models.Config{Driver: models.DriverPostgres, DSN: dsn})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-		check(t, open(), open())
+		stores := modelstest.Replicas(t, 2)
+		check(t, stores[0], stores[1])
 	})
 	t.Run("sqlite, one store", func(t *testing.T) {
 		s := modelstest.SQLite(t)

@@ -159,19 +159,7 @@ func TestClaimNotifications_DueOnceLeasedThenRetriedOrDone(t *testing.T) {
 }
 
 func TestClaimNotifications_TwoReplicas_NeverTheSameTwice(t *testing.T) {
-	dsn := modelstest.PostgresDSN(t)
-	var stores []*models.Store
-	for range 2 {
-		s, err := models.Open(ctx, models.Config{Driver: models.DriverPostgres, DSN: dsn})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		stores = append(stores, s)
-	}
+	stores := modelstest.Replicas(t, 2)
 	const total = 200
 	batch := make([]models.Notification, total)
 	for i := range batch {

@@ -31,17 +31,7 @@ var token *softhsmtest.Token
 
 // TestMain makes one SoftHSM2 token for this test binary: SOFTHSM2_CONF is
 // read once, at the first PKCS#11 configuration in the process.
-func TestMain(m *testing.M) {
-	var err error
-	token, err = softhsmtest.New("certdesk")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "softhsm token:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = token.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { softhsmtest.Main(m, "certdesk", &token) }
 
 const pkiURL = "http://pki.certdesk.test"
 

@@ -4,19 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,16 +28,7 @@ var token *softhsmtest.Token
 
 // TestMain makes the SoftHSM2 token of this test binary before anything
 // opens the PKCS#11 module (SOFTHSM2_CONF is read once per process).
-func TestMain(m *testing.M) {
-	var err error
-	if token, err = softhsmtest.New("certdesk"); err != nil {
-		fmt.Fprintln(os.Stderr, "softhsm token:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = token.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { softhsmtest.Main(m, "certdesk", &token) }
 
 // The people of the tests: two partners of acme, one of globex, two admins
 // and an auditor.
@@ -274,20 +258,8 @@ func (tp *testPortal) must(want int, who, method, path string, body any) map[str
 // newCSR makes a P-256 key and a CSR for names.
 func newCSR(t *testing.T, names ...string) (crypto.Signer, string) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "csr"}}
-	for _, n := range names {
-		if u, err := url.Parse(n); err == nil && u.Scheme != "" {
-			tmpl.URIs = append(tmpl.URIs, u)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+	key, csr := e2eCSR(t, "csr", names...)
+	return key, string(csr)
 }
 
 // issue submits a request as partner and has admin approve it; it returns

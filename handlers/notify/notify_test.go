@@ -129,22 +129,12 @@ func TestExpiryScan_OrganisationThresholds_AndRevokedSkipped(t *testing.T) {
 
 func TestExpiryScan_TwoReplicasOnePostgres_OneNoticePerThreshold(t *testing.T) {
 	ctx := context.Background()
-	dsn := modelstest.PostgresDSN(t)
 	clk := &clock{t: start}
 	mail, h := startSMTP(t), startHook(t, clk.Now, 0)
 	var svcs []*Service
-	var stores []*models.Store
-	for range 2 {
-		st, err := models.Open(ctx, models.Config{Driver: models.DriverPostgres, DSN: dsn})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+	stores := modelstest.Replicas(t, 2)
+	for _, st := range stores {
 		st.Now = clk.Now
-		stores = append(stores, st)
 		svcs = append(svcs, newService(t, testConfig(mail, h), st, clk.Now))
 	}
 	newOrg(t, stores[0], nil)

@@ -116,3 +116,16 @@ func open(t testing.TB, cfg models.Config) *models.Store {
 	}
 	return s
 }
+
+// Replicas returns n migrated stores, each with its own connection pool, on
+// one fresh PostgreSQL database: what n portal replicas sharing a database
+// see (advisory locks, SKIP LOCKED and row locks act between them).
+func Replicas(t testing.TB, n int) []*models.Store {
+	t.Helper()
+	dsn := PostgresDSN(t)
+	stores := make([]*models.Store, n)
+	for i := range stores {
+		stores[i] = open(t, models.Config{Driver: models.DriverPostgres, DSN: dsn})
+	}
+	return stores
+}

@@ -142,3 +142,18 @@ func escape(s string) string {
 func (t *Token) Remove() error {
 	return os.RemoveAll(t.Dir)
 }
+
+// Main is a TestMain body for packages whose tests share one token: it makes
+// the token labelled label (before anything opens the PKCS#11 module), stores
+// it in *tok, runs the tests, removes the token and exits with their result.
+func Main(m interface{ Run() int }, label string, tok **Token) {
+	t, err := New(label)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "softhsm token:", err)
+		os.Exit(1)
+	}
+	*tok = t
+	code := m.Run()
+	_ = t.Remove()
+	os.Exit(code)
+}
