@@ -54,9 +54,10 @@ func certdeskBinary(t *testing.T) string {
 
 // process is a certdesk child process with its output collected.
 type process struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out strings.Builder
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	mu     sync.Mutex
+	out    strings.Builder
 }
 
 func (p *process) Write(b []byte) (int, error) {
@@ -74,20 +75,20 @@ func (p *process) output() string {
 // startProcess runs certdesk with args; it is killed when the test ends.
 func startProcess(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(certdeskBinary(t), args...)}
+	p := &process{cmd: exec.Command(certdeskBinary(t), args...), exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { p.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.exited:
 		case <-time.After(10 * time.Second):
 			p.cmd.Process.Kill()
+			<-p.exited
 		}
 	})
 	return p
@@ -114,10 +115,11 @@ func waitReady(t *testing.T, url string, p *process) {
 				return
 			}
 		}
-		if p.cmd.ProcessState != nil {
-			break
+		select {
+		case <-p.exited:
+			t.Fatalf("the process serving %s exited (%v) before it was ready; output:\n%s", url, p.cmd.ProcessState, p.output())
+		case <-time.After(200 * time.Millisecond):
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("%s never became ready; output:\n%s", url, p.output())
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,7 +100,7 @@ func Open(u *URI) (*Token, error) {
 		}
 		return t, nil
 	}
-	ctx, err := configure(uc, pin)
+	ctx, err := configureAtStart(uc, pin)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +150,47 @@ func statModule(path string) error {
 		return fmt.Errorf("%w: %s is a directory; module-path must name the PKCS#11 library (.so) file", ErrModuleNotFound, path)
 	}
 	return nil
+}
+
+// startRetries are the waits between attempts of the first Open in a
+// process. SoftHSM2 rewrites its token file at every login, and a process
+// that reads the file meanwhile gets CKR_GENERAL_ERROR, or finds no token at
+// all: portal replicas sharing a token that start together hit this, and a
+// network HSM that is briefly unreachable while the portal starts looks the
+// same. About three seconds in all, each wait with up to 50% jitter so that
+// the processes do not collide again.
+var startRetries = []time.Duration{
+	20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+	400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond,
+}
+
+// tokenNotFoundRetries bounds the retries of ErrTokenNotFound: it is
+// transient only in the race above, and otherwise a wrong selector that the
+// operator should hear about at once.
+const tokenNotFoundRetries = 3
+
+// configureAtStart is configure, retried with backoff while the error may be
+// transient. A refused PIN is never retried: tokens lock the PIN after a few
+// failures.
+func configureAtStart(u *URI, pin string) (*crypto11.Context, error) {
+	for attempt := 0; ; attempt++ {
+		ctx, err := configure(u, pin)
+		if err == nil {
+			if attempt > 0 {
+				slog.Info("pkcs11: token opened after retrying", "selector", u.selector(), "attempts", attempt+1)
+			}
+			return ctx, nil
+		}
+		transient := !errors.Is(err, ErrPINIncorrect) &&
+			(errors.Is(err, ErrHSMUnavailable) || (errors.Is(err, ErrTokenNotFound) && attempt < tokenNotFoundRetries))
+		if !transient || attempt == len(startRetries) {
+			return nil, err
+		}
+		wait := startRetries[attempt]
+		wait += time.Duration(rand.Int64N(int64(wait/2) + 1))
+		slog.Debug("pkcs11: opening the token failed; retrying", "selector", u.selector(), "attempt", attempt+1, "wait", wait, "err", err)
+		time.Sleep(wait)
+	}
 }
 
 // configure makes a crypto11 context and maps its errors to this package's
