@@ -42,7 +42,7 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 // authEnv is a relying party (echo with Auth) and the development provider,
-// both on 127.0.0.1:0, over a real store on SQLite.
+// both on 127.0.0.1:0, over a real store (SQLite or PostgreSQL).
 type authEnv struct {
 	t     *testing.T
 	rp    string // http://127.0.0.1:PORT
@@ -60,11 +60,17 @@ var testUsers = append(devidp.DemoUsers(),
 	devidp.User{Username: "boss", Name: "Both Roles", Email: "boss@example.org", Org: "acme", Groups: []string{"certdesk-partners", "certdesk-admins"}},
 )
 
-func newAuthEnv(t *testing.T) *authEnv {
+// eachAuthEnv runs fn as a subtest per database driver, each with its own
+// authEnv: sessions, logins and their audit events live in the store.
+func eachAuthEnv(t *testing.T, fn func(t *testing.T, env *authEnv)) {
+	t.Helper()
+	modelstest.Each(t, func(t *testing.T, store *models.Store) { fn(t, newAuthEnv(t, store)) })
+}
+
+func newAuthEnv(t *testing.T, store *models.Store) *authEnv {
 	t.Helper()
 	ctx := t.Context()
 	clock := &testClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	store := modelstest.SQLite(t)
 	store.Now = clock.Now
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
