@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -33,7 +34,8 @@ const (
 	DefaultMaxBackoff         = time.Hour
 	DefaultPollInterval       = 5 * time.Second
 	DefaultTimeout            = 15 * time.Second
-	DefaultSMTPPort           = 587
+	DefaultSMTPPort           = 587 // submission with STARTTLS (RFC 6409)
+	DefaultSMTPSPort          = 465 // submission over implicit TLS (RFC 8314)
 )
 
 // DefaultExpiryDays are the thresholds, in days before expiry, at which a
@@ -89,7 +91,16 @@ type SMTPConfig struct {
 	// StartTLS upgrades the connection before anything is sent and fails
 	// when the relay cannot (the relay's certificate is verified).
 	StartTLS bool `yaml:"starttls"`
+	// ImplicitTLS speaks TLS from the first byte (RFC 8314 submissions
+	// port, default 465). Exclusive with StartTLS.
+	ImplicitTLS bool `yaml:"implicit_tls"`
+	// CAFile is a PEM bundle of the certificates that the relay's chain must
+	// end in, instead of the system's roots (a relay with a private CA).
+	CAFile string `yaml:"ca_file"`
 }
+
+// tls tells whether the connection to the relay is encrypted.
+func (s SMTPConfig) tls() bool { return s.StartTLS || s.ImplicitTLS }
 
 // WebhookConfig is one webhook receiver.
 type WebhookConfig struct {
@@ -127,6 +138,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SMTP.Host != "" && c.SMTP.Port == 0 {
 		c.SMTP.Port = DefaultSMTPPort
+		if c.SMTP.ImplicitTLS {
+			c.SMTP.Port = DefaultSMTPSPort
+		}
 	}
 	c.PortalURL = strings.TrimRight(c.PortalURL, "/")
 	return c
@@ -149,8 +163,14 @@ func (c Config) Validate() error {
 		if (s.Username == "") != (s.PasswordFile == "") {
 			return bad("smtp.password_file", "smtp.username and smtp.password_file go together")
 		}
-		if s.Username != "" && !s.StartTLS && !isLoopback(s.Host) {
-			return bad("smtp.starttls", "must be true when a password is sent to %s", s.Host)
+		if s.StartTLS && s.ImplicitTLS {
+			return bad("smtp.implicit_tls", "choose one of smtp.starttls and smtp.implicit_tls")
+		}
+		if s.Username != "" && !s.tls() && !isLoopback(s.Host) {
+			return bad("smtp.starttls", "must be true (or smtp.implicit_tls) when a password is sent to %s", s.Host)
+		}
+		if s.CAFile != "" && !s.tls() {
+			return bad("smtp.ca_file", "is used only with smtp.starttls or smtp.implicit_tls")
 		}
 	} else if c.SMTP != (SMTPConfig{}) {
 		return bad("smtp.host", "required when any other smtp key is set")
@@ -251,4 +271,17 @@ func readSecret(field, path string) (string, error) {
 		return "", fmt.Errorf("%w: notifications.%s: %s is empty", ErrConfig, field, path)
 	}
 	return s, nil
+}
+
+// readRoots reads a PEM bundle of CA certificates for verifying a peer.
+func readRoots(field, path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: notifications.%s: %v", ErrConfig, field, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%w: notifications.%s: %s holds no PEM certificate", ErrConfig, field, path)
+	}
+	return pool, nil
 }

@@ -28,6 +28,11 @@ func TestConfigValidate_NamesTheField(t *testing.T) {
 		{"password over clear text", func(c *Config) {
 			c.SMTP.Username, c.SMTP.PasswordFile, c.SMTP.StartTLS = "u", "/p", false
 		}, "smtp.starttls"},
+		{"password over implicit TLS", func(c *Config) {
+			c.SMTP.Username, c.SMTP.PasswordFile, c.SMTP.StartTLS, c.SMTP.ImplicitTLS = "u", "/p", false, true
+		}, ""},
+		{"starttls and implicit_tls", func(c *Config) { c.SMTP.ImplicitTLS = true }, "smtp.implicit_tls"},
+		{"ca_file without TLS", func(c *Config) { c.SMTP.StartTLS, c.SMTP.CAFile = false, "/etc/ssl/relay-ca.pem" }, "smtp.ca_file"},
 		{"smtp keys without host", func(c *Config) { c.SMTP.Host = ""; c.AdminEmails = nil }, "smtp.host"},
 		{"admin_emails without smtp", func(c *Config) { c.SMTP = SMTPConfig{} }, "admin_emails"},
 		{"bad admin e-mail", func(c *Config) { c.AdminEmails = []string{"x"} }, "admin_emails[0]"},
@@ -71,6 +76,41 @@ func TestNew_SecretFiles_CheckedWithoutRevealingThem(t *testing.T) {
 			_, err := New(cfg, failingStore{}, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "tiny-secret") {
 				t.Fatalf("error = %v, want one about %s that does not show the secret", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigWithDefaults_SMTPPortFollowsTheTLSMode(t *testing.T) {
+	for _, tt := range []struct {
+		smtp SMTPConfig
+		want int
+	}{
+		{SMTPConfig{Host: "mail.example.com", StartTLS: true}, 587},
+		{SMTPConfig{Host: "mail.example.com", ImplicitTLS: true}, 465},
+		{SMTPConfig{Host: "mail.example.com", ImplicitTLS: true, Port: 2465}, 2465},
+	} {
+		if got := (Config{SMTP: tt.smtp}).WithDefaults().SMTP.Port; got != tt.want {
+			t.Errorf("%+v: port %d, want %d", tt.smtp, got, tt.want)
+		}
+	}
+}
+
+func TestNew_SMTPCAFile_MustHoldCertificates(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "relay-ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, file, want string }{
+		{"missing file", filepath.Join(dir, "absent.pem"), "smtp.ca_file"},
+		{"no PEM certificate", notPEM, "holds no PEM certificate"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{SMTP: SMTPConfig{Host: "mail.example.com", From: "pki@example.com", StartTLS: true, CAFile: tt.file}}
+			_, err := New(cfg.WithDefaults(), failingStore{}, nil)
+			if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want a configuration error about %s", err, tt.want)
 			}
 		})
 	}

@@ -224,7 +224,7 @@ func (s *Service) sendWebhook(ctx context.Context, n models.Notification) error 
 }
 
 // sendEmail sends one message over SMTP (RFC 5321), upgrading with
-// STARTTLS (RFC 3207) when configured.
+// STARTTLS (RFC 3207) or over implicit TLS (RFC 8314) when configured.
 func (s *Service) sendEmail(ctx context.Context, n models.Notification) error {
 	cfg := s.cfg.SMTP
 	if cfg.Host == "" {
@@ -243,8 +243,13 @@ func (s *Service) sendEmail(ctx context.Context, n models.Notification) error {
 		return permanent{err}
 	}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	tlsConfig := &tls.Config{ServerName: cfg.Host, RootCAs: s.smtpRoots, MinVersion: tls.VersionTLS12}
+	var conn net.Conn
+	if cfg.ImplicitTLS {
+		conn, err = (&tls.Dialer{Config: tlsConfig}).DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return fmt.Errorf("smtp %s: %w", addr, err)
 	}
@@ -264,7 +269,7 @@ func (s *Service) sendEmail(ctx context.Context, n models.Notification) error {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
 			return fmt.Errorf("smtp %s: STARTTLS is required (smtp.starttls) but not offered", addr)
 		}
-		if err := c.StartTLS(&tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}); err != nil {
+		if err := c.StartTLS(tlsConfig); err != nil {
 			return fmt.Errorf("smtp %s: STARTTLS: %w", addr, err)
 		}
 	}

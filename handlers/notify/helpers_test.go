@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/certdesk/certdesk/handlers"
@@ -66,6 +68,8 @@ type mailMsg struct {
 	Subject  string
 	Text     string
 	Header   mail.Header
+	TLS      bool   // the message came over TLS
+	User     string // the AUTH user, "" without AUTH
 }
 
 // smtpServer is a real SMTP server (github.com/emersion/go-smtp) on
@@ -80,15 +84,36 @@ type smtpServer struct {
 
 func startSMTP(t *testing.T) *smtpServer {
 	t.Helper()
+	return startSMTPWith(t, smtpOptions{})
+}
+
+// smtpOptions make the test relay speak TLS and require AUTH.
+type smtpOptions struct {
+	// TLS is the relay's certificate: offered with STARTTLS, or from the
+	// first byte when Implicit.
+	TLS      *tls.Config
+	Implicit bool
+	// User and Password, when set, are required (AUTH PLAIN, after TLS).
+	User, Password string
+}
+
+func startSMTPWith(t *testing.T, opt smtpOptions) *smtpServer {
+	t.Helper()
 	rec := &smtpServer{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{rec: rec}, nil
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &smtpSession{rec: rec, conn: c, opt: opt}, nil
 	}))
 	srv.Domain = "mail.test"
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	var l net.Listener
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opt.TLS != nil && opt.Implicit {
+		l = tls.NewListener(l, opt.TLS)
+	} else {
+		srv.TLSConfig = opt.TLS
 	}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -99,12 +124,36 @@ func startSMTP(t *testing.T) *smtpServer {
 
 type smtpSession struct {
 	rec      *smtpServer
+	conn     *smtp.Conn
+	opt      smtpOptions
+	user     string
 	from, to string
 }
 
 func (s *smtpSession) Reset()        { s.from, s.to = "", "" }
 func (s *smtpSession) Logout() error { return nil }
+
+func (s *smtpSession) AuthMechanisms() []string {
+	if s.opt.User == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *smtpSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, password string) error {
+		if user != s.opt.User || password != s.opt.Password {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+		}
+		s.user = user
+		return nil
+	}), nil
+}
+
 func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if s.opt.User != "" && s.user == "" {
+		return smtp.ErrAuthRequired
+	}
 	s.from = from
 	return nil
 }
@@ -127,7 +176,9 @@ func (s *smtpSession) Data(r io.Reader) error {
 	}
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
-	s.rec.msgs = append(s.rec.msgs, mailMsg{From: s.from, To: s.to, Subject: subject, Text: string(raw), Header: m.Header})
+	_, isTLS := s.conn.TLSConnectionState()
+	s.rec.msgs = append(s.rec.msgs, mailMsg{From: s.from, To: s.to, Subject: subject, Text: string(raw), Header: m.Header,
+		TLS: isTLS, User: s.user})
 	return nil
 }
 

@@ -13,6 +13,7 @@ package notify
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -57,6 +58,7 @@ type Service struct {
 	store        Store
 	log          *slog.Logger
 	smtpPassword string
+	smtpRoots    *x509.CertPool // nil: the system's roots
 	webhooks     []webhook
 	client       *http.Client
 	wake         chan struct{}
@@ -102,6 +104,13 @@ func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
 			return nil, err
 		}
 		s.smtpPassword = pw
+	}
+	if cfg.SMTP.CAFile != "" {
+		roots, err := readRoots("smtp.ca_file", cfg.SMTP.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		s.smtpRoots = roots
 	}
 	for i, w := range cfg.Webhooks {
 		secret, err := readSecret(fmt.Sprintf("webhooks[%d].secret_file", i), w.SecretFile)
