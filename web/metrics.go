@@ -2,10 +2,13 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -215,4 +218,28 @@ func (c *storeCollector) read() []prometheus.Metric {
 		up = 1
 	}
 	return append(out, prometheus.MustNewConstMetric(descHSMUp, prometheus.GaugeValue, up))
+}
+
+// requireBearer guards a route with one static bearer token (RFC 6750),
+// compared in constant time. An empty token leaves the route open.
+func requireBearer(token, realm string) echo.MiddlewareFunc {
+	if token == "" {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	want := sha256.Sum256([]byte(token))
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			scheme, got, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+realm+`"`)
+				return NewProblem(http.StatusUnauthorized, "Send the metrics token: Authorization: Bearer <token> (metrics.bearer_token_file).")
+			}
+			h := sha256.Sum256([]byte(strings.TrimSpace(got)))
+			if subtle.ConstantTimeCompare(h[:], want[:]) != 1 {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+realm+`", error="invalid_token"`)
+				return NewProblem(http.StatusUnauthorized, "The metrics token is wrong.")
+			}
+			return next(c)
+		}
+	}
 }

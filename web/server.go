@@ -31,6 +31,8 @@ type Deps struct {
 	Stats        *handlers.Stats
 	Revocation   *handlers.Revocation // CRLs and OCSP
 	Metrics      *Metrics             // GET /metrics and request metrics; nil to leave them out
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	MetricsToken string
 	// Frontend is the built browser app (frontend.Dist()).
 	Frontend fs.FS
 	// Demo marks a demo server; DemoKey a demo software CA key. Both are
@@ -73,7 +75,7 @@ func New(d Deps) *echo.Echo {
 		d.Revocation.Register(e)
 	}
 	if d.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
+		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()), requireBearer(d.MetricsToken, "certdesk-metrics"))
 	}
 
 	d.Auth.Register(e)

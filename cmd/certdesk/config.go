@@ -36,7 +36,17 @@ type Config struct {
 	Session       SessionConfig    `yaml:"session"`
 	Revocation    RevocationConfig `yaml:"revocation"`
 	Notifications notify.Config    `yaml:"notifications"`
+	Metrics       MetricsConfig    `yaml:"metrics"`
 	Log           LogConfig        `yaml:"log"`
+}
+
+// MetricsConfig protects GET /metrics. Without a token it needs no
+// credentials, for a scrape over a private network.
+type MetricsConfig struct {
+	// BearerTokenFile holds the token Prometheus sends (authorization:
+	// credentials_file); at least 16 characters. CERTDESK_METRICS_TOKEN may
+	// hold the token instead.
+	BearerTokenFile string `yaml:"bearer_token_file"`
 }
 
 // DatabaseConfig selects the store.

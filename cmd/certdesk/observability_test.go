@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -27,6 +28,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (s *syncBuffer) lines() []map[string]any {
@@ -182,5 +189,110 @@ func TestMonitoringFiles_ReferenceOnlyExportedMetrics(t *testing.T) {
 	b, _ = os.ReadFile("../../deploy/grafana/certdesk-dashboard.json")
 	if err := json.Unmarshal(b, &dash); err != nil || len(dash["panels"].([]any)) < 10 {
 		t.Fatalf("dashboard: %v", err)
+	}
+}
+
+// TestMetrics_BearerToken: with metrics.bearer_token_file set, /metrics
+// answers only the configured token, and the token is never logged.
+func TestMetrics_BearerToken(t *testing.T) {
+	dir := t.TempDir()
+	const token = "metrics-token-7f3Qx9LmZ2"
+	tokenFile := filepath.Join(dir, "metrics.token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	tp := startPortalWith(t, "sqlite", dir, dsnFor(t, "sqlite", dir), true, &logs,
+		"metrics:", "  bearer_token_file: "+tokenFile)
+	get := func(auth string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", tp.URL+"/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	for _, tt := range []struct{ name, auth, challenge string }{
+		{"no credentials", "", `Bearer realm="certdesk-metrics"`},
+		{"wrong token", "Bearer not-the-metrics-token", `Bearer realm="certdesk-metrics", error="invalid_token"`},
+		{"an API token is not the metrics token", "Bearer " + tp.Tokens["admin"], `Bearer realm="certdesk-metrics", error="invalid_token"`},
+		{"basic auth", "Basic " + token, `Bearer realm="certdesk-metrics"`},
+	} {
+		res, body := get(tt.auth)
+		if res.StatusCode != http.StatusUnauthorized || res.Header.Get("WWW-Authenticate") != tt.challenge ||
+			!strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json") || strings.Contains(body, "certdesk_") {
+			t.Errorf("%s: %d %q %q %.80s", tt.name, res.StatusCode, res.Header.Get("WWW-Authenticate"), res.Header.Get("Content-Type"), body)
+		}
+	}
+	res, body := get("Bearer " + token)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "certdesk_hsm_up 1") {
+		t.Fatalf("with the token: %d %.200s", res.StatusCode, body)
+	}
+	// Everything else is unchanged: the public PKI routes need no token.
+	if r := tp.do("", "GET", "/ca/bundle.pem", nil); r.Status != 200 {
+		t.Fatalf("/ca/bundle.pem: %d", r.Status)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Fatal("the metrics token is in the log")
+	}
+}
+
+func TestReadMetricsToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, v string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name, file, env, want, err string
+	}{
+		{"neither: open", "", "", "", ""},
+		{"file", write("ok", "0123456789abcdefXYZ\n"), "", "0123456789abcdefXYZ", ""},
+		{"environment", "", "env-token-0123456789", "env-token-0123456789", ""},
+		{"too short", write("short", "abc\n"), "", "", "at least 16 characters"},
+		{"two tokens", write("two", "0123456789abcdef 0123456789abcdef\n"), "", "", "without spaces"},
+		{"missing file", filepath.Join(dir, "absent"), "", "", "metrics.bearer_token_file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CERTDESK_METRICS_TOKEN", tt.env)
+			got, err := readMetricsToken(MetricsConfig{BearerTokenFile: tt.file})
+			if got != tt.want || (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("readMetricsToken = %q, %v; want %q and an error about %q", got, err, tt.want, tt.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "abc") {
+				t.Fatalf("the error shows the token: %v", err)
+			}
+		})
+	}
+}
+
+// TestReadme_ConfigurationReference_DecodesStrictly keeps the README's
+// configuration reference true to the code: every key it shows exists.
+func TestReadme_ConfigurationReference_DecodesStrictly(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("the README has no yaml block")
+	}
+	dec := yaml.NewDecoder(strings.NewReader(block))
+	dec.KnownFields(true)
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("the README's configuration reference does not decode: %v", err)
+	}
+	if cfg.Metrics.BearerTokenFile != "" || cfg.Notifications.SMTP.Port != 587 {
+		t.Fatalf("unexpected values decoded: %+v", cfg)
 	}
 }

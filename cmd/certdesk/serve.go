@@ -142,6 +142,13 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		return signer.CheckKeyMatches(ca.Issuer.Certificate(), ca.Issuer.Signer())
 	}}
 	metrics := web.NewMetrics(store, health.HSMHealthy, log)
+	metricsToken, err := readMetricsToken(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	if metricsToken == "" {
+		log.Info("GET /metrics needs no credentials; set metrics.bearer_token_file to require a token")
+	}
 	if cfg.Notifications.PortalURL == "" {
 		cfg.Notifications.PortalURL = cfg.PublicURL
 	}
@@ -182,17 +189,18 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 				}
 				rev.Revoked(c)
 			}},
-		Revocation: rev,
-		Orgs:       &handlers.Orgs{Store: store},
-		Tokens:     &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
-		Audit:      &handlers.Audit{Store: store, VerifyCheckpoint: handlers.VerifyWith(ca.Issuer.Certificate())},
-		CAFiles:    &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
-		Health:     health,
-		Metrics:    metrics,
-		Stats:      &handlers.Stats{Store: store, Now: now},
-		Frontend:   frontend.Dist(),
-		Demo:       opts.Demo,
-		DemoKey:    ca.Software,
+		Revocation:   rev,
+		Orgs:         &handlers.Orgs{Store: store},
+		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
+		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: handlers.VerifyWith(ca.Issuer.Certificate())},
+		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
+		Health:       health,
+		Metrics:      metrics,
+		MetricsToken: metricsToken,
+		Stats:        &handlers.Stats{Store: store, Now: now},
+		Frontend:     frontend.Dist(),
+		Demo:         opts.Demo,
+		DemoKey:      ca.Software,
 	}
 	checkpointer := &handlers.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log}
 	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
@@ -307,4 +315,21 @@ func readSecret(path, field, env string) (string, error) {
 		return "", fmt.Errorf("%s: %w", field, err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// readMetricsToken returns the bearer token that GET /metrics requires, or
+// "" when neither metrics.bearer_token_file nor CERTDESK_METRICS_TOKEN sets
+// one.
+func readMetricsToken(c MetricsConfig) (string, error) {
+	if c.BearerTokenFile == "" && os.Getenv("CERTDESK_METRICS_TOKEN") == "" {
+		return "", nil
+	}
+	tok, err := readSecret(c.BearerTokenFile, "metrics.bearer_token_file", "CERTDESK_METRICS_TOKEN")
+	if err != nil {
+		return "", err
+	}
+	if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+		return "", errors.New("metrics.bearer_token_file must hold one token of at least 16 characters, without spaces (e.g. head -c 24 /dev/urandom | base64)")
+	}
+	return tok, nil
 }
