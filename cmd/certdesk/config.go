@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/certdesk/certdesk/handlers"
 	"github.com/certdesk/certdesk/handlers/notify"
 	"github.com/certdesk/certdesk/signer"
 )
@@ -37,7 +38,15 @@ type Config struct {
 	Revocation    RevocationConfig `yaml:"revocation"`
 	Notifications notify.Config    `yaml:"notifications"`
 	Metrics       MetricsConfig    `yaml:"metrics"`
+	Audit         AuditConfig      `yaml:"audit"`
 	Log           LogConfig        `yaml:"log"`
+}
+
+// AuditConfig is the audit trail's signed checkpoints.
+type AuditConfig struct {
+	// CheckpointInterval is how often the chain head is signed with the
+	// issuing CA key when it has moved (default 10m, 1m to 24h).
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 }
 
 // MetricsConfig protects GET /metrics. Without a token it needs no
@@ -128,6 +137,9 @@ func (c *Config) defaults() {
 	}
 	c.CA = c.CA.WithDefaults()
 	c.Profile = c.Profile.WithDefaults()
+	if c.Audit.CheckpointInterval == 0 {
+		c.Audit.CheckpointInterval = handlers.DefaultCheckpointEvery
+	}
 	if c.OIDC.RoleClaim == "" {
 		c.OIDC.RoleClaim = "groups"
 	}
@@ -168,6 +180,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.Profile.Validate(); err != nil {
 		return err
+	}
+	if i := c.Audit.CheckpointInterval; i < time.Minute || i > 24*time.Hour {
+		return fmt.Errorf("audit.checkpoint_interval: %s is not between 1m and 24h", i)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

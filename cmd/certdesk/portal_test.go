@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certdesk/certdesk/handlers"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
 )
@@ -395,6 +396,17 @@ func TestConfig_StrictAndEnvironment(t *testing.T) {
 	if err != nil || cfg.Profile.MaxValidityDays != 30 || cfg.Log.Level != "debug" {
 		t.Fatalf("environment overrides: %v %+v", err, cfg.Profile)
 	}
+	if cfg.Audit.CheckpointInterval != handlers.DefaultCheckpointEvery || tp.P.Checkpointer.Every != handlers.DefaultCheckpointEvery {
+		t.Fatalf("checkpoint interval %s (portal %s), want the default", cfg.Audit.CheckpointInterval, tp.P.Checkpointer.Every)
+	}
+	for _, tt := range []struct{ value, err string }{{"2m", ""}, {"30s", "audit.checkpoint_interval"}, {"48h", "audit.checkpoint_interval"}} {
+		t.Setenv("CERTDESK_AUDIT_CHECKPOINT_INTERVAL", tt.value)
+		cfg, err := loadConfig(tp.CfgPath)
+		if (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) || (err == nil && cfg.Audit.CheckpointInterval != 2*time.Minute) {
+			t.Fatalf("audit.checkpoint_interval %s: %v", tt.value, err)
+		}
+	}
+	os.Unsetenv("CERTDESK_AUDIT_CHECKPOINT_INTERVAL")
 	t.Setenv("CERTDESK_PKI_URL", "https://pki.example")
 	if _, err := loadConfig(tp.CfgPath); err == nil || !strings.Contains(err.Error(), "pki_url") {
 		t.Fatalf("https pki_url: %v", err)

@@ -202,7 +202,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		Demo:         opts.Demo,
 		DemoKey:      ca.Software,
 	}
-	checkpointer := &handlers.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log}
+	checkpointer := &handlers.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
 	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
 }
 
