@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
@@ -101,6 +103,13 @@ type RevocationConfig struct {
 	// FallbackToCAKey signs OCSP responses with the issuing CA key when no
 	// delegated responder is available.
 	FallbackToCAKey bool
+	// OCSPSignRate caps the OCSP answers signed on request, per second:
+	// those with a nonce and those for serials nobody issued. Pre-signed
+	// answers are never limited. Beyond the cap a nonce request gets the
+	// pre-signed answer without its nonce, and an unknown serial tryLater,
+	// so that a flood of made-up requests cannot keep the HSM from issuing
+	// and signing CRLs (default DefaultOCSPSignRate).
+	OCSPSignRate float64
 	// PollInterval is how often a replica checks the database for CRLs,
 	// responders and revocations made by other replicas (default 1 s).
 	PollInterval time.Duration
@@ -109,6 +118,11 @@ type RevocationConfig struct {
 	Coalesce time.Duration
 	Observer RevocationObserver
 }
+
+// DefaultOCSPSignRate is the default RevocationConfig.OCSPSignRate: a few
+// percent of what one SoftHSM2 token signs per second, far above what
+// honest clients of a partner CA ask for.
+const DefaultOCSPSignRate = 100
 
 func (c RevocationConfig) withDefaults() RevocationConfig {
 	def := func(d *time.Duration, v time.Duration) {
@@ -123,6 +137,9 @@ func (c RevocationConfig) withDefaults() RevocationConfig {
 	def(&c.ResponderValidity, 30*24*time.Hour)
 	def(&c.PollInterval, time.Second)
 	def(&c.Coalesce, 50*time.Millisecond)
+	if c.OCSPSignRate <= 0 {
+		c.OCSPSignRate = DefaultOCSPSignRate
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -153,6 +170,8 @@ type Revocation struct {
 	pendingLast  time.Time // latest one
 
 	ocsp ocspState
+	// signLimit paces the OCSP answers signed on request (OCSPSignRate).
+	signLimit *rate.Limiter
 
 	lastPublishMS atomic.Int64 // -1 until the first revocation was published
 	generated     atomic.Int64 // CRLs this instance generated (tests, metrics)
@@ -197,9 +216,10 @@ func NewRevocation(cfg RevocationConfig) (*Revocation, error) {
 	}
 	h := &Revocation{
 		cfg: cfg, store: cfg.Store, ca: cfg.CA, log: cfg.Log, now: cfg.Now, signers: signers,
-		kick:     make(chan struct{}, 1),
-		sysActor: models.Actor{Subject: "system:revocation", Role: models.RoleSystem, Source: "revocation"},
-		crls:     map[string]*publishedCRL{},
+		kick:      make(chan struct{}, 1),
+		sysActor:  models.Actor{Subject: "system:revocation", Role: models.RoleSystem, Source: "revocation"},
+		crls:      map[string]*publishedCRL{},
+		signLimit: rate.NewLimiter(rate.Limit(cfg.OCSPSignRate), int(math.Ceil(cfg.OCSPSignRate))),
 	}
 	h.ocsp.init()
 	h.lastPublishMS.Store(-1)

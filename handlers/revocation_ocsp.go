@@ -29,13 +29,18 @@ import (
 // unknown until its certificate is issued, and nobody knows a serial before.
 const ocspUnknownTTL = time.Minute
 
+// ocspUnknownMax bounds the "unknown" answers kept: anyone can ask for
+// made-up serials, and each would otherwise stay until the next pre-sign.
+const ocspUnknownMax = 10000
+
 // ocspState is a replica's OCSP responder and its pre-signed answers.
 type ocspState struct {
 	mu        sync.RWMutex
 	responder *signer.OCSPResponder
 	row       *models.OCSPResponder // nil when the CA key signs
 	answers   map[ocspKey]*ocspAnswer
-	presigned time.Time // when presignAll last ran (service clock)
+	unknown   map[ocspKey]*ocspAnswer // answers for serials not issued, at most ocspUnknownMax
+	presigned time.Time               // when presignAll last ran (service clock)
 	// presignedWall is the wall time presignAll read the statuses at, and
 	// revokedPolled the wall time of the last look for revocations made
 	// through other replicas.
@@ -59,7 +64,10 @@ type ocspAnswer struct {
 	expires    time.Time // when to stop reusing it (unknown answers: soon)
 }
 
-func (s *ocspState) init() { s.answers = map[ocspKey]*ocspAnswer{} }
+func (s *ocspState) init() {
+	s.answers = map[ocspKey]*ocspAnswer{}
+	s.unknown = map[ocspKey]*ocspAnswer{}
+}
 
 func (s *ocspState) current() *signer.OCSPResponder {
 	s.mu.RLock()
@@ -71,6 +79,9 @@ func (s *ocspState) get(k ocspKey, now time.Time) *ocspAnswer {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a := s.answers[k]
+	if a == nil {
+		a = s.unknown[k]
+	}
 	if a == nil || !now.Before(a.expires) || !now.Before(a.nextUpdate) {
 		return nil
 	}
@@ -80,7 +91,26 @@ func (s *ocspState) get(k ocspKey, now time.Time) *ocspAnswer {
 func (s *ocspState) put(k ocspKey, a *ocspAnswer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.unknown, k)
 	s.answers[k] = a
+}
+
+// putUnknown keeps an answer for a serial that was never issued, dropping
+// expired ones when the cache is full; when it is still full the answer is
+// not kept.
+func (s *ocspState) putUnknown(k ocspKey, a *ocspAnswer, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.unknown) >= ocspUnknownMax {
+		for k, old := range s.unknown {
+			if !now.Before(old.expires) {
+				delete(s.unknown, k)
+			}
+		}
+	}
+	if len(s.unknown) < ocspUnknownMax {
+		s.unknown[k] = a
+	}
 }
 
 // forget drops every pre-signed answer for serial.
@@ -91,6 +121,11 @@ func (s *ocspState) forget(serial string) {
 	for k := range s.answers {
 		if k.serial == serial {
 			delete(s.answers, k)
+		}
+	}
+	for k := range s.unknown {
+		if k.serial == serial {
+			delete(s.unknown, k)
 		}
 	}
 }
@@ -463,7 +498,10 @@ func (h *Revocation) answer(c echo.Context, der []byte) error {
 	}
 	now := h.now()
 	key := ocspKey{models.NormalizeSerial(req.SerialNumber.Text(16)), hash}
-	if req.Nonce != nil && h.cfg.NonceEnabled {
+	// A nonce costs a signature; past the sign rate the nonce is ignored
+	// (RFC 8954 §2.1 lets a responder leave it out) and the cached answer
+	// is served below.
+	if req.Nonce != nil && h.cfg.NonceEnabled && h.signLimit.Allow() {
 		st, err := h.lookup(c.Request().Context(), key.serial)
 		if err != nil {
 			return h.ocspError(c, ocsp.InternalError)
@@ -484,11 +522,22 @@ func (h *Revocation) answer(c echo.Context, der []byte) error {
 		if err != nil {
 			return h.ocspError(c, ocsp.InternalError)
 		}
+		// Issued certificates are few and each is signed once per hash and
+		// validity; made-up serials are endless, so they wait for the rate.
+		unknown := st.State == "unknown"
+		if unknown && !h.signLimit.Allow() {
+			h.observe("try_later", false)
+			return h.ocspError(c, ocsp.TryLater)
+		}
 		if _, a, err = h.signStatus(r, st, hash, nil, now); err != nil {
 			h.log.Error("signing an OCSP answer", "serial", key.serial, "err", err)
 			return h.ocspError(c, ocsp.InternalError)
 		}
-		h.ocsp.put(key, a)
+		if unknown {
+			h.ocsp.putUnknown(key, a, now)
+		} else {
+			h.ocsp.put(key, a)
+		}
 	}
 	h.observe(statusName(a.status), presigned)
 	return h.serveOCSP(c, a, now)

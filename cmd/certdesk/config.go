@@ -90,6 +90,9 @@ type RevocationConfig struct {
 	OCSPResponderValidity time.Duration `yaml:"ocsp_responder_validity"` // default 720h
 	DisableOCSPNonce      bool          `yaml:"disable_ocsp_nonce"`      // ignore nonces: every answer is pre-signed
 	OCSPFallbackToCAKey   bool          `yaml:"ocsp_fallback_to_ca_key"` // sign with the CA key when no delegated responder exists
+	// OCSPSignRate caps the OCSP answers signed on request (nonces, serials
+	// never issued) per second; default handlers.DefaultOCSPSignRate.
+	OCSPSignRate float64 `yaml:"ocsp_sign_rate"`
 }
 
 // LogConfig is logging.
@@ -181,6 +184,9 @@ func (c *Config) validate() error {
 	if err := c.Profile.Validate(); err != nil {
 		return err
 	}
+	if c.Revocation.OCSPSignRate < 0 {
+		return fmt.Errorf("revocation.ocsp_sign_rate: %v is negative", c.Revocation.OCSPSignRate)
+	}
 	if i := c.Audit.CheckpointInterval; i < time.Minute || i > 24*time.Hour {
 		return fmt.Errorf("audit.checkpoint_interval: %s is not between 1m and 24h", i)
 	}
@@ -260,6 +266,12 @@ func setScalar(fv reflect.Value, s string) error {
 			return err
 		}
 		fv.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetFloat(f)
 	case reflect.Slice:
 		if fv.Type().Elem().Kind() != reflect.String {
 			return errors.New("unsupported list type")

@@ -407,6 +407,15 @@ func TestConfig_StrictAndEnvironment(t *testing.T) {
 		}
 	}
 	os.Unsetenv("CERTDESK_AUDIT_CHECKPOINT_INTERVAL")
+	t.Setenv("CERTDESK_REVOCATION_OCSP_SIGN_RATE", "2.5")
+	if cfg, err := loadConfig(tp.CfgPath); err != nil || cfg.Revocation.OCSPSignRate != 2.5 {
+		t.Fatalf("revocation.ocsp_sign_rate from the environment: %v", err)
+	}
+	t.Setenv("CERTDESK_REVOCATION_OCSP_SIGN_RATE", "-1")
+	if _, err := loadConfig(tp.CfgPath); err == nil || !strings.Contains(err.Error(), "revocation.ocsp_sign_rate") {
+		t.Fatalf("negative revocation.ocsp_sign_rate: %v", err)
+	}
+	os.Unsetenv("CERTDESK_REVOCATION_OCSP_SIGN_RATE")
 	t.Setenv("CERTDESK_PKI_URL", "https://pki.example")
 	if _, err := loadConfig(tp.CfgPath); err == nil || !strings.Contains(err.Error(), "pki_url") {
 		t.Fatalf("https pki_url: %v", err)

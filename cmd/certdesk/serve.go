@@ -172,7 +172,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		Store: store, CA: ca, Keys: keys, IssuingKey: cfg.CA.IssuingKey, CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log,
 		CRLValidity: cfg.Revocation.CRLValidity, OCSPValidity: cfg.Revocation.OCSPValidity,
 		ResponderValidity: cfg.Revocation.OCSPResponderValidity, NonceEnabled: !cfg.Revocation.DisableOCSPNonce,
-		FallbackToCAKey: cfg.Revocation.OCSPFallbackToCAKey, Observer: metrics,
+		FallbackToCAKey: cfg.Revocation.OCSPFallbackToCAKey, OCSPSignRate: cfg.Revocation.OCSPSignRate, Observer: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revocation: %w", err)
