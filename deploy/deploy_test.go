@@ -534,7 +534,7 @@ func TestKustomize_RendersObjectsThatDecodeStrictly(t *testing.T) {
 		}
 	})
 	t.Run("secrets mounted", func(t *testing.T) {
-		for _, k := range []string{"hsm-pin", "oidc-client-secret", "session-key", "database-dsn"} {
+		for _, k := range []string{"hsm-pin", "oidc-client-secret", "session-key", "database-dsn", "metrics-token"} {
 			if _, ok := sec.StringData[k]; !ok {
 				t.Errorf("Secret %s lacks key %s", sec.Name, k)
 			}
