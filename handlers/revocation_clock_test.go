@@ -97,14 +97,8 @@ func TestRevocation_OCSPSigningOptions(t *testing.T) {
 				t.Fatalf("openssl ocsp -reqout: %v\n%s", err, out)
 			}
 			der, _ := os.ReadFile(reqPath)
-			resp, err := http.Post(env.srv.URL+"/ocsp", "application/ocsp-request", bytes.NewReader(der))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var body bytes.Buffer
-			_, _ = body.ReadFrom(resp.Body)
-			r, err := ocsp.ParseResponseForCert(body.Bytes(), nil, ca.ca.Issuer.Certificate())
+			resp, body := env.postOCSP(der)
+			r, err := ocsp.ParseResponseForCert(body, nil, ca.ca.Issuer.Certificate())
 			if err != nil || r.Status != ocsp.Good {
 				t.Fatalf("response: %v, %+v", err, r)
 			}
@@ -114,7 +108,7 @@ func TestRevocation_OCSPSigningOptions(t *testing.T) {
 			if st := env.h.StatusNow().OCSP; st.Delegated != tt.wantDelegated {
 				t.Errorf("status says delegated = %v", st.Delegated)
 			}
-			respPath := env.write("resp.der", body.Bytes())
+			respPath := env.write("resp.der", body)
 			out, _ := openssl(t, "ocsp", "-respin", respPath, "-reqin", reqPath, "-noverify", "-resp_text")
 			hasNonce := strings.Contains(out, "OCSP Nonce")
 			if hasNonce != tt.wantNonce {

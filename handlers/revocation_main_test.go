@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -213,6 +214,18 @@ func (e *revocationEnv) get(path string, hdr map[string]string) (*http.Response,
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// postOCSP POSTs an OCSP request to /ocsp.
+func (e *revocationEnv) postOCSP(der []byte) (*http.Response, []byte) {
+	e.t.Helper()
+	resp, err := http.Post(e.srv.URL+"/ocsp", "application/ocsp-request", bytes.NewReader(der))
 	if err != nil {
 		e.t.Fatal(err)
 	}

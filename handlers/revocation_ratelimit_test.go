@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"bytes"
 	"crypto"
 	"math/big"
 	"net/http"
@@ -28,17 +27,11 @@ func TestRevocation_OCSPSignRate(t *testing.T) {
 	issuer := ca.ca.Issuer.Certificate()
 	post := func(t *testing.T, der []byte) []byte {
 		t.Helper()
-		resp, err := http.Post(env.srv.URL+"/ocsp", "application/ocsp-request", bytes.NewReader(der))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
+		resp, body := env.postOCSP(der)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("HTTP %d", resp.StatusCode)
 		}
-		return b.Bytes()
+		return body
 	}
 	request := func(t *testing.T, serial *big.Int, h crypto.Hash) []byte {
 		t.Helper()

@@ -174,16 +174,7 @@ func TestRevocation_OCSPRequests_EveryKindGetsTheRightAnswer(t *testing.T) {
 	// escape a standard encoding with both.
 	getPath := "/ocsp/" + strings.ReplaceAll(base64.StdEncoding.EncodeToString(good), "+", "%2B")
 
-	post := func(t *testing.T, body []byte) (*http.Response, []byte) {
-		resp, err := http.Post(env.srv.URL+"/ocsp", "application/ocsp-request", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
-		return resp, b.Bytes()
-	}
+	post := func(_ *testing.T, body []byte) (*http.Response, []byte) { return env.postOCSP(body) }
 	tests := []struct {
 		name       string
 		do         func(t *testing.T) (*http.Response, []byte)
