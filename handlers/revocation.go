@@ -31,14 +31,14 @@ import (
 type RevocationStore interface {
 	RevokedEntries(ctx context.Context, now time.Time) ([]models.RevokedEntry, error)
 	SaveCRL(ctx context.Context, c *models.CRL) error
-	LatestCRL(ctx context.Context, issuer string) (*models.CRL, error)
-	LatestCRLInfo(ctx context.Context, issuer string) (*models.CRL, error)
+	LatestCRL(ctx context.Context, issuer, keyID string) (*models.CRL, error)
+	LatestCRLInfo(ctx context.Context, issuer, keyID string) (*models.CRL, error)
 	WithLock(ctx context.Context, key int64, fn func(ctx context.Context) error) (bool, error)
 	GetCertificateBySerial(ctx context.Context, serialHex string) (*models.Certificate, error)
 	CertificateStatuses(ctx context.Context, now time.Time) ([]models.CertStatus, error)
 	RevokedSince(ctx context.Context, since time.Time) ([]models.CertStatus, error)
 	SaveOCSPResponder(ctx context.Context, a models.Actor, r *models.OCSPResponder) error
-	LatestOCSPResponder(ctx context.Context, issuer string) (*models.OCSPResponder, error)
+	LatestOCSPResponder(ctx context.Context, issuer, keyID string) (*models.OCSPResponder, error)
 }
 
 // RevocationObserver is told about CRL generation and OCSP answers
@@ -153,12 +153,17 @@ func (c RevocationConfig) withDefaults() RevocationConfig {
 // serves the newest CRL stored in the database; exactly one at a time
 // generates (an advisory lock). OCSP answers are pre-signed per replica.
 type Revocation struct {
-	cfg      RevocationConfig
-	store    RevocationStore
-	ca       *signer.CA
-	log      *slog.Logger
-	now      func() time.Time
-	signers  map[string]*signer.CRLSigner // nil entry: offline root
+	cfg     RevocationConfig
+	store   RevocationStore
+	ca      *signer.CA
+	log     *slog.Logger
+	now     func() time.Time
+	signers map[string]*signer.CRLSigner // nil entry: offline root
+	// keyIDs names each CA's key (signer.KeyID of its certificate). CRLs
+	// and responders are stored with it, so that after the issuing CA is
+	// replaced, and while old and new replicas share the database, each
+	// serves only what its own CA signed.
+	keyIDs   map[string]string
 	kick     chan struct{}
 	sysActor models.Actor
 
@@ -214,8 +219,14 @@ func NewRevocation(cfg RevocationConfig) (*Revocation, error) {
 	} else if cfg.CADir == "" {
 		return nil, errors.New("revocation: the root is offline and no CA dir is given for its imported root.crl")
 	}
+	keyIDs := map[string]string{}
+	for name, cert := range map[string]*x509.Certificate{CRLIssuing: cfg.CA.Issuer.Certificate(), CRLRoot: cfg.CA.Root} {
+		if keyIDs[name], err = signer.KeyID(cert.PublicKey); err != nil {
+			return nil, fmt.Errorf("revocation: %s CA: %w", name, err)
+		}
+	}
 	h := &Revocation{
-		cfg: cfg, store: cfg.Store, ca: cfg.CA, log: cfg.Log, now: cfg.Now, signers: signers,
+		cfg: cfg, store: cfg.Store, ca: cfg.CA, log: cfg.Log, now: cfg.Now, signers: signers, keyIDs: keyIDs,
 		kick:      make(chan struct{}, 1),
 		sysActor:  models.Actor{Subject: "system:revocation", Role: models.RoleSystem, Source: "revocation"},
 		crls:      map[string]*publishedCRL{},
@@ -408,7 +419,7 @@ func (h *Revocation) ensureCRL(ctx context.Context, issuer string, since time.Ti
 // loadLatest serves the newest stored CRL of issuer, reading its DER only
 // when it is newer than the one served, and returns it (nil if none).
 func (h *Revocation) loadLatest(ctx context.Context, issuer string) (*models.CRL, error) {
-	info, err := h.store.LatestCRLInfo(ctx, issuer)
+	info, err := h.store.LatestCRLInfo(ctx, issuer, h.keyIDs[issuer])
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, nil
 	}
@@ -422,7 +433,7 @@ func (h *Revocation) loadLatest(ctx context.Context, issuer string) (*models.CRL
 		row := cur.row
 		return &row, nil
 	}
-	full, err := h.store.LatestCRL(ctx, issuer)
+	full, err := h.store.LatestCRL(ctx, issuer, h.keyIDs[issuer])
 	if err != nil {
 		return nil, err
 	}
@@ -458,9 +469,16 @@ func (h *Revocation) generateCRL(ctx context.Context, issuer string, latest *mod
 			entries = append(entries, signer.RevokedCert{Serial: serial, RevokedAt: at, Reason: r.RevocationReason})
 		}
 	}
+	// Numbers go on above every stored CRL of this issuer, also those of a
+	// CA key it replaced: monotonic for each key, unique in the table.
 	number := int64(1)
 	if latest != nil {
 		number = latest.Number + 1
+	}
+	if top, err := h.store.LatestCRLInfo(ctx, issuer, models.AnyKey); err == nil && top.Number >= number {
+		number = top.Number + 1
+	} else if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return nil, time.Time{}, err
 	}
 	der, err := h.signers[issuer].Sign(signer.CRLTemplate{
 		Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: entries,
@@ -468,7 +486,7 @@ func (h *Revocation) generateCRL(ctx context.Context, issuer string, latest *mod
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	row := &models.CRL{Issuer: issuer, Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: len(entries), DER: der}
+	row := &models.CRL{Issuer: issuer, KeyID: h.keyIDs[issuer], Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: len(entries), DER: der}
 	if err := h.store.SaveCRL(ctx, row); err != nil {
 		return nil, time.Time{}, err
 	}

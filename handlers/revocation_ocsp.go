@@ -143,7 +143,7 @@ func (s *ocspState) stale(now time.Time, age time.Duration) bool {
 // CA key only if configured.
 func (h *Revocation) ensureResponder(ctx context.Context) error {
 	now := h.now()
-	row, err := h.store.LatestOCSPResponder(ctx, CRLIssuing)
+	row, err := h.store.LatestOCSPResponder(ctx, CRLIssuing, h.keyIDs[CRLIssuing])
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return err
 	}
@@ -153,7 +153,7 @@ func (h *Revocation) ensureResponder(ctx context.Context) error {
 	var rotateErr error
 	if needs(row) && h.cfg.IssuingKey != "" {
 		_, rotateErr = h.store.WithLock(ctx, ocspLockKey, func(ctx context.Context) error {
-			r, err := h.store.LatestOCSPResponder(ctx, CRLIssuing)
+			r, err := h.store.LatestOCSPResponder(ctx, CRLIssuing, h.keyIDs[CRLIssuing])
 			if err != nil && !errors.Is(err, models.ErrNotFound) {
 				return err
 			}
@@ -171,7 +171,7 @@ func (h *Revocation) ensureResponder(ctx context.Context) error {
 		}
 		if row == nil || needs(row) {
 			// Another replica may have made one meanwhile.
-			if r, err := h.store.LatestOCSPResponder(ctx, CRLIssuing); err == nil {
+			if r, err := h.store.LatestOCSPResponder(ctx, CRLIssuing, h.keyIDs[CRLIssuing]); err == nil {
 				row = r
 			}
 		}
@@ -234,7 +234,7 @@ func (h *Revocation) newResponder(ctx context.Context, now time.Time) (*models.O
 	if err != nil {
 		return nil, err
 	}
-	row := &models.OCSPResponder{Issuer: CRLIssuing, KeyLabel: label, Serial: signer.SerialHex(cert.SerialNumber), CertDER: der,
+	row := &models.OCSPResponder{Issuer: CRLIssuing, KeyID: h.keyIDs[CRLIssuing], KeyLabel: label, Serial: signer.SerialHex(cert.SerialNumber), CertDER: der,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}
 	if err := h.store.SaveOCSPResponder(ctx, h.sysActor, row); err != nil {
 		return nil, err

@@ -335,7 +335,7 @@ func TestListCertificates_DerivedStatesAndCursors(t *testing.T) {
 
 func TestSaveCRL_NumbersOnlyGoUp(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
-		_, err := s.LatestCRL(ctx, "issuing")
+		_, err := s.LatestCRL(ctx, "issuing", models.AnyKey)
 		wantErr(t, err, models.ErrNotFound)
 		now := s.Now()
 		crl := func(n int64) *models.CRL {
@@ -354,10 +354,27 @@ func TestSaveCRL_NumbersOnlyGoUp(t *testing.T) {
 		if err := s.SaveCRL(ctx, root); err != nil {
 			t.Fatalf("numbers are per issuer: %v", err)
 		}
-		got, err := s.LatestCRL(ctx, "issuing")
+		got, err := s.LatestCRL(ctx, "issuing", models.AnyKey)
 		if err != nil || got.Number != 5 || string(got.DER) != "\x05" {
 			t.Fatalf("latest = %+v, %v", got, err)
 		}
+		// After the issuing CA is replaced its CRLs go on numbering above the
+		// old CA's, and each key finds its own newest.
+		next := crl(6)
+		next.KeyID = "new-key"
+		if err := s.SaveCRL(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, s.SaveCRL(ctx, crl(6)), models.ErrConflict)
+		for key, want := range map[string]int64{models.AnyKey: 6, "new-key": 6, "": 5} {
+			got, err := s.LatestCRL(ctx, "issuing", key)
+			info, ierr := s.LatestCRLInfo(ctx, "issuing", key)
+			if err != nil || ierr != nil || got.Number != want || info.Number != want || info.KeyID != got.KeyID || len(info.DER) != 0 {
+				t.Fatalf("key %q: latest %+v %v, info %+v %v; want number %d", key, got, err, info, ierr, want)
+			}
+		}
+		_, err = s.LatestCRL(ctx, "issuing", "other-key")
+		wantErr(t, err, models.ErrNotFound)
 		wantErr(t, s.SaveCRL(ctx, &models.CRL{Issuer: "issuing", Number: 9}), models.ErrInvalid)
 	})
 }

@@ -147,6 +147,7 @@ type Session struct {
 type CRL struct {
 	ID         uint      `gorm:"primaryKey"`
 	Issuer     string    `gorm:"uniqueIndex:idx_crl_issuer_number;size:16;not null"` // "issuing" or "root"
+	KeyID      string    `gorm:"size:64;not null;default:''"`                        // hex SHA-256 of the signing CA's SubjectPublicKeyInfo
 	Number     int64     `gorm:"uniqueIndex:idx_crl_issuer_number;not null"`
 	ThisUpdate time.Time `gorm:"not null"`
 	NextUpdate time.Time `gorm:"not null"`

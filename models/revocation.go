@@ -152,6 +152,19 @@ func (s *Store) RevokedEntries(ctx context.Context, now time.Time) ([]RevokedEnt
 }
 
 // crlPublisher is the actor of CRL publication events.
+// AnyKey, as the keyID of LatestCRL and LatestCRLInfo, matches every
+// signing key: the newest CRL of an issuer whichever CA key signed it.
+const AnyKey = "*"
+
+// crlsOf narrows q to the CRLs of issuer signed by keyID.
+func crlsOf(q *gorm.DB, issuer, keyID string) *gorm.DB {
+	q = q.Where("issuer = ?", issuer)
+	if keyID != AnyKey {
+		q = q.Where("key_id = ?", keyID)
+	}
+	return q
+}
+
 var crlPublisher = Actor{Subject: "system:crl", Role: RoleSystem, Source: "crl-generator"}
 
 // SaveCRL stores a signed CRL. Its number must be higher than every stored
@@ -192,7 +205,7 @@ func (s *Store) SaveCRL(ctx context.Context, c *CRL) error {
 		// A CRL is a signature by a CA key: it is audited like one.
 		sum := sha256.Sum256(c.DER)
 		return s.appendAudit(tx, crlPublisher, "", "crl.publish", "crl", fmt.Sprintf("%s-%d", c.Issuer, c.Number), map[string]any{
-			"issuer": c.Issuer, "number": c.Number, "entries": c.Entries,
+			"issuer": c.Issuer, "key_id": c.KeyID, "number": c.Number, "entries": c.Entries,
 			"this_update": c.ThisUpdate.Format(time.RFC3339), "next_update": c.NextUpdate.Format(time.RFC3339),
 			"sha256": hex.EncodeToString(sum[:]),
 		})
@@ -203,11 +216,11 @@ func (s *Store) SaveCRL(ctx context.Context, c *CRL) error {
 	return nil
 }
 
-// LatestCRL returns the stored CRL with the highest number for issuer, or
-// ErrNotFound.
-func (s *Store) LatestCRL(ctx context.Context, issuer string) (*CRL, error) {
+// LatestCRL returns the stored CRL with the highest number for issuer
+// signed by the CA key keyID (any key when keyID is AnyKey), or ErrNotFound.
+func (s *Store) LatestCRL(ctx context.Context, issuer, keyID string) (*CRL, error) {
 	var c CRL
-	err := s.db.WithContext(ctx).Where("issuer = ?", issuer).Order("number DESC").Take(&c).Error
+	err := crlsOf(s.db.WithContext(ctx), issuer, keyID).Order("number DESC").Take(&c).Error
 	if err != nil {
 		return nil, fmt.Errorf("reading latest CRL of %s: %w", issuer, dbErr(err))
 	}

@@ -13,8 +13,9 @@ import (
 // KeyLabel, next to the CA key; all replicas sign with the newest row.
 type OCSPResponder struct {
 	ID        uint      `gorm:"primaryKey"`
-	Issuer    string    `gorm:"size:16;not null"` // "issuing"
-	KeyLabel  string    `gorm:"size:64;not null"` // token object label, e.g. ocsp-202601021504
+	Issuer    string    `gorm:"size:16;not null"`            // "issuing"
+	KeyID     string    `gorm:"size:64;not null;default:''"` // hex SHA-256 of the certifying CA's SubjectPublicKeyInfo
+	KeyLabel  string    `gorm:"size:64;not null"`            // token object label, e.g. ocsp-202601021504
 	Serial    string    `gorm:"uniqueIndex;size:40;not null"`
 	CertDER   []byte    `gorm:"not null"`
 	NotBefore time.Time `gorm:"not null"`
@@ -51,7 +52,7 @@ func (s *Store) SaveOCSPResponder(ctx context.Context, a Actor, r *OCSPResponder
 			return dbErr(err)
 		}
 		return s.appendAudit(tx, a, "", "ocsp_responder.create", "ocsp_responder", r.Serial, map[string]any{
-			"issuer": r.Issuer, "key_label": r.KeyLabel, "not_after": r.NotAfter.Format(time.RFC3339),
+			"issuer": r.Issuer, "key_id": r.KeyID, "key_label": r.KeyLabel, "not_after": r.NotAfter.Format(time.RFC3339),
 		})
 	})
 	if err != nil {
@@ -60,11 +61,11 @@ func (s *Store) SaveOCSPResponder(ctx context.Context, a Actor, r *OCSPResponder
 	return nil
 }
 
-// LatestOCSPResponder returns the responder of issuer that is valid the
-// longest, or ErrNotFound.
-func (s *Store) LatestOCSPResponder(ctx context.Context, issuer string) (*OCSPResponder, error) {
+// LatestOCSPResponder returns the responder of issuer, certified by the CA
+// key keyID, that is valid the longest, or ErrNotFound.
+func (s *Store) LatestOCSPResponder(ctx context.Context, issuer, keyID string) (*OCSPResponder, error) {
 	var r OCSPResponder
-	err := s.db.WithContext(ctx).Where("issuer = ?", issuer).Order("not_after DESC, id DESC").Take(&r).Error
+	err := s.db.WithContext(ctx).Where("issuer = ? AND key_id = ?", issuer, keyID).Order("not_after DESC, id DESC").Take(&r).Error
 	if err != nil {
 		return nil, fmt.Errorf("reading OCSP responder of %s: %w", issuer, dbErr(err))
 	}
@@ -103,10 +104,10 @@ func (s *Store) certStatuses(ctx context.Context, q *gorm.DB) ([]CertStatus, err
 
 // LatestCRLInfo is LatestCRL without the DER: what a replica polls to learn
 // whether a newer CRL was stored, without reading megabytes each time.
-func (s *Store) LatestCRLInfo(ctx context.Context, issuer string) (*CRL, error) {
+func (s *Store) LatestCRLInfo(ctx context.Context, issuer, keyID string) (*CRL, error) {
 	var c CRL
-	err := s.db.WithContext(ctx).Select("id", "issuer", "number", "this_update", "next_update", "entries", "created_at").
-		Where("issuer = ?", issuer).Order("number DESC").Take(&c).Error
+	err := crlsOf(s.db.WithContext(ctx).Select("id", "issuer", "key_id", "number", "this_update", "next_update", "entries", "created_at"), issuer, keyID).
+		Order("number DESC").Take(&c).Error
 	if err != nil {
 		return nil, fmt.Errorf("reading latest CRL of %s: %w", issuer, dbErr(err))
 	}

@@ -10,24 +10,34 @@ import (
 
 func TestOCSPResponder_SaveThenLatestIsTheLongestValid(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
-		if _, err := s.LatestOCSPResponder(ctx, "issuing"); err == nil {
+		if _, err := s.LatestOCSPResponder(ctx, "issuing", "ca-key"); err == nil {
 			t.Fatal("LatestOCSPResponder on an empty store: no error")
 		}
 		now := time.Now().UTC()
 		for i, label := range []string{"ocsp-1", "ocsp-2"} {
-			r := &models.OCSPResponder{Issuer: "issuing", KeyLabel: label, Serial: randSerial(t), CertDER: []byte{1},
+			r := &models.OCSPResponder{Issuer: "issuing", KeyID: "ca-key", KeyLabel: label, Serial: randSerial(t), CertDER: []byte{1},
 				NotBefore: now, NotAfter: now.Add(time.Duration(i+1) * 24 * time.Hour)}
 			if err := s.SaveOCSPResponder(ctx, system, r); err != nil {
 				t.Fatal(err)
 			}
 			wantLastAudit(t, s, "ocsp_responder.create", system, r.Serial)
 		}
-		got, err := s.LatestOCSPResponder(ctx, "issuing")
+		// A responder certified by another CA key (the issuing CA was
+		// replaced) is not the one of "ca-key", however long it is valid.
+		other := &models.OCSPResponder{Issuer: "issuing", KeyID: "new-ca-key", KeyLabel: "ocsp-3", Serial: randSerial(t), CertDER: []byte{1},
+			NotBefore: now, NotAfter: now.Add(30 * 24 * time.Hour)}
+		if err := s.SaveOCSPResponder(ctx, system, other); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.LatestOCSPResponder(ctx, "issuing", "ca-key")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.KeyLabel != "ocsp-2" {
 			t.Errorf("latest = %s, want ocsp-2", got.KeyLabel)
+		}
+		if got, err := s.LatestOCSPResponder(ctx, "issuing", "new-ca-key"); err != nil || got.KeyLabel != "ocsp-3" {
+			t.Errorf("latest of the new CA key = %+v, %v; want ocsp-3", got, err)
 		}
 		tests := []struct {
 			name string
@@ -90,14 +100,14 @@ func TestLatestCRLInfo_IsLatestCRLWithoutDER(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got, err := s.LatestCRLInfo(ctx, "issuing")
+		got, err := s.LatestCRLInfo(ctx, "issuing", models.AnyKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Number != 2 || got.Entries != 2 || len(got.DER) != 0 || !got.NextUpdate.Equal(now.Add(time.Hour)) {
 			t.Errorf("LatestCRLInfo = %+v, want number 2 without DER", got)
 		}
-		if _, err := s.LatestCRLInfo(ctx, "root"); err == nil {
+		if _, err := s.LatestCRLInfo(ctx, "root", models.AnyKey); err == nil {
 			t.Error("LatestCRLInfo of a CA without CRLs: no error")
 		}
 	})

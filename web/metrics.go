@@ -24,7 +24,7 @@ import (
 type MetricsSource interface {
 	RequestsByState(ctx context.Context) ([]models.StateCount, error)
 	SoonestExpiries(ctx context.Context, now time.Time) ([]models.OrgExpiry, error)
-	LatestCRL(ctx context.Context, issuer string) (*models.CRL, error)
+	LatestCRLInfo(ctx context.Context, issuer, keyID string) (*models.CRL, error)
 }
 
 // Metrics are certdesk's Prometheus metrics. It implements the observer
@@ -204,7 +204,7 @@ func (c *storeCollector) read() []prometheus.Metric {
 		c.log.Warn("metrics: reading expiries", "err", err)
 	}
 	for _, ca := range []string{"issuing", "root"} {
-		crl, err := c.src.LatestCRL(ctx, ca)
+		crl, err := c.src.LatestCRLInfo(ctx, ca, models.AnyKey)
 		if err != nil {
 			continue
 		}

@@ -1,0 +1,128 @@
+package handlers_test
+
+import (
+	"crypto"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
+	"github.com/certdesk/certdesk/signer"
+)
+
+// rotatedCA makes a new issuing CA under ca's root the way docs/operator.md
+// §9 says: a new key label, a new ca.dir with a copy of root.pem, ca init.
+func rotatedCA(t *testing.T, ca *testCA, name string) *testCA {
+	t.Helper()
+	cfg := ca.cfg
+	cfg.Dir = filepath.Join(t.TempDir(), "ca-"+name)
+	cfg.IssuingKey = token.URI(name + "-issuing")
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.ReadFile(filepath.Join(ca.cfg.Dir, "root.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "root.pem"), root, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.InitCA(cfg, signer.Keys{}, "http://127.0.0.1", false, time.Now()); err != nil {
+		t.Fatalf("ca init for the new issuing CA: %v", err)
+	}
+	loaded, err := signer.LoadCA(cfg, signer.Keys{}, signer.Profile{}, "http://127.0.0.1", time.Now())
+	if err != nil {
+		t.Fatalf("loading the new issuing CA: %v", err)
+	}
+	if !loaded.Root.Equal(ca.ca.Root) || loaded.Issuer.Certificate().Equal(ca.ca.Issuer.Certificate()) {
+		t.Fatal("want a new issuing CA under the same root")
+	}
+	return &testCA{cfg: cfg, ca: loaded}
+}
+
+// TestRevocation_IssuingCAReplaced_EachServesItsOwn: after the issuing CA is
+// replaced, and while replicas of the old and the new one share the
+// database (a rolling switch), each serves a CRL and OCSP answers signed by
+// its own CA, the new CA's CRL numbers go on above the old ones, and
+// neither keeps regenerating because of the other.
+func TestRevocation_IssuingCAReplaced_EachServesItsOwn(t *testing.T) {
+	store := modelstest.Postgres(t)
+	oldCA := hsmCA(t, "rotate-old")
+	old := newRevocation(t, store, oldCA, nil)
+	gone := old.issue("billing")
+	old.revoke(gone, 1)
+	old.waitFor("the old CA's CRL with the revocation", 5*time.Second, func() bool { return old.crlNumber(handlers.CRLIssuing) >= 2 })
+
+	newCA := rotatedCA(t, oldCA, "rotate-new")
+	nw := newRevocation(t, store, newCA, nil)
+	fresh := nw.issue("billing-2")
+
+	servedCRL := func(e *revocationEnv, ca *testCA) *x509.RevocationList {
+		t.Helper()
+		res, der := e.get("/crl/issuing.crl", nil)
+		if res.StatusCode != 200 {
+			t.Fatalf("/crl/issuing.crl: %d", res.StatusCode)
+		}
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := crl.CheckSignatureFrom(ca.ca.Issuer.Certificate()); err != nil {
+			t.Fatalf("the served issuing CRL is not signed by this replica's CA: %v", err)
+		}
+		return crl
+	}
+	oldCRL, newCRL := servedCRL(old, oldCA), servedCRL(nw, newCA)
+	if newCRL.Number.Cmp(oldCRL.Number) <= 0 {
+		t.Fatalf("the new CA's CRL number %v is not above the old CA's %v", newCRL.Number, oldCRL.Number)
+	}
+	// Both replicas sign root CRLs with the one root key: one series.
+	_, rootDER := nw.get("/crl/root.crl", nil)
+	if rootCRL, err := x509.ParseRevocationList(rootDER); err != nil || rootCRL.CheckSignatureFrom(newCA.ca.Root) != nil {
+		t.Fatalf("root CRL: %v", err)
+	}
+
+	// No ping-pong: a few polls later neither CRL nor responder has changed.
+	oldN, newN := old.crlNumber(handlers.CRLIssuing), nw.crlNumber(handlers.CRLIssuing)
+	oldR, newR := old.h.StatusNow().OCSP.Serial, nw.h.StatusNow().OCSP.Serial
+	time.Sleep(5 * 200 * time.Millisecond)
+	if old.crlNumber(handlers.CRLIssuing) != oldN || nw.crlNumber(handlers.CRLIssuing) != newN ||
+		old.h.StatusNow().OCSP.Serial != oldR || nw.h.StatusNow().OCSP.Serial != newR {
+		t.Fatal("the replicas of the two CAs keep replacing each other's CRL or OCSP responder")
+	}
+	if oldR == newR {
+		t.Fatal("both CAs use one OCSP responder")
+	}
+
+	// OCSP: each replica answers for its own CA's certificates, with a
+	// responder that CA certified.
+	ask := func(e *revocationEnv, c issued, ca *testCA) *ocsp.Response {
+		t.Helper()
+		req, err := ocsp.CreateRequest(c.x509, ca.ca.Issuer.Certificate(), &ocsp.RequestOptions{Hash: crypto.SHA1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, body := e.postOCSP(req)
+		r, err := ocsp.ParseResponseForCert(body, c.x509, ca.ca.Issuer.Certificate())
+		if err != nil {
+			t.Fatalf("OCSP answer does not verify against its CA: %v", err)
+		}
+		return r
+	}
+	if r := ask(nw, fresh, newCA); r.Status != ocsp.Good {
+		t.Fatalf("new CA's certificate: status %d, want good", r.Status)
+	}
+	if r := ask(old, gone, oldCA); r.Status != ocsp.Revoked || r.RevocationReason != 1 {
+		t.Fatalf("old CA's revoked certificate: status %d reason %d, want revoked keyCompromise", r.Status, r.RevocationReason)
+	}
+	var responders int64
+	if err := store.DB().Model(&models.OCSPResponder{}).Count(&responders).Error; err != nil || responders != 2 {
+		t.Fatalf("%d OCSP responders stored (%v), want one per CA", responders, err)
+	}
+}
