@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +16,8 @@ import (
 	"github.com/certdesk/certdesk/signer"
 )
 
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestRevocation_AsTimePasses_RegeneratesRotatesAndDropsExpired(t *testing.T) {
-	clk := &testClock{t: time.Now()}
+	clk := modelstest.NewClock(time.Now())
 	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "clock"), func(c *handlers.RevocationConfig) { c.Now = clk.Now })
 	c := env.issue("billing") // valid 30 days
 	env.revoke(c, models.ReasonSuperseded)

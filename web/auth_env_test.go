@@ -11,7 +11,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +22,6 @@ import (
 	"github.com/certdesk/certdesk/web/devidp"
 )
 
-// testClock is a settable clock shared by the store and Auth.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // authEnv is a relying party (echo with Auth) and the development provider,
 // both on 127.0.0.1:0, over a real store (SQLite or PostgreSQL).
 type authEnv struct {
@@ -49,7 +30,7 @@ type authEnv struct {
 	idp   *devidp.Provider
 	auth  *Auth
 	store *models.Store
-	clock *testClock
+	clock *modelstest.Clock
 }
 
 // Test users beyond the demo ones.
@@ -70,7 +51,7 @@ func eachAuthEnv(t *testing.T, fn func(t *testing.T, env *authEnv)) {
 func newAuthEnv(t *testing.T, store *models.Store) *authEnv {
 	t.Helper()
 	ctx := t.Context()
-	clock := &testClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clock := modelstest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	store.Now = clock.Now
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -10,37 +10,21 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 	"gopkg.in/yaml.v3"
+
+	"github.com/certdesk/certdesk/models/modelstest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the portal's JSON log, collected while it runs.
+type syncBuffer struct{ modelstest.LogBuffer }
 
 func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(s.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var m map[string]any
@@ -105,7 +89,7 @@ func TestLogs_EveryLineOfARequestCarriesItsRequestID(t *testing.T) {
 		}
 	}
 	for _, tok := range tp.Tokens {
-		if strings.Contains(logs.b.String(), tok) {
+		if strings.Contains(logs.String(), tok) {
 			t.Fatal("an API token appears in the log")
 		}
 	}

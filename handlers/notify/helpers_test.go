@@ -44,24 +44,6 @@ var (
 	system = models.Actor{Subject: "system:test", Role: models.RoleSystem, Source: "test"}
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // mailMsg is a message the SMTP server accepted.
 type mailMsg struct {
 	From, To string

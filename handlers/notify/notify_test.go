@@ -17,7 +17,7 @@ var start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func TestExpiryScan_ClockJumps_OneNoticePerThresholdAndRecipient(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, st *models.Store) {
 		ctx := context.Background()
-		clk := &clock{t: start}
+		clk := modelstest.NewClock(start)
 		st.Now = clk.Now
 		mail, h := startSMTP(t), startHook(t, clk.Now, 0)
 		svc := newService(t, testConfig(mail, h), st, clk.Now)
@@ -98,7 +98,7 @@ func TestExpiryScan_ClockJumps_OneNoticePerThresholdAndRecipient(t *testing.T) {
 func TestExpiryScan_OrganisationThresholds_AndRevokedSkipped(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, st *models.Store) {
 		ctx := context.Background()
-		clk := &clock{t: start}
+		clk := modelstest.NewClock(start)
 		st.Now = clk.Now
 		svc := newService(t, testConfig(nil), st, clk.Now)
 		newOrg(t, st, []int{45, 3})
@@ -129,7 +129,7 @@ func TestExpiryScan_OrganisationThresholds_AndRevokedSkipped(t *testing.T) {
 
 func TestExpiryScan_TwoReplicasOnePostgres_OneNoticePerThreshold(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: start}
+	clk := modelstest.NewClock(start)
 	mail, h := startSMTP(t), startHook(t, clk.Now, 0)
 	var svcs []*Service
 	stores := modelstest.Replicas(t, 2)

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,24 +69,6 @@ func newRelayPKI(t *testing.T) relayPKI {
 	}
 }
 
-// syncBuffer is a log sink the tests can read while the service writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // TestEmail_RelayWithTLSAndAuth sends the admins' "new request" e-mail
 // through a real SMTP server (go-smtp) that speaks STARTTLS or implicit TLS
 // with a certificate from a private CA and requires AUTH PLAIN.
@@ -133,7 +113,7 @@ func TestEmail_RelayWithTLSAndAuth(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			var logs syncBuffer
+			var logs modelstest.LogBuffer
 			svc, err := New(cfg, st, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			if err != nil {
 				t.Fatal(err)
