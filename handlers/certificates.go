@@ -17,7 +17,11 @@ import (
 type CertificateStore interface {
 	GetCertificate(ctx context.Context, id string) (*models.Certificate, error)
 	ListCertificates(ctx context.Context, f models.CertFilter) ([]models.Certificate, string, error)
-	RevokeCertificate(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
+}
+
+// Revoker revokes a certificate: record, then publish.
+type Revoker interface {
+	Revoke(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
 }
 
 // Certificates serves /api/v1/certificates.
@@ -25,9 +29,8 @@ type Certificates struct {
 	Store CertificateStore
 	// IssuingPEM is the issuing CA certificate, appended for /chain.
 	IssuingPEM []byte
-	// Revoked is called after every revocation (CRL regeneration, OCSP
-	// refresh); nil is fine.
-	Revoked func(c *models.Certificate)
+	// Revoker records a revocation and publishes it (issuance.Workflow).
+	Revoker Revoker
 	Now     func() time.Time
 }
 
@@ -171,12 +174,9 @@ func (h *Certificates) Revoke(c echo.Context) error {
 	if !mayRevokeWith(a, cert.Org, b.Reason) {
 		return echo.NewHTTPError(http.StatusForbidden, "partners may revoke with keyCompromise, superseded, affiliationChanged or cessationOfOperation")
 	}
-	revoked, err := h.Store.RevokeCertificate(c.Request().Context(), a, cert.ID, code)
+	revoked, err := h.Revoker.Revoke(c.Request().Context(), a, cert.ID, code)
 	if err != nil {
 		return err
-	}
-	if h.Revoked != nil {
-		h.Revoked(revoked)
 	}
 	return c.JSON(http.StatusOK, h.view(revoked))
 }

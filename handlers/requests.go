@@ -3,14 +3,13 @@ package handlers
 import (
 	"cmp"
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/certdesk/certdesk/handlers/issuance"
 	"github.com/certdesk/certdesk/models"
-	"github.com/certdesk/certdesk/signer"
 )
 
 // RequestStore is what the request handlers read.
@@ -22,10 +21,19 @@ type RequestStore interface {
 	ListAudit(ctx context.Context, f models.AuditFilter) ([]models.AuditEvent, string, error)
 }
 
+// RequestWorkflow is what the request handlers need of the issuance
+// workflow.
+type RequestWorkflow interface {
+	Submit(ctx context.Context, a models.Actor, s issuance.Submission) (*models.Request, error)
+	Preview(org *models.Organization, csrPEM string, requested []string, validityDays int) (*issuance.Preview, error)
+	Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+	Reject(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+}
+
 // Requests serves /api/v1/requests.
 type Requests struct {
 	Store    RequestStore
-	Workflow *Workflow
+	Workflow RequestWorkflow
 }
 
 type submitBody struct {
@@ -55,27 +63,13 @@ func (h *Requests) Create(c echo.Context) error {
 	if len(b.Note) > 2000 {
 		return echo.NewHTTPError(http.StatusBadRequest, "note is limited to 2000 characters")
 	}
-	r, err := h.Workflow.Submit(c.Request().Context(), a, Submission{
+	r, err := h.Workflow.Submit(c.Request().Context(), a, issuance.Submission{
 		Org: org, CSRPEM: b.CSR, Identities: b.Identities, ValidityDays: b.ValidityDays, Note: b.Note, RenewalOf: b.RenewalOf,
 	})
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, r)
-}
-
-type previewAnswer struct {
-	KeyType            string          `json:"key_type,omitempty"`
-	Subject            string          `json:"subject,omitempty"`
-	SANs               []string        `json:"sans"`
-	SignatureAlgorithm string          `json:"signature_algorithm,omitempty"`
-	Identities         []string        `json:"identities"`
-	Problems           []policyProblem `json:"problems"`
-}
-
-type policyProblem struct {
-	Rule   string `json:"rule"`
-	Reason string `json:"reason"`
 }
 
 // Preview is POST /requests/preview: the server's policy verdict on a CSR
@@ -94,24 +88,11 @@ func (h *Requests) Preview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ans := previewAnswer{SANs: []string{}, Identities: []string{}, Problems: []policyProblem{}}
-	if acc, err := h.Workflow.Issuer.Profile().CSRPolicy().Check([]byte(b.CSR)); err == nil {
-		ans.KeyType = acc.KeyType
-		ans.Subject = acc.CSR.Subject.String()
-		ans.SANs = append(ans.SANs, signer.RequestedNames(acc.CSR)...)
-		ans.SignatureAlgorithm = acc.CSR.SignatureAlgorithm.String()
-	}
-	checked, err := h.Workflow.Check(org, b.CSR, b.Identities, b.ValidityDays)
-	var pe *signer.PolicyError
-	switch {
-	case errors.As(err, &pe):
-		ans.Problems = append(ans.Problems, policyProblem{Rule: pe.Rule, Reason: pe.Reason})
-	case err != nil:
+	p, err := h.Workflow.Preview(org, b.CSR, b.Identities, b.ValidityDays)
+	if err != nil {
 		return err
-	default:
-		ans.Identities = checked.Identities.Strings()
 	}
-	return c.JSON(http.StatusOK, ans)
+	return c.JSON(http.StatusOK, p)
 }
 
 // List is GET /requests with filters state, org, requested_by.

@@ -91,29 +91,29 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Issued records an issuance (handlers.IssuanceObserver).
+// Issued records an issuance (issuance.Observer).
 func (m *Metrics) Issued(org string, total, hsm time.Duration) {
 	m.issued.WithLabelValues(org).Inc()
 	m.issuanceSeconds.Observe(total.Seconds())
 	m.hsmSeconds.Observe(hsm.Seconds())
 }
 
-// HSMError records a failed HSM signature (handlers.IssuanceObserver).
+// HSMError records a failed HSM signature (issuance.Observer).
 func (m *Metrics) HSMError() { m.hsmErrors.Inc() }
 
 // Revoked records a revocation.
 func (m *Metrics) Revoked(org, reason string) { m.revoked.WithLabelValues(org, reason).Inc() }
 
-// OCSPAnswered records an OCSP answer by status (handlers.RevocationObserver).
+// OCSPAnswered records an OCSP answer by status (revocation.Observer).
 func (m *Metrics) OCSPAnswered(status string, presigned bool) {
 	m.ocspResponses.WithLabelValues(status, strconv.FormatBool(presigned)).Inc()
 }
 
 // RevokeToPublish records the time from a revocation to a published CRL and
-// OCSP answer (handlers.RevocationObserver).
+// OCSP answer (revocation.Observer).
 func (m *Metrics) RevokeToPublish(d time.Duration) { m.revokeToPublish.Observe(d.Seconds()) }
 
-// CRLGenerated records a CRL generation (handlers.RevocationObserver).
+// CRLGenerated records a CRL generation (revocation.Observer).
 func (m *Metrics) CRLGenerated(issuer string, entries int, took time.Duration) {
 	m.crlSeconds.WithLabelValues(issuer).Observe(took.Seconds())
 	m.crlEntries.WithLabelValues(issuer).Set(float64(entries))

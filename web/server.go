@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 )
 
@@ -72,7 +73,7 @@ func New(d Deps) *echo.Echo {
 	e.GET("/ca/issuing.der", d.CAFiles.IssuingDERFile)
 	e.GET("/api/v1/openapi.json", handlers.OpenAPI)
 	if d.Revocation != nil {
-		d.Revocation.Register(e)
+		RevocationRoutes(e, d.Revocation)
 	}
 	if d.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()), requireBearer(d.MetricsToken, "certdesk-metrics"))
@@ -128,6 +129,18 @@ func New(d Deps) *echo.Echo {
 
 	serveFrontend(e, d.Frontend)
 	return e
+}
+
+// RevocationRoutes adds the public CRL and OCSP routes.
+func RevocationRoutes(e *echo.Echo, h *handlers.Revocation) {
+	e.GET("/crl/issuing.crl", h.CRL(revocation.CRLIssuing, false))
+	e.GET("/crl/root.crl", h.CRL(revocation.CRLRoot, false))
+	e.GET("/crl/issuing.pem", h.CRL(revocation.CRLIssuing, true))
+	e.GET("/crl/root.pem", h.CRL(revocation.CRLRoot, true))
+	e.GET("/crl/bundle.pem", h.Bundle)
+	e.POST("/ocsp", h.OCSPPost)
+	e.POST("/ocsp/", h.OCSPPost)
+	e.GET("/ocsp/*", h.OCSPGet)
 }
 
 // actorContext puts the authenticated principal into the request context as

@@ -14,7 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/audit"
 	"github.com/certdesk/certdesk/handlers/notify"
 	"github.com/certdesk/certdesk/signer"
 )
@@ -83,7 +83,7 @@ type SessionConfig struct {
 }
 
 // RevocationConfig tunes CRLs and OCSP (zero values take the defaults
-// documented in handlers.RevocationConfig).
+// documented in revocation.Config).
 type RevocationConfig struct {
 	CRLValidity           time.Duration `yaml:"crl_validity"`            // default 24h
 	OCSPValidity          time.Duration `yaml:"ocsp_validity"`           // default 24h
@@ -91,7 +91,7 @@ type RevocationConfig struct {
 	DisableOCSPNonce      bool          `yaml:"disable_ocsp_nonce"`      // ignore nonces: every answer is pre-signed
 	OCSPFallbackToCAKey   bool          `yaml:"ocsp_fallback_to_ca_key"` // sign with the CA key when no delegated responder exists
 	// OCSPSignRate caps the OCSP answers signed on request (nonces, serials
-	// never issued) per second; default handlers.DefaultOCSPSignRate.
+	// never issued) per second; default revocation.DefaultOCSPSignRate.
 	OCSPSignRate float64 `yaml:"ocsp_sign_rate"`
 }
 
@@ -141,7 +141,7 @@ func (c *Config) defaults() {
 	c.CA = c.CA.WithDefaults()
 	c.Profile = c.Profile.WithDefaults()
 	if c.Audit.CheckpointInterval == 0 {
-		c.Audit.CheckpointInterval = handlers.DefaultCheckpointEvery
+		c.Audit.CheckpointInterval = audit.DefaultCheckpointEvery
 	}
 	if c.OIDC.RoleClaim == "" {
 		c.OIDC.RoleClaim = "groups"

@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/audit"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
 	"github.com/certdesk/certdesk/web"
@@ -74,7 +74,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return fmt.Errorf("reading the issuing CA certificate, to check audit checkpoints: %w", err)
 		}
-		v, err := store.VerifyAuditWith(ctx, handlers.VerifyWith(issuing))
+		v, err := store.VerifyAuditWith(ctx, audit.VerifyWith(issuing))
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/audit"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
 )
@@ -396,7 +396,7 @@ func TestConfig_StrictAndEnvironment(t *testing.T) {
 	if err != nil || cfg.Profile.MaxValidityDays != 30 || cfg.Log.Level != "debug" {
 		t.Fatalf("environment overrides: %v %+v", err, cfg.Profile)
 	}
-	if cfg.Audit.CheckpointInterval != handlers.DefaultCheckpointEvery || tp.P.Checkpointer.Every != handlers.DefaultCheckpointEvery {
+	if cfg.Audit.CheckpointInterval != audit.DefaultCheckpointEvery || tp.P.Checkpointer.Every != audit.DefaultCheckpointEvery {
 		t.Fatalf("checkpoint interval %s (portal %s), want the default", cfg.Audit.CheckpointInterval, tp.P.Checkpointer.Every)
 	}
 	for _, tt := range []struct{ value, err string }{{"2m", ""}, {"30s", "audit.checkpoint_interval"}, {"48h", "audit.checkpoint_interval"}} {

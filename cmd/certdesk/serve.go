@@ -16,7 +16,10 @@ import (
 
 	"github.com/certdesk/certdesk/frontend"
 	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/audit"
+	"github.com/certdesk/certdesk/handlers/issuance"
 	"github.com/certdesk/certdesk/handlers/notify"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
 	"github.com/certdesk/certdesk/web"
@@ -103,11 +106,11 @@ type portal struct {
 	Echo       *echo.Echo
 	Store      *models.Store
 	CA         *signer.CA
-	Workflow   *handlers.Workflow
-	Revocation *handlers.Revocation
+	Workflow   *issuance.Workflow
+	Revocation *revocation.Service
 	Notifier   *notify.Service
 	// Checkpointer signs the audit chain head with the issuing CA key.
-	Checkpointer *handlers.Checkpointer
+	Checkpointer *audit.Checkpointer
 }
 
 // buildPortal opens the store, loads the CA (checking the token key against
@@ -156,7 +159,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
-	wf := &handlers.Workflow{Store: store, Issuer: ca.Issuer, Log: log, Observer: metrics, Notifier: notifier}
+	wf := &issuance.Workflow{Store: store, Issuer: ca.Issuer, Log: log, Observer: metrics, Notifier: notifier, RevocationObserver: metrics}
 	if fin, failed, err := wf.Recover(ctx); err != nil {
 		log.Error("recovering in-flight issuances", "err", err)
 	} else if fin+failed > 0 {
@@ -168,7 +171,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		return nil, err
 	}
 	keys := signer.Keys{AllowSoftware: opts.AllowSoftwareKey}
-	rev, err := handlers.NewRevocation(handlers.RevocationConfig{
+	rev, err := revocation.New(revocation.Config{
 		Store: store, CA: ca, Keys: keys, IssuingKey: cfg.CA.IssuingKey, CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log,
 		CRLValidity: cfg.Revocation.CRLValidity, OCSPValidity: cfg.Revocation.OCSPValidity,
 		ResponderValidity: cfg.Revocation.OCSPResponderValidity, NonceEnabled: !cfg.Revocation.DisableOCSPNonce,
@@ -177,22 +180,17 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("revocation: %w", err)
 	}
+	wf.Publisher = rev
 	now := time.Now
 	deps := web.Deps{
-		Log:      log,
-		Auth:     auth,
-		Requests: &handlers.Requests{Store: store, Workflow: wf},
-		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: now,
-			Revoked: func(c *models.Certificate) {
-				if c.RevocationReason != nil {
-					metrics.Revoked(c.Org, signer.ReasonName(*c.RevocationReason))
-				}
-				rev.Revoked(c)
-			}},
-		Revocation:   rev,
+		Log:          log,
+		Auth:         auth,
+		Requests:     &handlers.Requests{Store: store, Workflow: wf},
+		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: now, Revoker: wf},
+		Revocation:   &handlers.Revocation{Service: rev},
 		Orgs:         &handlers.Orgs{Store: store},
 		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
-		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: handlers.VerifyWith(ca.Issuer.Certificate())},
+		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(ca.Issuer.Certificate())},
 		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
 		Health:       health,
 		Metrics:      metrics,
@@ -202,7 +200,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		Demo:         opts.Demo,
 		DemoKey:      ca.Software,
 	}
-	checkpointer := &handlers.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
+	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
 	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
 }
 
@@ -254,7 +252,7 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 
 // background runs the periodic work: finishing issuances the HSM could not
 // sign, and removing expired sessions.
-func background(ctx context.Context, log *slog.Logger, wf *handlers.Workflow, store *models.Store) {
+func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, store *models.Store) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {

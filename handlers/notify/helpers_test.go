@@ -27,14 +27,14 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/issuance"
 	"github.com/certdesk/certdesk/models"
 )
 
 // The concrete store and the workflow's hook fit the interfaces.
 var (
 	_ Store             = (*models.Store)(nil)
-	_ handlers.Notifier = (*Service)(nil)
+	_ issuance.Notifier = (*Service)(nil)
 )
 
 var (

@@ -48,7 +48,7 @@ const concurrency = 8
 const enqueueTimeout = 10 * time.Second
 
 // Service enqueues notifications and, in Run, delivers them and scans for
-// expiring certificates. It implements handlers.Notifier.
+// expiring certificates. It implements issuance.Notifier.
 type Service struct {
 	// Now is the clock (expiry thresholds, due times, webhook timestamps);
 	// tests inject one. Defaults to time.Now.

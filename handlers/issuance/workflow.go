@@ -1,6 +1,7 @@
-// Package handlers holds one thin file per API resource (parse, call,
-// respond) and the issuance workflow they call.
-package handlers
+// Package issuance is the request workflow: submit, policy check, approve
+// or reject, issue with record-before-sign, recover what was in flight, and
+// revoke (record the revocation, then tell the publisher).
+package issuance
 
 import (
 	"context"
@@ -17,8 +18,8 @@ import (
 	"github.com/certdesk/certdesk/signer"
 )
 
-// WorkflowStore is what the workflow needs of the store.
-type WorkflowStore interface {
+// Store is what the workflow needs of the store.
+type Store interface {
 	GetOrg(ctx context.Context, slug string) (*models.Organization, error)
 	GetRequest(ctx context.Context, id string) (*models.Request, error)
 	GetCertificate(ctx context.Context, id string) (*models.Certificate, error)
@@ -30,6 +31,7 @@ type WorkflowStore interface {
 	CompleteCertificate(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Certificate, error)
 	FailCertificate(ctx context.Context, a models.Actor, certID, why string) error
 	PendingCertificates(ctx context.Context) ([]models.Certificate, error)
+	RevokeCertificate(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
 }
 
 // Issuer is what the workflow needs of the CA: lint-before-sign and signing.
@@ -40,9 +42,9 @@ type Issuer interface {
 	Profile() signer.Profile
 }
 
-// IssuanceObserver is told how long each issuance and HSM signature took
+// Observer is told how long each issuance and HSM signature took
 // (metrics); nil is fine.
-type IssuanceObserver interface {
+type Observer interface {
 	Issued(org string, total, hsm time.Duration)
 	HSMError()
 }
@@ -58,11 +60,14 @@ type Notifier interface {
 // Workflow runs the request lifecycle of DESIGN.md: submit, approve, issue
 // with record-before-sign, and recovery of what was in flight.
 type Workflow struct {
-	Store    WorkflowStore
+	Store    Store
 	Issuer   Issuer
 	Log      *slog.Logger
-	Observer IssuanceObserver
+	Observer Observer
 	Notifier Notifier
+	// Publisher and RevocationObserver are told of every revocation.
+	Publisher          Publisher
+	RevocationObserver RevocationObserver
 }
 
 // ErrHSMPending means the request is approved and its certificate recorded,
@@ -307,4 +312,45 @@ func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error
 		finished++
 	}
 	return finished, failed, nil
+}
+
+// Preview is the policy verdict on a CSR and identities, before anything is
+// submitted: what the CSR holds, the identities the CA would certify, and
+// the first rule that refuses it.
+type Preview struct {
+	KeyType            string          `json:"key_type,omitempty"`
+	Subject            string          `json:"subject,omitempty"`
+	SANs               []string        `json:"sans"`
+	SignatureAlgorithm string          `json:"signature_algorithm,omitempty"`
+	Identities         []string        `json:"identities"`
+	Problems           []PolicyProblem `json:"problems"`
+}
+
+// PolicyProblem is one refusal: the rule and why.
+type PolicyProblem struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// Preview runs Check without recording anything. A policy refusal is a
+// problem in the answer, not an error.
+func (w *Workflow) Preview(org *models.Organization, csrPEM string, requested []string, validityDays int) (*Preview, error) {
+	p := &Preview{SANs: []string{}, Identities: []string{}, Problems: []PolicyProblem{}}
+	if acc, err := w.Issuer.Profile().CSRPolicy().Check([]byte(csrPEM)); err == nil {
+		p.KeyType = acc.KeyType
+		p.Subject = acc.CSR.Subject.String()
+		p.SANs = append(p.SANs, signer.RequestedNames(acc.CSR)...)
+		p.SignatureAlgorithm = acc.CSR.SignatureAlgorithm.String()
+	}
+	checked, err := w.Check(org, csrPEM, requested, validityDays)
+	var pe *signer.PolicyError
+	switch {
+	case errors.As(err, &pe):
+		p.Problems = append(p.Problems, PolicyProblem{Rule: pe.Rule, Reason: pe.Reason})
+	case err != nil:
+		return nil, err
+	default:
+		p.Identities = checked.Identities.Strings()
+	}
+	return p, nil
 }

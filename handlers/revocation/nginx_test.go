@@ -1,4 +1,4 @@
-package handlers_test
+package revocation_test
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
@@ -184,7 +184,7 @@ func selfSignedServer(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool
 func TestRevocation_Nginx_RefusesRevokedClientAfterCRLReload(t *testing.T) {
 	env := newRevocation(t, modelstest.Postgres(t), hsmCA(t, "nginx"), nil)
 	victim, bystander := env.issue("billing"), env.issue("payments")
-	issuingDER, rootDER := env.ca.ca.Issuer.Certificate().Raw, env.ca.ca.Root.Raw
+	issuingDER, rootDER := env.ca.CA.Issuer.Certificate().Raw, env.ca.CA.Root.Raw
 	_, bundle := env.get("/crl/bundle.pem", nil)
 	gw := startNginx(t, append(signer.PEM(issuingDER), signer.PEM(rootDER)...), bundle)
 
@@ -194,9 +194,9 @@ func TestRevocation_Nginx_RefusesRevokedClientAfterCRLReload(t *testing.T) {
 		}
 	}
 
-	before := env.crlNumber(handlers.CRLIssuing)
+	before := env.crlNumber(revocation.CRLIssuing)
 	env.revoke(victim, models.ReasonKeyCompromise)
-	env.waitFor("a new issuing CRL", 2*time.Second, func() bool { return env.crlNumber(handlers.CRLIssuing) > before })
+	env.waitFor("a new issuing CRL", 2*time.Second, func() bool { return env.crlNumber(revocation.CRLIssuing) > before })
 	_, bundle = env.get("/crl/bundle.pem", nil)
 	gw.reload(bundle)
 

@@ -1,4 +1,4 @@
-package handlers_test
+package revocation_test
 
 import (
 	"crypto"
@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
 )
@@ -22,9 +22,9 @@ import (
 // nonce request gets the pre-signed answer without the nonce.
 func TestRevocation_OCSPSignRate(t *testing.T) {
 	ca := hsmCA(t, "signrate")
-	env := newRevocation(t, modelstest.SQLite(t), ca, func(c *handlers.RevocationConfig) { c.OCSPSignRate = 0.01 })
+	env := newRevocation(t, modelstest.SQLite(t), ca, func(c *revocation.Config) { c.OCSPSignRate = 0.01 })
 	c := env.issue("billing")
-	issuer := ca.ca.Issuer.Certificate()
+	issuer := ca.CA.Issuer.Certificate()
 	post := func(t *testing.T, der []byte) []byte {
 		t.Helper()
 		resp, body := env.postOCSP(der)
@@ -86,7 +86,7 @@ func TestRevocation_OCSPSignRate(t *testing.T) {
 	// the pre-signed response, which has none, and which openssl verifies.
 	certPath := env.write("c.pem", signer.PEM(c.cert.DER))
 	issuingPath := env.write("issuing.pem", signer.PEM(issuer.Raw))
-	rootPath := env.write("root.pem", signer.PEM(ca.ca.Root.Raw))
+	rootPath := env.write("root.pem", signer.PEM(ca.CA.Root.Raw))
 	reqPath := env.write("req.der", nil)
 	if out, err := openssl(t, "ocsp", "-issuer", issuingPath, "-cert", certPath, "-reqout", reqPath); err != nil {
 		t.Fatalf("openssl ocsp -reqout: %v\n%s", err, out)

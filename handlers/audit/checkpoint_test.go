@@ -1,11 +1,11 @@
-package handlers_test
+package audit_test
 
 import (
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/audit"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
@@ -25,7 +25,7 @@ func recordEvents(t *testing.T, s *models.Store, n int) {
 // the issuing certificate of ca.
 func verifyAudit(t *testing.T, s *models.Store, ca *testCA) *models.AuditVerification {
 	t.Helper()
-	v, err := s.VerifyAuditWith(bg, handlers.VerifyWith(ca.ca.Issuer.Certificate()))
+	v, err := s.VerifyAuditWith(bg, audit.VerifyWith(ca.CA.Issuer.Certificate()))
 	if err != nil {
 		t.Fatalf("VerifyAuditWith: %v", err)
 	}
@@ -35,7 +35,7 @@ func verifyAudit(t *testing.T, s *models.Store, ca *testCA) *models.AuditVerific
 func TestCheckpointer_SignsMovedHeadOnce_VerifiesWithIssuingCert(t *testing.T) {
 	ca := hsmCA(t, "checkpoint")
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
-		cp := &handlers.Checkpointer{Store: s, Issuer: ca.ca.Issuer, Log: testLogs}
+		cp := &audit.Checkpointer{Store: s, Issuer: ca.CA.Issuer, Log: testLogs}
 		tick := func(want bool) {
 			t.Helper()
 			saved, err := cp.Tick(bg)
@@ -61,7 +61,7 @@ func TestCheckpointer_SignsMovedHeadOnce_VerifiesWithIssuingCert(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range cps {
-			if err := signer.VerifyCheckpoint(ca.ca.Issuer.Certificate(), c.Seq, c.Hash, c.SignedAt, c.Signature); err != nil {
+			if err := signer.VerifyCheckpoint(ca.CA.Issuer.Certificate(), c.Seq, c.Hash, c.SignedAt, c.Signature); err != nil {
 				t.Errorf("checkpoint %d read back does not verify: %v", c.ID, err)
 			}
 		}
@@ -87,7 +87,7 @@ func TestCheckpoint_ChainRewrittenWithDatabaseAccess_IsCaughtOnlyByCheckpoint(t 
 			modelstest.Each(t, func(t *testing.T, s *models.Store) {
 				recordEvents(t, s, 4)
 				if c.checkpoint {
-					cp := &handlers.Checkpointer{Store: s, Issuer: ca.ca.Issuer, Log: testLogs}
+					cp := &audit.Checkpointer{Store: s, Issuer: ca.CA.Issuer, Log: testLogs}
 					if err := cp.CheckpointNow(bg); err != nil {
 						t.Fatalf("CheckpointNow: %v", err)
 					}
@@ -97,7 +97,7 @@ func TestCheckpoint_ChainRewrittenWithDatabaseAccess_IsCaughtOnlyByCheckpoint(t 
 					t.Fatalf("before the rewrite: %+v", v)
 				}
 				modelstest.RewriteAudit(t, s, 2, `{"i":"rewritten"}`)
-				for _, verify := range []func(*models.AuditCheckpoint) error{nil, handlers.VerifyWith(ca.ca.Issuer.Certificate())} {
+				for _, verify := range []func(*models.AuditCheckpoint) error{nil, audit.VerifyWith(ca.CA.Issuer.Certificate())} {
 					v, err := s.VerifyAuditWith(bg, verify)
 					if err != nil {
 						t.Fatal(err)
@@ -115,7 +115,7 @@ func TestCheckpoint_ChainRewrittenWithDatabaseAccess_IsCaughtOnlyByCheckpoint(t 
 func TestCheckpoint_ForgedRow_HasBadSignature(t *testing.T) {
 	ca := hsmCA(t, "checkpoint")
 	other := hsmCA(t, "checkpoint-other")
-	realKeyID, err := signer.KeyID(ca.ca.Issuer.Certificate().PublicKey)
+	realKeyID, err := signer.KeyID(ca.CA.Issuer.Certificate().PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestCheckpoint_ForgedRow_HasBadSignature(t *testing.T) {
 					t.Fatal(err)
 				}
 				at := time.Now().UTC().Truncate(time.Microsecond)
-				sig, otherKeyID, err := other.ca.Issuer.SignCheckpoint(seq, hash, at)
+				sig, otherKeyID, err := other.CA.Issuer.SignCheckpoint(seq, hash, at)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -157,9 +157,9 @@ func TestCheckpointer_TwoReplicasOnePostgres_OneCheckpointPerHead(t *testing.T) 
 	ca := hsmCA(t, "checkpoint")
 	stores := modelstest.Replicas(t, 2)
 	storeA, storeB := stores[0], stores[1]
-	replicas := []*handlers.Checkpointer{
-		{Store: storeA, Issuer: ca.ca.Issuer, Log: testLogs},
-		{Store: storeB, Issuer: ca.ca.Issuer, Log: testLogs},
+	replicas := []*audit.Checkpointer{
+		{Store: storeA, Issuer: ca.CA.Issuer, Log: testLogs},
+		{Store: storeB, Issuer: ca.CA.Issuer, Log: testLogs},
 	}
 	const rounds = 5
 	for r := 1; r <= rounds; r++ {

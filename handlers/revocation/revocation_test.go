@@ -1,4 +1,4 @@
-package handlers_test
+package revocation_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
@@ -31,8 +31,8 @@ func openssl(t *testing.T, args ...string) (string, error) {
 func TestRevocation_OpenSSL_OCSPAndCRLSeeTheRevocation(t *testing.T) {
 	env := newRevocation(t, modelstest.Postgres(t), hsmCA(t, "openssl"), nil)
 	good, bad := env.issue("billing"), env.issue("payments")
-	root := env.write("root.pem", signer.PEM(env.ca.ca.Root.Raw))
-	issuing := env.write("issuing.pem", signer.PEM(env.ca.ca.Issuer.Certificate().Raw))
+	root := env.write("root.pem", signer.PEM(env.ca.CA.Root.Raw))
+	issuing := env.write("issuing.pem", signer.PEM(env.ca.CA.Issuer.Certificate().Raw))
 	goodPEM := env.write("good.pem", signer.PEM(good.cert.DER))
 	badPEM := env.write("bad.pem", signer.PEM(bad.cert.DER))
 
@@ -72,9 +72,9 @@ func TestRevocation_OpenSSL_OCSPAndCRLSeeTheRevocation(t *testing.T) {
 		}
 	})
 
-	before := env.crlNumber(handlers.CRLIssuing)
+	before := env.crlNumber(revocation.CRLIssuing)
 	env.revoke(bad, models.ReasonKeyCompromise)
-	took := env.waitFor("a new issuing CRL", 2*time.Second, func() bool { return env.crlNumber(handlers.CRLIssuing) > before })
+	took := env.waitFor("a new issuing CRL", 2*time.Second, func() bool { return env.crlNumber(revocation.CRLIssuing) > before })
 	t.Logf("revoke to published CRL: %v", took)
 
 	t.Run("after the revoke", func(t *testing.T) {
@@ -98,7 +98,7 @@ func TestRevocation_OpenSSL_OCSPAndCRLSeeTheRevocation(t *testing.T) {
 
 	t.Run("status shows the publish time", func(t *testing.T) {
 		resp, body := env.get("/api/v1/revocation", nil)
-		var st handlers.RevocationStatus
+		var st revocation.Status
 		if err := json.Unmarshal(body, &st); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d %v: %s", resp.StatusCode, err, body)
 		}
@@ -158,7 +158,7 @@ func TestRevocation_OCSPRequests_EveryKindGetsTheRightAnswer(t *testing.T) {
 	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "ocsp-kinds"), nil)
 	other := hsmCA(t, "ocsp-other")
 	c := env.issue("billing")
-	issuer := env.ca.ca.Issuer.Certificate()
+	issuer := env.ca.CA.Issuer.Certificate()
 	request := func(t *testing.T, cert, iss *x509.Certificate, h crypto.Hash) []byte {
 		der, err := ocsp.CreateRequest(cert, iss, &ocsp.RequestOptions{Hash: h})
 		if err != nil {
@@ -192,7 +192,7 @@ func TestRevocation_OCSPRequests_EveryKindGetsTheRightAnswer(t *testing.T) {
 			return post(t, request(t, &unknownCert, issuer, crypto.SHA1))
 		}, 0, ocsp.Unknown, true},
 		{"another issuer", func(t *testing.T) (*http.Response, []byte) {
-			return post(t, request(t, c.x509, other.ca.Issuer.Certificate(), crypto.SHA1))
+			return post(t, request(t, c.x509, other.CA.Issuer.Certificate(), crypto.SHA1))
 		}, ocsp.Unauthorized, 0, false},
 		{"garbage body", func(t *testing.T) (*http.Response, []byte) { return post(t, []byte("hello")) }, ocsp.Malformed, 0, false},
 		{"empty body", func(t *testing.T) (*http.Response, []byte) { return post(t, nil) }, ocsp.Malformed, 0, false},

@@ -1,24 +1,20 @@
-package handlers
+package revocation
 
 import (
 	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/certdesk/certdesk/models"
@@ -141,7 +137,7 @@ func (s *ocspState) stale(now time.Time, age time.Duration) bool {
 // making (under the cluster-wide lock) a new key and certificate when there
 // is none or a third of its life is left. Without one it falls back to the
 // CA key only if configured.
-func (h *Revocation) ensureResponder(ctx context.Context) error {
+func (h *Service) ensureResponder(ctx context.Context) error {
 	now := h.now()
 	row, err := h.store.LatestOCSPResponder(ctx, CRLIssuing, h.keyIDs[CRLIssuing])
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
@@ -213,7 +209,7 @@ func (h *Revocation) ensureResponder(ctx context.Context) error {
 
 // newResponder makes a responder key in the token next to the issuing key,
 // has the issuing CA certify it and stores it for all replicas.
-func (h *Revocation) newResponder(ctx context.Context, now time.Time) (*models.OCSPResponder, error) {
+func (h *Service) newResponder(ctx context.Context, now time.Time) (*models.OCSPResponder, error) {
 	label := "ocsp-" + now.UTC().Format("200601021504")
 	ref, err := responderKeyRef(h.cfg.IssuingKey, label)
 	if err != nil {
@@ -245,7 +241,7 @@ func (h *Revocation) newResponder(ctx context.Context, now time.Time) (*models.O
 
 // loadResponder finds the responder's key in the token and checks it
 // against its certificate.
-func (h *Revocation) loadResponder(row *models.OCSPResponder) (*signer.OCSPResponder, error) {
+func (h *Service) loadResponder(row *models.OCSPResponder) (*signer.OCSPResponder, error) {
 	ref, err := responderKeyRef(h.cfg.IssuingKey, row.KeyLabel)
 	if err != nil {
 		return nil, err
@@ -262,7 +258,7 @@ func (h *Revocation) loadResponder(row *models.OCSPResponder) (*signer.OCSPRespo
 }
 
 // setResponder switches to r and re-signs every pre-signed answer with it.
-func (h *Revocation) setResponder(ctx context.Context, r *signer.OCSPResponder, row *models.OCSPResponder) {
+func (h *Service) setResponder(ctx context.Context, r *signer.OCSPResponder, row *models.OCSPResponder) {
 	h.ocsp.mu.Lock()
 	had := h.ocsp.responder != nil
 	h.ocsp.responder, h.ocsp.row = r, row
@@ -279,7 +275,7 @@ func (h *Revocation) setResponder(ctx context.Context, r *signer.OCSPResponder, 
 // for certificates revoked meanwhile are signed at once by Revoked and kept
 // by presignAll's merge. Until the first run ends, requests for certificates
 // not yet pre-signed are signed on demand.
-func (h *Revocation) presignInBackground(ctx context.Context) {
+func (h *Service) presignInBackground(ctx context.Context) {
 	if !h.presigning.CompareAndSwap(false, true) {
 		return
 	}
@@ -325,7 +321,7 @@ func statusOf(c *models.Certificate) models.CertStatus {
 
 // presignAll signs a fresh answer for every unexpired certificate, so that
 // a request costs no HSM operation.
-func (h *Revocation) presignAll(ctx context.Context) {
+func (h *Service) presignAll(ctx context.Context) {
 	r := h.ocsp.current()
 	if r == nil {
 		return
@@ -362,7 +358,7 @@ func (h *Revocation) presignAll(ctx context.Context) {
 }
 
 // presignStatus signs and stores the answer for one certificate.
-func (h *Revocation) presignStatus(_ context.Context, st models.CertStatus) {
+func (h *Service) presignStatus(_ context.Context, st models.CertStatus) {
 	r := h.ocsp.current()
 	if r == nil {
 		return
@@ -377,7 +373,7 @@ func (h *Revocation) presignStatus(_ context.Context, st models.CertStatus) {
 
 // pickUpRevocations re-signs the answers of certificates that another
 // replica revoked since the last look.
-func (h *Revocation) pickUpRevocations(ctx context.Context) {
+func (h *Service) pickUpRevocations(ctx context.Context) {
 	now := h.now()
 	// revoked_at is stamped by the store's clock (wall time), hence
 	// time.Now here; 5 s of overlap absorbs commit delays.
@@ -410,7 +406,7 @@ func (h *Revocation) pickUpRevocations(ctx context.Context) {
 }
 
 // signStatus signs the answer for st with r.
-func (h *Revocation) signStatus(r *signer.OCSPResponder, st models.CertStatus, hash crypto.Hash, nonce []byte, now time.Time) (ocspKey, *ocspAnswer, error) {
+func (h *Service) signStatus(r *signer.OCSPResponder, st models.CertStatus, hash crypto.Hash, nonce []byte, now time.Time) (ocspKey, *ocspAnswer, error) {
 	serial := models.NormalizeSerial(st.Serial)
 	n, ok := new(big.Int).SetString(serial, 16)
 	if !ok {
@@ -443,54 +439,38 @@ func (h *Revocation) signStatus(r *signer.OCSPResponder, st models.CertStatus, h
 	return ocspKey{serial, hash}, a, nil
 }
 
-// ocspPOST is POST /ocsp with a DER request (application/ocsp-request).
-func (h *Revocation) ocspPOST(c echo.Context) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 64<<10))
-	if err != nil {
-		return h.ocspError(c, ocsp.Malformed)
-	}
-	return h.answer(c, body)
+// Response is an OCSP answer ready to write: a signed response with the
+// caching headers of RFC 5019 §6, or one not to be cached (an unsigned
+// error status, RFC 6960 §2.3, or an answer with a nonce).
+type Response struct {
+	DER []byte
+	// NoStore marks an answer no cache may keep; the fields below are
+	// then unset.
+	NoStore      bool
+	ETag         string
+	LastModified time.Time // thisUpdate
+	Expires      time.Time
+	MaxAge       time.Duration
 }
 
-// ocspGET is GET /ocsp/{base64 of the DER request} (RFC 6960 Appendix A.1).
-// The base64 text may contain '/', and may be URL-escaped.
-func (h *Revocation) ocspGET(c echo.Context) error {
-	raw := strings.TrimPrefix(c.Request().URL.EscapedPath(), "/ocsp/")
-	text, err := url.PathUnescape(raw)
-	if err != nil {
-		return h.ocspError(c, ocsp.Malformed)
-	}
-	text = strings.TrimSpace(text)
-	var der []byte
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if der, err = enc.DecodeString(text); err == nil {
-			break
-		}
-	}
-	if err != nil || len(der) == 0 {
-		return h.ocspError(c, ocsp.Malformed)
-	}
-	return h.answer(c, der)
-}
-
-// answer answers one DER request: malformedRequest when it does not parse,
+// Answer answers one DER request: malformedRequest when it does not parse,
 // unauthorized for another CA's certificate, tryLater without a responder,
 // else the pre-signed answer (or one signed now for a nonce, or for a serial
 // seen for the first time).
-func (h *Revocation) answer(c echo.Context, der []byte) error {
+func (h *Service) Answer(ctx context.Context, der []byte) Response {
 	req, err := signer.ParseOCSPRequest(der)
 	if err != nil {
 		h.observe("malformed", false)
-		return h.ocspError(c, ocsp.Malformed)
+		return errorResponse(ocsp.Malformed)
 	}
 	r := h.ocsp.current()
 	if r == nil {
 		h.observe("try_later", false)
-		return h.ocspError(c, ocsp.TryLater)
+		return errorResponse(ocsp.TryLater)
 	}
 	if !r.Authorized(req.Request) {
 		h.observe("unauthorized", false)
-		return h.ocspError(c, ocsp.Unauthorized)
+		return errorResponse(ocsp.Unauthorized)
 	}
 	hash := req.HashAlgorithm
 	if hash != crypto.SHA256 {
@@ -502,36 +482,35 @@ func (h *Revocation) answer(c echo.Context, der []byte) error {
 	// (RFC 8954 §2.1 lets a responder leave it out) and the cached answer
 	// is served below.
 	if req.Nonce != nil && h.cfg.NonceEnabled && h.signLimit.Allow() {
-		st, err := h.lookup(c.Request().Context(), key.serial)
+		st, err := h.lookup(ctx, key.serial)
 		if err != nil {
-			return h.ocspError(c, ocsp.InternalError)
+			return errorResponse(ocsp.InternalError)
 		}
 		_, a, err := h.signStatus(r, st, hash, req.Nonce, now)
 		if err != nil {
 			h.log.Error("signing an OCSP answer with a nonce", "serial", key.serial, "err", err)
-			return h.ocspError(c, ocsp.InternalError)
+			return errorResponse(ocsp.InternalError)
 		}
 		h.observe(statusName(a.status), false)
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.Blob(http.StatusOK, "application/ocsp-response", a.der)
+		return Response{DER: a.der, NoStore: true}
 	}
 	a := h.ocsp.get(key, now)
 	presigned := a != nil
 	if a == nil {
-		st, err := h.lookup(c.Request().Context(), key.serial)
+		st, err := h.lookup(ctx, key.serial)
 		if err != nil {
-			return h.ocspError(c, ocsp.InternalError)
+			return errorResponse(ocsp.InternalError)
 		}
 		// Issued certificates are few and each is signed once per hash and
 		// validity; made-up serials are endless, so they wait for the rate.
 		unknown := st.State == "unknown"
 		if unknown && !h.signLimit.Allow() {
 			h.observe("try_later", false)
-			return h.ocspError(c, ocsp.TryLater)
+			return errorResponse(ocsp.TryLater)
 		}
 		if _, a, err = h.signStatus(r, st, hash, nil, now); err != nil {
 			h.log.Error("signing an OCSP answer", "serial", key.serial, "err", err)
-			return h.ocspError(c, ocsp.InternalError)
+			return errorResponse(ocsp.InternalError)
 		}
 		if unknown {
 			h.ocsp.putUnknown(key, a, now)
@@ -540,11 +519,11 @@ func (h *Revocation) answer(c echo.Context, der []byte) error {
 		}
 	}
 	h.observe(statusName(a.status), presigned)
-	return h.serveOCSP(c, a, now)
+	return h.cached(a, now)
 }
 
 // lookup reads a certificate's status; an unknown serial is "unknown".
-func (h *Revocation) lookup(ctx context.Context, serial string) (models.CertStatus, error) {
+func (h *Service) lookup(ctx context.Context, serial string) (models.CertStatus, error) {
 	cert, err := h.store.GetCertificateBySerial(ctx, serial)
 	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrInvalid) {
 		return models.CertStatus{Serial: serial, State: "unknown"}, nil
@@ -556,11 +535,10 @@ func (h *Revocation) lookup(ctx context.Context, serial string) (models.CertStat
 	return statusOf(cert), nil
 }
 
-// serveOCSP writes a signed answer with the caching headers of RFC 5019
-// §6: max-age no later than nextUpdate (and at most OCSPMaxAge so that
-// caches see a revocation soon), public, no-transform, ETag, Last-Modified
-// (thisUpdate) and Expires.
-func (h *Revocation) serveOCSP(c echo.Context, a *ocspAnswer, now time.Time) error {
+// cached is a signed answer with the caching headers of RFC 5019 §6:
+// max-age no later than nextUpdate (and at most OCSPMaxAge so that caches
+// see a revocation soon), ETag, Last-Modified (thisUpdate) and Expires.
+func (h *Service) cached(a *ocspAnswer, now time.Time) Response {
 	maxAge := a.nextUpdate.Sub(now)
 	if maxAge > h.cfg.OCSPMaxAge {
 		maxAge = h.cfg.OCSPMaxAge
@@ -571,25 +549,16 @@ func (h *Revocation) serveOCSP(c echo.Context, a *ocspAnswer, now time.Time) err
 	if maxAge < 0 {
 		maxAge = 0
 	}
-	hd := c.Response().Header()
-	hd.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", int(maxAge.Seconds())))
-	hd.Set("ETag", a.etag)
-	hd.Set("Last-Modified", a.thisUpdate.UTC().Format(http.TimeFormat))
-	hd.Set("Expires", now.Add(maxAge).UTC().Format(http.TimeFormat))
-	if c.Request().Method == http.MethodGet && strings.Contains(c.Request().Header.Get("If-None-Match"), a.etag) {
-		return c.NoContent(http.StatusNotModified)
-	}
-	return c.Blob(http.StatusOK, "application/ocsp-response", a.der)
+	return Response{DER: a.der, ETag: a.etag, LastModified: a.thisUpdate, Expires: now.Add(maxAge), MaxAge: maxAge}
 }
 
-// ocspError answers with an unsigned error status (RFC 6960 §2.3) and HTTP
-// 200, as OCSP clients expect.
-func (h *Revocation) ocspError(c echo.Context, st ocsp.ResponseStatus) error {
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Blob(http.StatusOK, "application/ocsp-response", signer.OCSPErrorResponse(st))
+// errorResponse is an unsigned error status (RFC 6960 §2.3), which OCSP
+// clients expect with HTTP 200.
+func errorResponse(st ocsp.ResponseStatus) Response {
+	return Response{DER: signer.OCSPErrorResponse(st), NoStore: true}
 }
 
-func (h *Revocation) observe(status string, presigned bool) {
+func (h *Service) observe(status string, presigned bool) {
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.OCSPAnswered(status, presigned)
 	}

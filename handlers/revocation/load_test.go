@@ -2,7 +2,7 @@
 
 // The OCSP load comparison behind docs/performance.md. It is not part of
 // make test; run it through .ci/bench-ocsp.sh.
-package handlers_test
+package revocation_test
 
 import (
 	"crypto/ecdsa"
@@ -23,7 +23,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
@@ -92,8 +92,8 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY")); err == nil {
 		conc = n
 	}
-	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *handlers.RevocationConfig) { c.NonceEnabled = false })
-	ca := env.ca.ca
+	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.NonceEnabled = false })
+	ca := env.ca.CA
 
 	// The same data for both responders: 200 certificates, 20 revoked.
 	var index strings.Builder
@@ -109,7 +109,7 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 		index.WriteString(line)
 		certs = append(certs, c)
 	}
-	env.waitFor("the CRL with 20 entries", 5*time.Second, func() bool { return env.h.StatusNow().CRLs[0].Entries == 20 })
+	env.waitFor("the CRL with 20 entries", 5*time.Second, func() bool { return env.h.Status().CRLs[0].Entries == 20 })
 
 	// openssl's responder: a software delegated responder certificate from
 	// the same issuing CA (its key must be a file).

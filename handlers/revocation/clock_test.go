@@ -1,4 +1,4 @@
-package handlers_test
+package revocation_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
@@ -18,35 +18,35 @@ import (
 
 func TestRevocation_AsTimePasses_RegeneratesRotatesAndDropsExpired(t *testing.T) {
 	clk := modelstest.NewClock(time.Now())
-	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "clock"), func(c *handlers.RevocationConfig) { c.Now = clk.Now })
+	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "clock"), func(c *revocation.Config) { c.Now = clk.Now })
 	c := env.issue("billing") // valid 30 days
 	env.revoke(c, models.ReasonSuperseded)
-	env.waitFor("the revocation in the CRL", 2*time.Second, func() bool { return env.h.StatusNow().CRLs[0].Entries == 1 })
-	responder := env.h.StatusNow().OCSP.Serial
+	env.waitFor("the revocation in the CRL", 2*time.Second, func() bool { return env.h.Status().CRLs[0].Entries == 1 })
+	responder := env.h.Status().OCSP.Serial
 
 	steps := []struct {
 		name    string
 		advance time.Duration
-		check   func(st handlers.RevocationStatus) bool
+		check   func(st revocation.Status) bool
 	}{
 		{"a CRL past half-life is regenerated", 13 * time.Hour, nil},
-		{"the responder is rotated with a third of its life left", 21 * 24 * time.Hour, func(st handlers.RevocationStatus) bool {
+		{"the responder is rotated with a third of its life left", 21 * 24 * time.Hour, func(st revocation.Status) bool {
 			return st.OCSP != nil && st.OCSP.Serial != responder
 		}},
-		{"an expired certificate leaves the CRL", 10 * 24 * time.Hour, func(st handlers.RevocationStatus) bool {
+		{"an expired certificate leaves the CRL", 10 * 24 * time.Hour, func(st revocation.Status) bool {
 			return st.CRLs[0].Entries == 0
 		}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			before := env.crlNumber(handlers.CRLIssuing)
+			before := env.crlNumber(revocation.CRLIssuing)
 			clk.Advance(s.advance)
 			env.t = t
-			env.waitFor("a new CRL", 5*time.Second, func() bool { return env.crlNumber(handlers.CRLIssuing) > before })
+			env.waitFor("a new CRL", 5*time.Second, func() bool { return env.crlNumber(revocation.CRLIssuing) > before })
 			if s.check != nil {
-				env.waitFor(s.name, 5*time.Second, func() bool { return s.check(env.h.StatusNow()) })
+				env.waitFor(s.name, 5*time.Second, func() bool { return s.check(env.h.Status()) })
 			}
-			st := env.h.StatusNow()
+			st := env.h.Status()
 			if got := st.CRLs[0].NextUpdate.Sub(st.CRLs[0].ThisUpdate); got != 24*time.Hour {
 				t.Errorf("nextUpdate - thisUpdate = %v, want 24h", got)
 			}
@@ -58,20 +58,20 @@ func TestRevocation_OCSPSigningOptions(t *testing.T) {
 	ca := hsmCA(t, "options")
 	tests := []struct {
 		name          string
-		tweak         func(*handlers.RevocationConfig)
+		tweak         func(*revocation.Config)
 		wantDelegated bool
 		wantNonce     bool
 	}{
 		{"delegated responder, nonce on", nil, true, true},
-		{"nonce off: the pre-signed answer", func(c *handlers.RevocationConfig) { c.NonceEnabled = false }, true, false},
-		{"fallback to the CA key", func(c *handlers.RevocationConfig) { c.IssuingKey, c.FallbackToCAKey = "", true }, false, true},
+		{"nonce off: the pre-signed answer", func(c *revocation.Config) { c.NonceEnabled = false }, true, false},
+		{"fallback to the CA key", func(c *revocation.Config) { c.IssuingKey, c.FallbackToCAKey = "", true }, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newRevocation(t, modelstest.SQLite(t), ca, tt.tweak)
 			c := env.issue("billing")
 			certPath := env.write("c.pem", signer.PEM(c.cert.DER))
-			issuing := env.write("issuing.pem", signer.PEM(ca.ca.Issuer.Certificate().Raw))
+			issuing := env.write("issuing.pem", signer.PEM(ca.CA.Issuer.Certificate().Raw))
 			reqPath := env.write("req.der", nil)
 			// openssl makes the request, with a nonce.
 			if out, err := openssl(t, "ocsp", "-issuer", issuing, "-cert", certPath, "-reqout", reqPath); err != nil {
@@ -79,14 +79,14 @@ func TestRevocation_OCSPSigningOptions(t *testing.T) {
 			}
 			der, _ := os.ReadFile(reqPath)
 			resp, body := env.postOCSP(der)
-			r, err := ocsp.ParseResponseForCert(body, nil, ca.ca.Issuer.Certificate())
+			r, err := ocsp.ParseResponseForCert(body, nil, ca.CA.Issuer.Certificate())
 			if err != nil || r.Status != ocsp.Good {
 				t.Fatalf("response: %v, %+v", err, r)
 			}
 			if delegated := r.Certificate != nil; delegated != tt.wantDelegated {
 				t.Errorf("signed by a delegated responder = %v, want %v", delegated, tt.wantDelegated)
 			}
-			if st := env.h.StatusNow().OCSP; st.Delegated != tt.wantDelegated {
+			if st := env.h.Status().OCSP; st.Delegated != tt.wantDelegated {
 				t.Errorf("status says delegated = %v", st.Delegated)
 			}
 			respPath := env.write("resp.der", body)
@@ -104,11 +104,11 @@ func TestRevocation_OCSPSigningOptions(t *testing.T) {
 
 func TestRevocation_OfflineRoot_ServesTheImportedRootCRL(t *testing.T) {
 	online := hsmCA(t, "offline")
-	offline := *online.ca
+	offline := *online.CA
 	offline.RootSigner = nil
 	dir := t.TempDir()
-	env := startRevocation(t, modelstest.SQLite(t), &testCA{cfg: online.cfg, ca: &offline}, func(c *handlers.RevocationConfig) { c.CADir = dir })
-	env.waitFor("the issuing CRL", 10*time.Second, func() bool { return env.crlNumber(handlers.CRLIssuing) > 0 })
+	env := startRevocation(t, modelstest.SQLite(t), &testCA{Config: online.Config, CA: &offline}, func(c *revocation.Config) { c.CADir = dir })
+	env.waitFor("the issuing CRL", 10*time.Second, func() bool { return env.crlNumber(revocation.CRLIssuing) > 0 })
 	if resp, _ := env.get("/crl/root.crl", nil); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("root CRL before the import: HTTP %d, want 503", resp.StatusCode)
 	}
@@ -116,7 +116,7 @@ func TestRevocation_OfflineRoot_ServesTheImportedRootCRL(t *testing.T) {
 		t.Errorf("CRL bundle before the import: HTTP %d, want 503 (nginx needs both)", resp.StatusCode)
 	}
 	// The operator signs the root's CRL offline and drops it into ca.dir.
-	rs, err := signer.NewCRLSigner(online.ca.Root, online.ca.RootSigner, nil)
+	rs, err := signer.NewCRLSigner(online.CA.Root, online.CA.RootSigner, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestRevocation_OfflineRoot_ServesTheImportedRootCRL(t *testing.T) {
 	if err := os.WriteFile(dir+"/root.crl", der, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env.waitFor("the imported root CRL", 5*time.Second, func() bool { return env.crlNumber(handlers.CRLRoot) == 42 })
+	env.waitFor("the imported root CRL", 5*time.Second, func() bool { return env.crlNumber(revocation.CRLRoot) == 42 })
 	if resp, body := env.get("/crl/root.crl", nil); resp.StatusCode != http.StatusOK || !bytes.Equal(body, der) {
 		t.Errorf("root CRL after the import: HTTP %d, %d bytes; want the imported CRL", resp.StatusCode, len(body))
 	}

@@ -1,4 +1,4 @@
-package handlers_test
+package revocation_test
 
 import (
 	"bytes"
@@ -17,16 +17,18 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/issuance"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
-	"github.com/certdesk/certdesk/signer"
 	"github.com/certdesk/certdesk/signer/pkcs11/softhsmtest"
+	"github.com/certdesk/certdesk/signer/signertest"
+	"github.com/certdesk/certdesk/web"
 )
 
 // token is this test binary's SoftHSM2 token: SOFTHSM2_CONF is read once,
@@ -40,55 +42,30 @@ var (
 	admin    = models.Actor{Subject: "alice-admin", Role: models.RoleAdmin, Source: "test"}
 	admin2   = models.Actor{Subject: "bob-admin", Role: models.RoleAdmin, Source: "test"}
 	partner  = models.Actor{Subject: "carol-partner", Role: models.RolePartner, Org: "acme", Source: "test"}
-	caOnce   sync.Map // name → *testCA
 	testLogs = slog.New(slog.NewTextHandler(io.Discard, nil))
 )
 
 // testCA is a CA hierarchy whose keys are in the token.
-type testCA struct {
-	cfg signer.CAConfig
-	ca  *signer.CA
-}
+type testCA = signertest.CA
 
 // hsmCA creates (once per name) a hierarchy in the token.
-func hsmCA(t testing.TB, name string) *testCA {
-	t.Helper()
-	if v, ok := caOnce.Load(name); ok {
-		return v.(*testCA)
-	}
-	cfg := signer.CAConfig{
-		Dir:        filepath.Join(token.Dir, "ca-"+name),
-		RootKey:    token.URI(name + "-root"),
-		IssuingKey: token.URI(name + "-issuing"),
-		Root:       signer.CAName{CommonName: "certdesk Test Root " + name, Organization: "certdesk tests"},
-		Issuing:    signer.CAName{CommonName: "certdesk Test Issuing " + name, Organization: "certdesk tests"},
-	}
-	if _, err := signer.InitCA(cfg, signer.Keys{}, "http://127.0.0.1", false, time.Now()); err != nil {
-		t.Fatalf("InitCA: %v", err)
-	}
-	ca, err := signer.LoadCA(cfg, signer.Keys{}, signer.Profile{}, "http://127.0.0.1", time.Now())
-	if err != nil {
-		t.Fatalf("LoadCA: %v", err)
-	}
-	v, _ := caOnce.LoadOrStore(name, &testCA{cfg: cfg, ca: ca})
-	return v.(*testCA)
-}
+func hsmCA(t testing.TB, name string) *testCA { return signertest.HSMCA(t, token, name) }
 
 // revocationEnv is a store, a CA, a running Revocation and an HTTP server.
 type revocationEnv struct {
 	t     *testing.T
 	store *models.Store
 	ca    *testCA
-	h     *handlers.Revocation
+	h     *revocation.Service
 	srv   *httptest.Server
-	wf    *handlers.Workflow
+	wf    *issuance.Workflow
 	dir   string
 }
 
 // newRevocation makes a Revocation over store and CA, serves it and runs it
 // until the test ends; it returns once both CRLs and the OCSP responder are
 // available.
-func newRevocation(t *testing.T, store *models.Store, ca *testCA, tweak func(*handlers.RevocationConfig)) *revocationEnv {
+func newRevocation(t *testing.T, store *models.Store, ca *testCA, tweak func(*revocation.Config)) *revocationEnv {
 	t.Helper()
 	env := startRevocation(t, store, ca, tweak)
 	env.waitReady()
@@ -99,29 +76,30 @@ func newRevocation(t *testing.T, store *models.Store, ca *testCA, tweak func(*ha
 func (e *revocationEnv) waitReady() {
 	e.t.Helper()
 	e.waitFor("both CRLs and the OCSP responder", 20*time.Second, func() bool {
-		st := e.h.StatusNow()
+		st := e.h.Status()
 		return len(st.CRLs) == 2 && st.OCSP != nil
 	})
 }
 
 // startRevocation is newRevocation without the wait.
-func startRevocation(t *testing.T, store *models.Store, ca *testCA, tweak func(*handlers.RevocationConfig)) *revocationEnv {
+func startRevocation(t *testing.T, store *models.Store, ca *testCA, tweak func(*revocation.Config)) *revocationEnv {
 	t.Helper()
-	cfg := handlers.RevocationConfig{
-		Store: store, CA: ca.ca, IssuingKey: ca.cfg.IssuingKey, CADir: ca.cfg.Dir, PKIURL: "http://127.0.0.1",
+	cfg := revocation.Config{
+		Store: store, CA: ca.CA, IssuingKey: ca.Config.IssuingKey, CADir: ca.Config.Dir, PKIURL: "http://127.0.0.1",
 		Log: testLogs, NonceEnabled: true, PollInterval: 200 * time.Millisecond,
 	}
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	h, err := handlers.NewRevocation(cfg)
+	h, err := revocation.New(cfg)
 	if err != nil {
 		t.Fatalf("NewRevocation: %v", err)
 	}
 	e := echo.New()
 	e.HideBanner = true
-	h.Register(e)
-	e.GET("/api/v1/revocation", h.Status)
+	hh := &handlers.Revocation{Service: h}
+	web.RevocationRoutes(e, hh)
+	e.GET("/api/v1/revocation", hh.Status)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(bg)
@@ -129,7 +107,7 @@ func startRevocation(t *testing.T, store *models.Store, ca *testCA, tweak func(*
 	go func() { defer close(done); h.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return &revocationEnv{t: t, store: store, ca: ca, h: h, srv: srv, dir: t.TempDir(),
-		wf: &handlers.Workflow{Store: store, Issuer: ca.ca.Issuer, Log: testLogs}}
+		wf: &issuance.Workflow{Store: store, Issuer: ca.CA.Issuer, Log: testLogs}}
 }
 
 // waitFor polls cond until it holds or fails the test after limit.
@@ -175,7 +153,7 @@ func (e *revocationEnv) issue(name string) issued {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := e.wf.Submit(bg, partner, handlers.Submission{Org: "acme", CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})), ValidityDays: 30})
+	r, err := e.wf.Submit(bg, partner, issuance.Submission{Org: "acme", CSRPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})), ValidityDays: 30})
 	if err != nil {
 		e.t.Fatalf("Submit: %v", err)
 	}
@@ -246,7 +224,7 @@ func (e *revocationEnv) write(name string, b []byte) string {
 
 // crlNumber is the served CRL number of issuer.
 func (e *revocationEnv) crlNumber(issuer string) int64 {
-	for _, c := range e.h.StatusNow().CRLs {
+	for _, c := range e.h.Status().CRLs {
 		if c.Issuer == issuer {
 			return c.Number
 		}

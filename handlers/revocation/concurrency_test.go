@@ -1,4 +1,4 @@
-package handlers_test
+package revocation_test
 
 import (
 	"crypto/x509"
@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 )
@@ -46,7 +46,7 @@ func TestRevocation_FiftyConcurrentRevocations_NumbersOnlyGoUpAndFinalCRLListsAl
 				return
 			default:
 			}
-			seen = append(seen, env.crlNumber(handlers.CRLIssuing))
+			seen = append(seen, env.crlNumber(revocation.CRLIssuing))
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
@@ -66,8 +66,8 @@ func TestRevocation_FiftyConcurrentRevocations_NumbersOnlyGoUpAndFinalCRLListsAl
 	}
 	wg.Wait()
 	took := env.waitFor("a CRL listing all 50", 5*time.Second, func() bool {
-		for _, c := range env.h.StatusNow().CRLs {
-			if c.Issuer == handlers.CRLIssuing {
+		for _, c := range env.h.Status().CRLs {
+			if c.Issuer == revocation.CRLIssuing {
 				return c.Entries == n
 			}
 		}
@@ -83,7 +83,7 @@ func TestRevocation_FiftyConcurrentRevocations_NumbersOnlyGoUpAndFinalCRLListsAl
 		}
 	}
 	var rows []models.CRL
-	if err := env.store.DB().Where("issuer = ?", handlers.CRLIssuing).Order("id").Find(&rows).Error; err != nil {
+	if err := env.store.DB().Where("issuer = ?", revocation.CRLIssuing).Order("id").Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i < len(rows); i++ {
@@ -124,7 +124,7 @@ func TestRevocation_TwoReplicas_ExactlyOneGeneratesAndBothServe(t *testing.T) {
 		t.Errorf("the replicas generated %d CRLs at start (A %d, B %d), want 2: one issuing and one root CRL",
 			got, a.h.Generated(), b.h.Generated())
 	}
-	for _, issuer := range []string{handlers.CRLIssuing, handlers.CRLRoot} {
+	for _, issuer := range []string{revocation.CRLIssuing, revocation.CRLRoot} {
 		if n := countRows(&models.CRL{}, "issuer = ?", issuer); n != 1 {
 			t.Errorf("%d %s CRLs stored, want 1", n, issuer)
 		}
@@ -135,33 +135,33 @@ func TestRevocation_TwoReplicas_ExactlyOneGeneratesAndBothServe(t *testing.T) {
 	if n := countRows(&models.OCSPResponder{}, "1 = 1"); n != 1 {
 		t.Errorf("%d OCSP responders made, want 1 for both replicas", n)
 	}
-	if sa, sb := a.h.StatusNow().OCSP, b.h.StatusNow().OCSP; sa.Serial != sb.Serial {
+	if sa, sb := a.h.Status().OCSP, b.h.Status().OCSP; sa.Serial != sb.Serial {
 		t.Errorf("replicas sign OCSP with different responders: %s and %s", sa.Serial, sb.Serial)
 	}
 
 	c := a.issue("billing")
-	before := b.crlNumber(handlers.CRLIssuing)
+	before := b.crlNumber(revocation.CRLIssuing)
 	genB := b.h.Generated()
 	a.revoke(c, models.ReasonKeyCompromise)
-	took := b.waitFor("replica B to serve A's new CRL", 3*time.Second, func() bool { return b.crlNumber(handlers.CRLIssuing) > before })
+	took := b.waitFor("replica B to serve A's new CRL", 3*time.Second, func() bool { return b.crlNumber(revocation.CRLIssuing) > before })
 	t.Logf("replica B served the CRL %v after A's revoke", took)
 	if b.h.Generated() != genB {
 		t.Errorf("replica B generated a CRL for A's revocation; only A should")
 	}
-	if n := countRows(&models.CRL{}, "issuer = ?", handlers.CRLIssuing); n != 2 {
+	if n := countRows(&models.CRL{}, "issuer = ?", revocation.CRLIssuing); n != 2 {
 		t.Errorf("%d issuing CRLs stored after one revocation, want 2", n)
 	}
 	if entries := b.servedCRL().RevokedCertificateEntries; len(entries) != 1 || entries[0].SerialNumber.Cmp(c.x509.SerialNumber) != 0 {
 		t.Errorf("replica B's CRL lists %d entries, want the revoked certificate", len(entries))
 	}
 	// B learns of the revocation for OCSP too.
-	req, err := ocsp.CreateRequest(c.x509, ca.ca.Issuer.Certificate(), nil)
+	req, err := ocsp.CreateRequest(c.x509, ca.CA.Issuer.Certificate(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.waitFor("replica B to answer revoked", 3*time.Second, func() bool {
 		resp, body := b.get("/ocsp/"+encodeGET(req), nil)
-		r, err := ocsp.ParseResponseForCert(body, nil, ca.ca.Issuer.Certificate())
+		r, err := ocsp.ParseResponseForCert(body, nil, ca.CA.Issuer.Certificate())
 		return resp.StatusCode == 200 && err == nil && r.Status == ocsp.Revoked
 	})
 }

@@ -1,4 +1,7 @@
-package handlers
+// Package audit keeps the audit chain honest beyond its hashes: signed
+// checkpoints of the chain head, made with the issuing CA key, and their
+// verification.
+package audit
 
 import (
 	"context"

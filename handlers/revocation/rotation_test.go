@@ -1,4 +1,4 @@
-package handlers_test
+package revocation_test
 
 import (
 	"crypto"
@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
@@ -20,13 +20,13 @@ import (
 // §9 says: a new key label, a new ca.dir with a copy of root.pem, ca init.
 func rotatedCA(t *testing.T, ca *testCA, name string) *testCA {
 	t.Helper()
-	cfg := ca.cfg
+	cfg := ca.Config
 	cfg.Dir = filepath.Join(t.TempDir(), "ca-"+name)
 	cfg.IssuingKey = token.URI(name + "-issuing")
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.ReadFile(filepath.Join(ca.cfg.Dir, "root.pem"))
+	root, err := os.ReadFile(filepath.Join(ca.Config.Dir, "root.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +40,10 @@ func rotatedCA(t *testing.T, ca *testCA, name string) *testCA {
 	if err != nil {
 		t.Fatalf("loading the new issuing CA: %v", err)
 	}
-	if !loaded.Root.Equal(ca.ca.Root) || loaded.Issuer.Certificate().Equal(ca.ca.Issuer.Certificate()) {
+	if !loaded.Root.Equal(ca.CA.Root) || loaded.Issuer.Certificate().Equal(ca.CA.Issuer.Certificate()) {
 		t.Fatal("want a new issuing CA under the same root")
 	}
-	return &testCA{cfg: cfg, ca: loaded}
+	return &testCA{Config: cfg, CA: loaded}
 }
 
 // TestRevocation_IssuingCAReplaced_EachServesItsOwn: after the issuing CA is
@@ -57,7 +57,7 @@ func TestRevocation_IssuingCAReplaced_EachServesItsOwn(t *testing.T) {
 	old := newRevocation(t, store, oldCA, nil)
 	gone := old.issue("billing")
 	old.revoke(gone, 1)
-	old.waitFor("the old CA's CRL with the revocation", 5*time.Second, func() bool { return old.crlNumber(handlers.CRLIssuing) >= 2 })
+	old.waitFor("the old CA's CRL with the revocation", 5*time.Second, func() bool { return old.crlNumber(revocation.CRLIssuing) >= 2 })
 
 	newCA := rotatedCA(t, oldCA, "rotate-new")
 	nw := newRevocation(t, store, newCA, nil)
@@ -73,7 +73,7 @@ func TestRevocation_IssuingCAReplaced_EachServesItsOwn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := crl.CheckSignatureFrom(ca.ca.Issuer.Certificate()); err != nil {
+		if err := crl.CheckSignatureFrom(ca.CA.Issuer.Certificate()); err != nil {
 			t.Fatalf("the served issuing CRL is not signed by this replica's CA: %v", err)
 		}
 		return crl
@@ -84,16 +84,16 @@ func TestRevocation_IssuingCAReplaced_EachServesItsOwn(t *testing.T) {
 	}
 	// Both replicas sign root CRLs with the one root key: one series.
 	_, rootDER := nw.get("/crl/root.crl", nil)
-	if rootCRL, err := x509.ParseRevocationList(rootDER); err != nil || rootCRL.CheckSignatureFrom(newCA.ca.Root) != nil {
+	if rootCRL, err := x509.ParseRevocationList(rootDER); err != nil || rootCRL.CheckSignatureFrom(newCA.CA.Root) != nil {
 		t.Fatalf("root CRL: %v", err)
 	}
 
 	// No ping-pong: a few polls later neither CRL nor responder has changed.
-	oldN, newN := old.crlNumber(handlers.CRLIssuing), nw.crlNumber(handlers.CRLIssuing)
-	oldR, newR := old.h.StatusNow().OCSP.Serial, nw.h.StatusNow().OCSP.Serial
+	oldN, newN := old.crlNumber(revocation.CRLIssuing), nw.crlNumber(revocation.CRLIssuing)
+	oldR, newR := old.h.Status().OCSP.Serial, nw.h.Status().OCSP.Serial
 	time.Sleep(5 * 200 * time.Millisecond)
-	if old.crlNumber(handlers.CRLIssuing) != oldN || nw.crlNumber(handlers.CRLIssuing) != newN ||
-		old.h.StatusNow().OCSP.Serial != oldR || nw.h.StatusNow().OCSP.Serial != newR {
+	if old.crlNumber(revocation.CRLIssuing) != oldN || nw.crlNumber(revocation.CRLIssuing) != newN ||
+		old.h.Status().OCSP.Serial != oldR || nw.h.Status().OCSP.Serial != newR {
 		t.Fatal("the replicas of the two CAs keep replacing each other's CRL or OCSP responder")
 	}
 	if oldR == newR {
@@ -104,12 +104,12 @@ func TestRevocation_IssuingCAReplaced_EachServesItsOwn(t *testing.T) {
 	// responder that CA certified.
 	ask := func(e *revocationEnv, c issued, ca *testCA) *ocsp.Response {
 		t.Helper()
-		req, err := ocsp.CreateRequest(c.x509, ca.ca.Issuer.Certificate(), &ocsp.RequestOptions{Hash: crypto.SHA1})
+		req, err := ocsp.CreateRequest(c.x509, ca.CA.Issuer.Certificate(), &ocsp.RequestOptions{Hash: crypto.SHA1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, body := e.postOCSP(req)
-		r, err := ocsp.ParseResponseForCert(body, c.x509, ca.ca.Issuer.Certificate())
+		r, err := ocsp.ParseResponseForCert(body, c.x509, ca.CA.Issuer.Certificate())
 		if err != nil {
 			t.Fatalf("OCSP answer does not verify against its CA: %v", err)
 		}

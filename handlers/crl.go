@@ -1,0 +1,66 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/certdesk/certdesk/handlers/revocation"
+)
+
+// RevocationService is what the CRL, OCSP and revocation-status handlers
+// need of the revocation service.
+type RevocationService interface {
+	CRL(issuer string, asPEM bool) (*revocation.File, error)
+	Bundle() (*revocation.File, error)
+	Answer(ctx context.Context, der []byte) revocation.Response
+	Status() revocation.Status
+}
+
+// Revocation serves /crl/…, /ocsp and GET /api/v1/revocation.
+type Revocation struct {
+	Service RevocationService
+}
+
+// CRL serves one CRL: issuer is revocation.CRLIssuing or CRLRoot, as DER
+// (application/pkix-crl, RFC 5280 §4.2.1.13) or PEM.
+func (h *Revocation) CRL(issuer string, asPEM bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		f, err := h.Service.CRL(issuer, asPEM)
+		return writeCRL(c, f, err)
+	}
+}
+
+// Bundle is GET /crl/bundle.pem: both CRLs for nginx's ssl_crl.
+func (h *Revocation) Bundle(c echo.Context) error {
+	f, err := h.Service.Bundle()
+	return writeCRL(c, f, err)
+}
+
+// Status is GET /api/v1/revocation.
+func (h *Revocation) Status(c echo.Context) error {
+	return c.JSON(http.StatusOK, h.Service.Status())
+}
+
+// writeCRL writes a CRL with Last-Modified (thisUpdate), ETag and a
+// Cache-Control that ends no later than nextUpdate.
+func writeCRL(c echo.Context, f *revocation.File, err error) error {
+	if errors.Is(err, revocation.ErrNotReady) {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	hd := c.Response().Header()
+	hd.Set("ETag", f.ETag)
+	hd.Set("Last-Modified", f.LastModified.UTC().Format(http.TimeFormat))
+	hd.Set("Cache-Control", fmt.Sprintf("public, max-age=%d, no-transform", int(f.MaxAge.Seconds())))
+	if match := c.Request().Header.Get("If-None-Match"); match != "" && strings.Contains(match, f.ETag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, f.ContentType, f.Body)
+}
