@@ -142,8 +142,6 @@ func (e *env) verify(der []byte) *x509.Certificate {
 	return cert
 }
 
-
-
 // mustCSRKey is the public key of a PEM CSR.
 func mustCSRKey(t testing.TB, pemText string) crypto.PublicKey {
 	t.Helper()
