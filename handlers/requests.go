@@ -28,6 +28,7 @@ type RequestWorkflow interface {
 	Preview(org *models.Organization, csrPEM string, requested []string, validityDays int) (*issuance.Preview, error)
 	Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	Reject(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+	Verdict(ctx context.Context, r *models.Request) (*issuance.Verdict, error)
 }
 
 // Requests serves /api/v1/requests.
@@ -124,13 +125,26 @@ func (h *Requests) load(c echo.Context) (*models.Request, error) {
 	return r, nil
 }
 
+// requestView is a request as GET /requests/{id} shows it: while it
+// waits for a decision, with policy's current verdict on it.
+type requestView struct {
+	*models.Request
+	Policy *issuance.Verdict `json:"policy,omitempty"`
+}
+
 // Get is GET /requests/{id}.
 func (h *Requests) Get(c echo.Context) error {
 	r, err := h.load(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, r)
+	v := requestView{Request: r}
+	if r.State == models.StateSubmitted {
+		if v.Policy, err = h.Workflow.Verdict(c.Request().Context(), r); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 // Events is GET /requests/{id}/events: the request's history.

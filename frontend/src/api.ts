@@ -35,6 +35,7 @@ export interface CertRequest {
   created_at: string;
   updated_at: string;
   renewal_of?: string;
+  /** policy is the server's current verdict, sent only while the request is submitted. */
   policy?: { ok: boolean; problems: Problem[] };
 }
 

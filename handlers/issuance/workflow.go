@@ -354,3 +354,24 @@ func (w *Workflow) Preview(org *models.Organization, csrPEM string, requested []
 	}
 	return p, nil
 }
+
+// Verdict is policy's current answer on a submitted request: the rules of
+// the organisation as they are now, which an approval will apply again.
+type Verdict struct {
+	OK       bool            `json:"ok"`
+	Problems []PolicyProblem `json:"problems"`
+}
+
+// Verdict checks a recorded request against the current policy without
+// changing anything, for the admin deciding it.
+func (w *Workflow) Verdict(ctx context.Context, r *models.Request) (*Verdict, error) {
+	org, err := w.Store.GetOrg(ctx, r.Org)
+	if err != nil {
+		return nil, fmt.Errorf("organisation %q: %w", r.Org, err)
+	}
+	p, err := w.Preview(org, r.CSRPEM, r.Identities, r.ValidityDays)
+	if err != nil {
+		return nil, err
+	}
+	return &Verdict{OK: len(p.Problems) == 0, Problems: p.Problems}, nil
+}

@@ -45,7 +45,7 @@ export function RequestPage({ me, id }: { me: Me; id: string }) {
   );
 }
 
-/** RequestDetails shows who asked for what, the CSR as the browser reads it, and the policy results. */
+/** RequestDetails shows who asked for what, the CSR as the browser reads it, and, while the request waits, the server's policy verdict. */
 export function RequestDetails({ r, namespace }: { r: CertRequest; namespace?: Org | null }) {
   const [csr, setCsr] = useState<CSRInfo | null>(null);
   useEffect(() => {
@@ -115,7 +115,8 @@ export function RequestDetails({ r, namespace }: { r: CertRequest; namespace?: O
       </dl>
       {r.policy && (
         <>
-          <h3>Policy and lint results</h3>
+          <h3>Policy check</h3>
+          <p className="hint">The server's verdict under the organisation's current policy; approving checks it again, and the certificate is linted before the HSM signs it.</p>
           <ProblemList problems={r.policy.problems ?? []} testid={`policy-${r.id}`} />
         </>
       )}
