@@ -26,5 +26,5 @@ export BENCH_CONCURRENCY="${BENCH_CONCURRENCY:-50}"
 export BENCH_OUT="${BENCH_OUT:-$PWD/bench-ocsp.md}"
 : >"$BENCH_OUT"
 echo "bench-ocsp: $(nproc) CPUs, $(openssl version), hey $HEY_VERSION, ${BENCH_DURATION} per run, ${BENCH_CONCURRENCY} workers" >&2
-CGO_ENABLED=1 go test -tags benchocsp ./handlers/ -run '^TestOCSPLoad_' -count=1 -v -timeout 30m
+CGO_ENABLED=1 go test -tags benchocsp ./handlers/revocation/ -run '^TestOCSPLoad_' -count=1 -v -timeout 30m
 echo "bench-ocsp: rows written to $BENCH_OUT" >&2
