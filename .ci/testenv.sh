@@ -25,12 +25,19 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || die "apt-get update failed"
+  # Debian starts nginx and a PostgreSQL cluster on install; the tests run
+  # their own, so keep the packages' services from starting at all
+  # (policy-rc.d, exit 101: "action forbidden") rather than stopping
+  # whatever runs afterwards.
+  rcd=/usr/sbin/policy-rc.d
+  made_rcd=""
+  if [ ! -e "$rcd" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$rcd" && chmod 755 "$rcd" && made_rcd=1
+  fi
+  apt-get update -qq >&2 || { [ -n "$made_rcd" ] && rm -f "$rcd"; die "apt-get update failed"; }
   apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >&2 \
-    || die "apt-get install ${need[*]} failed"
-  # Debian starts nginx and a postgres cluster on install; the tests run their own.
-  (command -v systemctl >/dev/null && systemctl stop nginx postgresql) >/dev/null 2>&1 || true
-  pkill -x nginx >/dev/null 2>&1 || true
+    || { [ -n "$made_rcd" ] && rm -f "$rcd"; die "apt-get install ${need[*]} failed"; }
+  if [ -n "$made_rcd" ]; then rm -f "$rcd"; fi
 fi
 
 GOBIN_DIR="$(go env GOPATH)/bin"
@@ -53,18 +60,42 @@ fi
 PGBIN="$(pg_bin)"
 [ -n "$PGBIN" ] || die "PostgreSQL binaries not found under /usr/lib/postgresql"
 D="${CERTDESK_TESTENV:-/tmp/certdesk-testenv}/pg"
-PORT="${CERTDESK_PG_PORT:-55432}"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-if ! as_pg "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PORT" -q 2>/dev/null; then
+
+# in_use reports whether something accepts connections on 127.0.0.1:$1.
+in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A PostgreSQL this script started before (its data dir is ours) is reused
+# on the port it runs on; nothing else on the machine is touched.
+PORT=""
+if [ -f "$D/data/postmaster.pid" ]; then
+  p="$(sed -n 4p "$D/data/postmaster.pid" 2>/dev/null)"
+  if [ -n "$p" ] && as_pg "$PGBIN/pg_isready" -h 127.0.0.1 -p "$p" -q 2>/dev/null; then
+    PORT="$p"
+    log "reusing the test PostgreSQL on 127.0.0.1:$PORT"
+  fi
+fi
+if [ -z "$PORT" ]; then
   if [ ! -f "$D/data/PG_VERSION" ]; then
     log "initdb in $D"
     mkdir -p "$D"
     if [ "$(id -u)" = 0 ]; then install -d -o postgres -m 700 "$D/data" "$D/sock"; chown postgres "$D"; else mkdir -p "$D/data" "$D/sock"; fi
     as_pg "$PGBIN/initdb" -D "$D/data" --auth=trust -U postgres >"$D/initdb.log" 2>&1 || die "initdb failed: $(tail -5 "$D/initdb.log")"
   fi
-  log "starting PostgreSQL on 127.0.0.1:$PORT"
-  as_pg "$PGBIN/pg_ctl" -D "$D/data" -l "$D/server.log" \
-    -o "-p $PORT -k $D/sock -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" -w start >&2 \
-    || die "PostgreSQL did not start: $(tail -5 "$D/server.log")"
+  # A free port: CERTDESK_PG_PORT if set, else a random one nobody listens
+  # on (tried a few times, in case another process takes it first).
+  for attempt in 1 2 3 4 5; do
+    PORT="${CERTDESK_PG_PORT:-$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))}"
+    if in_use "$PORT"; then
+      [ -n "${CERTDESK_PG_PORT:-}" ] && die "port $PORT (CERTDESK_PG_PORT) is in use"
+      continue
+    fi
+    log "starting PostgreSQL on 127.0.0.1:$PORT"
+    if as_pg "$PGBIN/pg_ctl" -D "$D/data" -l "$D/server.log" \
+      -o "-p $PORT -k $D/sock -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" -w start >&2; then
+      break
+    fi
+    [ -n "${CERTDESK_PG_PORT:-}" ] || [ "$attempt" = 5 ] && die "PostgreSQL did not start: $(tail -5 "$D/server.log")"
+  done
 fi
 echo "export DATABASE_URL='postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable'"
