@@ -70,16 +70,25 @@ const (
 )
 
 // Record appends a standalone audit event (sign-in, failed sign-in, HSM
-// signature, configuration change) in its own transaction. detail must
-// marshal to a JSON object (or be nil); it is stored with sorted keys.
-func (s *Store) Record(ctx context.Context, a Actor, action, objectType, objectID string, detail any) error {
+// signature, configuration change) in its own transaction. ev is one of the
+// event structs of audit_events.go, or a VariableEvent; its detail is stored
+// with sorted keys.
+func (s *Store) Record(ctx context.Context, a Actor, objectType, objectID string, ev Event) error {
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		return s.appendAudit(tx, a, a.Org, action, objectType, objectID, detail)
+		return s.appendAudit(tx, a, a.Org, objectType, objectID, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("recording audit event %q: %w", action, err)
+		return fmt.Errorf("recording audit event %q: %w", actionOf(ev), err)
 	}
 	return nil
+}
+
+// actionOf is ev's action, "" for a nil event.
+func actionOf(ev Event) string {
+	if ev == nil {
+		return ""
+	}
+	return ev.Action()
 }
 
 // appendAudit adds one event to the chain inside tx, the transaction of the
@@ -88,14 +97,15 @@ func (s *Store) Record(ctx context.Context, a Actor, action, objectType, objectI
 // contiguous sequence numbers and each links to its predecessor. Callers make
 // it the last statement of their transaction, so the head lock is held only
 // until commit and always taken after any row locks (no lock-order cycles).
-func (s *Store) appendAudit(tx *gorm.DB, a Actor, org, action, objectType, objectID string, detail any) error {
+func (s *Store) appendAudit(tx *gorm.DB, a Actor, org, objectType, objectID string, event Event) error {
+	action := actionOf(event)
 	if strings.TrimSpace(a.Subject) == "" {
 		return fmt.Errorf("%w: audit event %q needs an actor", ErrInvalid, action)
 	}
 	if strings.TrimSpace(action) == "" {
 		return fmt.Errorf("%w: audit event needs an action", ErrInvalid)
 	}
-	d, err := canonicalDetail(detail)
+	d, err := canonicalDetail(event)
 	if err != nil {
 		return err
 	}
@@ -148,13 +158,11 @@ func cut(s string, n int) string {
 	return s
 }
 
-// canonicalDetail encodes detail as a JSON object with sorted keys, numbers
-// kept as written, and no HTML escaping. nil becomes "{}".
-func canonicalDetail(detail any) (string, error) {
-	if detail == nil {
-		return "{}", nil
-	}
-	raw, err := json.Marshal(detail)
+// canonicalDetail encodes an event's detail as a JSON object with sorted
+// keys, numbers kept as written, and no HTML escaping; JSON null becomes
+// "{}".
+func canonicalDetail(ev Event) (string, error) {
+	raw, err := json.Marshal(ev)
 	if err != nil {
 		return "", fmt.Errorf("%w: audit detail: %v", ErrInvalid, err)
 	}
