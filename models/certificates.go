@@ -121,9 +121,9 @@ func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate)
 		if err := tx.Create(c).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, c.Org, "certificate.reserve", "certificate", c.ID, map[string]any{
-			"serial": c.Serial, "request_id": c.RequestID, "identities": c.Identities,
-			"not_before": c.NotBefore.Format(time.RFC3339), "not_after": c.NotAfter.Format(time.RFC3339),
+		return s.appendAudit(tx, a, c.Org, "certificate", c.ID, CertificateReserveEvent{
+			Identities: c.Identities, NotAfter: c.NotAfter.Format(time.RFC3339),
+			NotBefore: c.NotBefore.Format(time.RFC3339), RequestID: c.RequestID, Serial: c.Serial,
 		})
 	})
 	if err != nil {
@@ -170,9 +170,9 @@ func (s *Store) CompleteCertificate(ctx context.Context, a Actor, certID string,
 			return err
 		}
 		fp := sha256.Sum256(der)
-		return s.appendAudit(tx, a, c.Org, "certificate.issue", "certificate", certID, map[string]any{
-			"serial": c.Serial, "request_id": c.RequestID,
-			"not_after": c.NotAfter.Format(time.RFC3339), "sha256": hex.EncodeToString(fp[:]),
+		return s.appendAudit(tx, a, c.Org, "certificate", certID, CertificateIssueEvent{
+			NotAfter: c.NotAfter.Format(time.RFC3339), RequestID: c.RequestID,
+			Serial: c.Serial, SHA256: hex.EncodeToString(fp[:]),
 		})
 	})
 	if err != nil {
@@ -201,8 +201,8 @@ func (s *Store) FailCertificate(ctx context.Context, a Actor, certID, why string
 		if res.RowsAffected != 1 {
 			return fmt.Errorf("%w: certificate is no longer pending", ErrConflict)
 		}
-		return s.appendAudit(tx, a, c.Org, "certificate.fail", "certificate", certID, map[string]any{
-			"serial": c.Serial, "request_id": c.RequestID, "reason": why,
+		return s.appendAudit(tx, a, c.Org, "certificate", certID, CertificateFailEvent{
+			Reason: why, RequestID: c.RequestID, Serial: c.Serial,
 		})
 	})
 	if err != nil {

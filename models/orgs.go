@@ -50,16 +50,6 @@ func validateOrg(o *Organization) error {
 	return nil
 }
 
-// orgDetail is the audit view of an organisation.
-func orgDetail(o *Organization) map[string]any {
-	return map[string]any{
-		"slug": o.Slug, "name": o.Name,
-		"uri_prefixes": o.URIPrefixes, "dns_suffixes": o.DNSSuffixes, "email_domains": o.EmailDomains,
-		"max_validity_days": o.MaxValidityDays, "auto_approve_renewals": o.AutoApproveRenewals,
-		"contact_emails": o.ContactEmails, "expiry_notice_days": o.ExpiryNoticeDays,
-	}
-}
-
 // CreateOrg adds an organisation. A taken slug is ErrConflict; a malformed
 // one ErrInvalid. MaxValidityDays 0 means the default. Audit "org.create".
 func (s *Store) CreateOrg(ctx context.Context, a Actor, o *Organization) error {
@@ -79,7 +69,7 @@ func (s *Store) CreateOrg(ctx context.Context, a Actor, o *Organization) error {
 		if err := tx.Create(o).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, o.Slug, "org.create", "org", o.Slug, orgDetail(o))
+		return s.appendAudit(tx, a, o.Slug, "org", o.Slug, OrgCreateEvent(snapshotOrg(o)))
 	})
 	if err != nil {
 		return fmt.Errorf("creating organisation %s: %w", o.Slug, err)
@@ -124,8 +114,8 @@ func (s *Store) UpdateOrg(ctx context.Context, a Actor, o *Organization) error {
 			return err
 		}
 		*o = after
-		return s.appendAudit(tx, a, o.Slug, "org.update", "org", o.Slug, map[string]any{
-			"before": orgDetail(&before), "after": orgDetail(&after),
+		return s.appendAudit(tx, a, o.Slug, "org", o.Slug, OrgUpdateEvent{
+			After: snapshotOrg(&after), Before: snapshotOrg(&before),
 		})
 	})
 	if err != nil {

@@ -76,14 +76,10 @@ func (s *Store) SubmitRequest(ctx context.Context, a Actor, r *Request) error {
 		if err := tx.Create(r).Error; err != nil {
 			return dbErr(err)
 		}
-		detail := map[string]any{
-			"identities": r.Identities, "validity_days": r.ValidityDays, "key_type": r.KeyType,
-			"requested_by": r.RequestedBy,
-		}
-		if r.RenewalOf != nil {
-			detail["renewal_of"] = *r.RenewalOf
-		}
-		return s.appendAudit(tx, a, r.Org, "request.submit", "request", r.ID, detail)
+		return s.appendAudit(tx, a, r.Org, "request", r.ID, RequestSubmitEvent{
+			Identities: r.Identities, KeyType: r.KeyType, RenewalOf: r.RenewalOf,
+			RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("submitting request: %w", err)
@@ -149,13 +145,21 @@ func afterTimeCursor(q *gorm.DB, cursor, kind string) (*gorm.DB, error) {
 	return q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, parts[1]), nil
 }
 
-// transition moves request id from state from to state to in one
+// transitionEvent is the audit event of a request's state change; it names
+// the states it moves between.
+type transitionEvent interface {
+	Event
+	states() (from, to string)
+}
+
+// transition moves request id between the states that ev names, in one
 // transaction: check may refuse (seeing the current row), the conditional
 // UPDATE … WHERE state = from makes concurrent transitions of the same
 // request exclusive (exactly one succeeds, the others get ErrConflict), and
-// the audit event is appended last.
-func (s *Store) transition(ctx context.Context, a Actor, id, verb, from, to, action string,
-	check func(tx *gorm.DB, r *Request) error, set map[string]any, detail map[string]any) (*Request, error) {
+// ev is appended to the audit chain last.
+func (s *Store) transition(ctx context.Context, a Actor, id, verb string, ev transitionEvent,
+	check func(tx *gorm.DB, r *Request) error, set map[string]any) (*Request, error) {
+	from, to := ev.states()
 	var out Request
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var r Request
@@ -188,11 +192,7 @@ func (s *Store) transition(ctx context.Context, a Actor, id, verb, from, to, act
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
-		d := map[string]any{"from": from, "to": to}
-		for k, v := range detail {
-			d[k] = v
-		}
-		return s.appendAudit(tx, a, out.Org, action, "request", id, d)
+		return s.appendAudit(tx, a, out.Org, "request", id, ev)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s request %s: %w", verb, id, err)
@@ -206,15 +206,14 @@ func (s *Store) transition(ctx context.Context, a Actor, id, verb, from, to, act
 // Audit "request.approve".
 func (s *Store) ApproveRequest(ctx context.Context, a Actor, id, reason string) (*Request, error) {
 	reason = strings.TrimSpace(reason)
-	return s.transition(ctx, a, id, "approving", StateSubmitted, StateApproved, "request.approve",
+	return s.transition(ctx, a, id, "approving", RequestApproveEvent{From: StateSubmitted, Reason: reason, To: StateApproved},
 		func(_ *gorm.DB, r *Request) error {
 			if r.RequestedBy == a.Subject {
 				return fmt.Errorf("%w: nobody approves their own request", ErrForbidden)
 			}
 			return nil
 		},
-		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil},
-		map[string]any{"reason": reason})
+		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil})
 }
 
 // AutoApproveRequest approves a renewal by its organisation's policy:
@@ -223,7 +222,7 @@ func (s *Store) ApproveRequest(ctx context.Context, a Actor, id, reason string) 
 // AutoApprover. Audit "request.auto_approve".
 func (s *Store) AutoApproveRequest(ctx context.Context, a Actor, id string) (*Request, error) {
 	const reason = "renewal approved automatically by organisation policy"
-	return s.transition(ctx, a, id, "auto-approving", StateSubmitted, StateApproved, "request.auto_approve",
+	return s.transition(ctx, a, id, "auto-approving", RequestAutoApproveEvent{From: StateSubmitted, Reason: reason, To: StateApproved},
 		func(tx *gorm.DB, r *Request) error {
 			if r.RenewalOf == nil {
 				return fmt.Errorf("%w: only renewals are approved automatically", ErrForbidden)
@@ -237,8 +236,7 @@ func (s *Store) AutoApproveRequest(ctx context.Context, a Actor, id string) (*Re
 			}
 			return nil
 		},
-		map[string]any{"decided_by": AutoApprover, "decision_reason": reason, "decided_at": nil},
-		map[string]any{"reason": reason})
+		map[string]any{"decided_by": AutoApprover, "decision_reason": reason, "decided_at": nil})
 }
 
 // RejectRequest moves a submitted request to rejected. A reason is required
@@ -248,14 +246,13 @@ func (s *Store) RejectRequest(ctx context.Context, a Actor, id, reason string) (
 	if reason == "" {
 		return nil, fmt.Errorf("rejecting request %s: %w: a reason is required", id, ErrInvalid)
 	}
-	return s.transition(ctx, a, id, "rejecting", StateSubmitted, StateRejected, "request.reject", nil,
-		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil},
-		map[string]any{"reason": reason})
+	return s.transition(ctx, a, id, "rejecting", RequestRejectEvent{From: StateSubmitted, Reason: reason, To: StateRejected}, nil,
+		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil})
 }
 
 // CancelRequest moves a submitted request to cancelled (the requester
 // withdraws it). Audit "request.cancel".
 func (s *Store) CancelRequest(ctx context.Context, a Actor, id string) (*Request, error) {
-	return s.transition(ctx, a, id, "cancelling", StateSubmitted, StateCancelled, "request.cancel", nil,
-		map[string]any{"decided_by": a.Subject, "decided_at": nil}, nil)
+	return s.transition(ctx, a, id, "cancelling", RequestCancelEvent{From: StateSubmitted, To: StateCancelled}, nil,
+		map[string]any{"decided_by": a.Subject, "decided_at": nil})
 }

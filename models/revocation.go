@@ -90,8 +90,8 @@ func (s *Store) RevokeCertificate(ctx context.Context, a Actor, id string, reaso
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
-		return s.appendAudit(tx, a, c.Org, "certificate.revoke", "certificate", id, map[string]any{
-			"serial": c.Serial, "reason": reason, "reason_name": name,
+		return s.appendAudit(tx, a, c.Org, "certificate", id, CertificateRevokeEvent{
+			Reason: reason, ReasonName: name, Serial: c.Serial,
 		})
 	})
 	if err != nil {
@@ -204,10 +204,10 @@ func (s *Store) SaveCRL(ctx context.Context, c *CRL) error {
 		}
 		// A CRL is a signature by a CA key: it is audited like one.
 		sum := sha256.Sum256(c.DER)
-		return s.appendAudit(tx, crlPublisher, "", "crl.publish", "crl", fmt.Sprintf("%s-%d", c.Issuer, c.Number), map[string]any{
-			"issuer": c.Issuer, "key_id": c.KeyID, "number": c.Number, "entries": c.Entries,
-			"this_update": c.ThisUpdate.Format(time.RFC3339), "next_update": c.NextUpdate.Format(time.RFC3339),
-			"sha256": hex.EncodeToString(sum[:]),
+		return s.appendAudit(tx, crlPublisher, "", "crl", fmt.Sprintf("%s-%d", c.Issuer, c.Number), CRLPublishEvent{
+			Entries: c.Entries, Issuer: c.Issuer, KeyID: c.KeyID,
+			NextUpdate: c.NextUpdate.Format(time.RFC3339), Number: c.Number,
+			SHA256: hex.EncodeToString(sum[:]), ThisUpdate: c.ThisUpdate.Format(time.RFC3339),
 		})
 	})
 	if err != nil {

@@ -51,8 +51,8 @@ func (s *Store) SaveOCSPResponder(ctx context.Context, a Actor, r *OCSPResponder
 		if err := tx.Create(r).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, "", "ocsp_responder.create", "ocsp_responder", r.Serial, map[string]any{
-			"issuer": r.Issuer, "key_id": r.KeyID, "key_label": r.KeyLabel, "not_after": r.NotAfter.Format(time.RFC3339),
+		return s.appendAudit(tx, a, "", "ocsp_responder", r.Serial, OCSPResponderCreateEvent{
+			Issuer: r.Issuer, KeyID: r.KeyID, KeyLabel: r.KeyLabel, NotAfter: r.NotAfter.Format(time.RFC3339),
 		})
 	})
 	if err != nil {

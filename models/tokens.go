@@ -38,9 +38,9 @@ func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 		if err := tx.Create(t).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, t.Org, "token.create", "token", t.ID, map[string]any{
-			"name": t.Name, "subject": t.Subject, "role": t.Role, "org": t.Org,
-			"expires_at": t.ExpiresAt.Format(time.RFC3339),
+		return s.appendAudit(tx, a, t.Org, "token", t.ID, TokenCreateEvent{
+			ExpiresAt: t.ExpiresAt.Format(time.RFC3339), Name: t.Name, Org: t.Org,
+			Role: t.Role, Subject: t.Subject,
 		})
 	})
 	if err != nil {
@@ -80,8 +80,8 @@ func (s *Store) RevokeToken(ctx context.Context, a Actor, id string) error {
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("%w: token already revoked", ErrConflict)
 		}
-		return s.appendAudit(tx, a, t.Org, "token.revoke", "token", t.ID, map[string]any{
-			"name": t.Name, "subject": t.Subject,
+		return s.appendAudit(tx, a, t.Org, "token", t.ID, TokenRevokeEvent{
+			Name: t.Name, Subject: t.Subject,
 		})
 	})
 	if err != nil {

@@ -155,7 +155,7 @@ type AuthStore interface {
 	DeleteSession(ctx context.Context, id string) error
 	LookupToken(ctx context.Context, hash string) (*models.APIToken, error)
 	GetMembership(ctx context.Context, subject string) (string, error)
-	Record(ctx context.Context, a models.Actor, action, objectType, objectID string, detail any) error
+	Record(ctx context.Context, a models.Actor, objectType, objectID string, ev models.Event) error
 }
 
 // Auth signs users in with OpenID Connect (authorization code flow with
