@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/certdesk/certdesk/signer/serial"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -54,7 +55,7 @@ func (i *Issuer) NewOCSPResponderCert(pub crypto.PublicKey, now time.Time, valid
 	if validity <= 0 {
 		return nil, errors.New("OCSP responder validity must be positive")
 	}
-	serial, err := NewSerial()
+	sn, err := NewSerial()
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func (i *Issuer) NewOCSPResponderCert(pub crypto.PublicKey, now time.Time, valid
 		na = i.cert.NotAfter
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
+		SerialNumber: sn.Big(),
 		Subject: pkix.Name{
 			CommonName:   truncate(i.cert.Subject.CommonName+" OCSP Responder", 64),
 			Organization: i.cert.Subject.Organization,
@@ -208,7 +209,7 @@ func (r *OCSPResponder) Authorized(req *ocsp.Request) bool {
 
 // OCSPStatus is what a response says about one certificate.
 type OCSPStatus struct {
-	Serial *big.Int
+	Serial serial.Number
 	// Status is ocsp.Good, ocsp.Revoked or ocsp.Unknown.
 	Status     int
 	RevokedAt  time.Time
@@ -230,7 +231,7 @@ type OCSPStatus struct {
 // responseExtensions, hence this encoder; its structures mirror that
 // package's.
 func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
-	if st.Serial == nil {
+	if st.Serial.IsZero() {
 		return nil, errors.New("OCSP response: serial required")
 	}
 	h := st.IssuerHash
@@ -244,7 +245,7 @@ func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
 	single := ocspSingleResponse{
 		CertID: ocspCertID{
 			HashAlgorithm: pkix.AlgorithmIdentifier{Algorithm: hashOID, Parameters: asn1.NullRawValue},
-			NameHash:      r.nameHash[h], IssuerKeyHash: r.keyHash[h], SerialNumber: st.Serial,
+			NameHash:      r.nameHash[h], IssuerKeyHash: r.keyHash[h], SerialNumber: st.Serial.Big(),
 		},
 		ThisUpdate: st.ThisUpdate.UTC().Truncate(time.Second),
 		NextUpdate: st.NextUpdate.UTC().Truncate(time.Second),
@@ -287,7 +288,7 @@ func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
 	d.Write(tbsDER)
 	sig, err := r.key.Sign(rand.Reader, d.Sum(nil), hashFunc)
 	if err != nil {
-		return nil, fmt.Errorf("signing OCSP response for %x: %w", st.Serial, err)
+		return nil, fmt.Errorf("signing OCSP response for %s: %w", st.Serial, err)
 	}
 	basic := ocspBasicResponse{
 		TBSResponseData:    asn1.RawValue{FullBytes: tbsDER},
