@@ -234,51 +234,13 @@ func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
 	if st.Serial.IsZero() {
 		return nil, errors.New("OCSP response: serial required")
 	}
-	h := st.IssuerHash
-	if h == 0 {
-		h = crypto.SHA1
-	}
-	hashOID, ok := map[crypto.Hash]asn1.ObjectIdentifier{crypto.SHA1: oidSHA1, crypto.SHA256: oidSHA256}[h]
-	if !ok {
-		hashOID, h = oidSHA1, crypto.SHA1
-	}
-	single := ocspSingleResponse{
-		CertID: ocspCertID{
-			HashAlgorithm: pkix.AlgorithmIdentifier{Algorithm: hashOID, Parameters: asn1.NullRawValue},
-			NameHash:      r.nameHash[h], IssuerKeyHash: r.keyHash[h], SerialNumber: st.Serial.Big(),
-		},
-		ThisUpdate: st.ThisUpdate.UTC().Truncate(time.Second),
-		NextUpdate: st.NextUpdate.UTC().Truncate(time.Second),
-	}
-	switch st.Status {
-	case ocsp.Good:
-		single.Good = true
-	case ocsp.Unknown:
-		single.Unknown = true
-	case ocsp.Revoked:
-		single.Revoked = ocspRevokedInfo{RevocationTime: st.RevokedAt.UTC().Truncate(time.Second), Reason: asn1.Enumerated(st.Reason)}
-	default:
-		return nil, fmt.Errorf("OCSP response: status %d is not good, revoked or unknown", st.Status)
-	}
-	spkiHash, err := responderKeyHash(r.cert)
+	single, err := r.singleResponse(st)
 	if err != nil {
 		return nil, err
 	}
-	keyHashDER, err := asn1.Marshal(spkiHash)
+	tbsDER, err := r.responseData(single, st)
 	if err != nil {
 		return nil, err
-	}
-	tbs := ocspResponseData{
-		ResponderID: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, IsCompound: true, Bytes: keyHashDER},
-		ProducedAt:  st.ThisUpdate.UTC().Truncate(time.Second),
-		Responses:   []ocspSingleResponse{single},
-	}
-	if st.Nonce != nil {
-		tbs.Extensions = []pkix.Extension{{Id: OIDOCSPNonce, Value: st.Nonce}}
-	}
-	tbsDER, err := asn1.Marshal(tbs)
-	if err != nil {
-		return nil, fmt.Errorf("encoding OCSP response: %w", err)
 	}
 	sigAlg, hashFunc, err := signatureParams(r.key.Public())
 	if err != nil {
@@ -306,6 +268,66 @@ func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
 		Status:   asn1.Enumerated(ocsp.Success),
 		Response: ocspResponseBytes{ResponseType: oidOCSPBasic, Response: basicDER},
 	})
+}
+
+// singleResponse is the SingleResponse for st (RFC 6960 §4.2.1): its CertID
+// under the request's hash (SHA-1 unless SHA-256), the status and the
+// validity.
+func (r *OCSPResponder) singleResponse(st OCSPStatus) (ocspSingleResponse, error) {
+	h := st.IssuerHash
+	if h == 0 {
+		h = crypto.SHA1
+	}
+	hashOID, ok := map[crypto.Hash]asn1.ObjectIdentifier{crypto.SHA1: oidSHA1, crypto.SHA256: oidSHA256}[h]
+	if !ok {
+		hashOID, h = oidSHA1, crypto.SHA1
+	}
+	single := ocspSingleResponse{
+		CertID: ocspCertID{
+			HashAlgorithm: pkix.AlgorithmIdentifier{Algorithm: hashOID, Parameters: asn1.NullRawValue},
+			NameHash:      r.nameHash[h], IssuerKeyHash: r.keyHash[h], SerialNumber: st.Serial.Big(),
+		},
+		ThisUpdate: st.ThisUpdate.UTC().Truncate(time.Second),
+		NextUpdate: st.NextUpdate.UTC().Truncate(time.Second),
+	}
+	switch st.Status {
+	case ocsp.Good:
+		single.Good = true
+	case ocsp.Unknown:
+		single.Unknown = true
+	case ocsp.Revoked:
+		single.Revoked = ocspRevokedInfo{RevocationTime: st.RevokedAt.UTC().Truncate(time.Second), Reason: asn1.Enumerated(st.Reason)}
+	default:
+		return ocspSingleResponse{}, fmt.Errorf("OCSP response: status %d is not good, revoked or unknown", st.Status)
+	}
+	return single, nil
+}
+
+// responseData is the DER ResponseData to be signed (RFC 6960 §4.2.1): the
+// responder by key hash (§4.2.2.3), producedAt, the one single response and
+// the nonce, if any (§4.4.1).
+func (r *OCSPResponder) responseData(single ocspSingleResponse, st OCSPStatus) ([]byte, error) {
+	spkiHash, err := responderKeyHash(r.cert)
+	if err != nil {
+		return nil, err
+	}
+	keyHashDER, err := asn1.Marshal(spkiHash)
+	if err != nil {
+		return nil, err
+	}
+	tbs := ocspResponseData{
+		ResponderID: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, IsCompound: true, Bytes: keyHashDER},
+		ProducedAt:  st.ThisUpdate.UTC().Truncate(time.Second),
+		Responses:   []ocspSingleResponse{single},
+	}
+	if st.Nonce != nil {
+		tbs.Extensions = []pkix.Extension{{Id: OIDOCSPNonce, Value: st.Nonce}}
+	}
+	tbsDER, err := asn1.Marshal(tbs)
+	if err != nil {
+		return nil, fmt.Errorf("encoding OCSP response: %w", err)
+	}
+	return tbsDER, nil
 }
 
 // responderKeyHash is the SHA-1 of the responder's subjectPublicKey bits
