@@ -11,6 +11,7 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // CertificateStore is what the certificate handlers need.
@@ -67,7 +68,8 @@ func (h *Certificates) view(c *models.Certificate) CertificateView {
 }
 
 // List is GET /certificates with filters state (valid, revoked, expired),
-// org and expiring_within_days.
+// org, expiring_within_days and serial (any case, colons and leading zeros
+// allowed, as openssl and gateways print it).
 func (h *Certificates) List(c echo.Context) error {
 	cursor, limit, err := page(c)
 	if err != nil {
@@ -87,6 +89,13 @@ func (h *Certificates) List(c echo.Context) error {
 		}
 		t := h.Now().Add(time.Duration(n) * 24 * time.Hour)
 		f.ExpiringBefore = &t
+	}
+	if v := c.QueryParam("serial"); v != "" {
+		sn, err := serial.Parse(v)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		f.Serial = sn.String()
 	}
 	items, next, err := h.Store.ListCertificates(c.Request().Context(), f)
 	if err != nil {

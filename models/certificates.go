@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/certdesk/certdesk/signer/serial"
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
@@ -27,6 +27,7 @@ type CertFilter struct {
 	// issuances.
 	State          string
 	ExpiringBefore *time.Time // NotAfter before this time
+	Serial         string     // any form serial.Parse accepts; "" for any serial
 	Cursor         string     // from the previous page
 	Limit          int        // default 50, max 500
 }
@@ -46,22 +47,15 @@ func CertState(c *Certificate, now time.Time) string {
 	return c.State
 }
 
-// NormalizeSerial returns the stored form of a serial given in hex: lower
-// case, no leading zeros (big.Int.Text(16)), or "" if it is not hex.
-func NormalizeSerial(serialHex string) string {
-	s := strings.ToLower(strings.TrimSpace(serialHex))
-	s = strings.TrimPrefix(s, "0x")
-	s = strings.ReplaceAll(s, ":", "")
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return ""
-		}
+// parseSerial returns the stored form of a serial given in any form
+// serial.Parse accepts (the OpenSSL form, serial.Number.String), or an
+// ErrInvalid error that says what is wrong with it.
+func parseSerial(what, s string) (string, error) {
+	n, err := serial.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w: %v", what, ErrInvalid, err)
 	}
-	s = strings.TrimLeft(s, "0")
-	if s == "" && serialHex != "" {
-		return "0"
-	}
-	return s
+	return n.String(), nil
 }
 
 // ReserveCertificate records a certificate about to be signed (record
@@ -72,23 +66,24 @@ func NormalizeSerial(serialHex string) string {
 // already used). The store assigns ID and State=pending. Audit
 // "certificate.reserve".
 func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate) error {
-	serial := NormalizeSerial(c.Serial)
+	sn, err := parseSerial("reserving certificate", c.Serial)
+	if err != nil {
+		return err
+	}
 	switch {
-	case serial == "" || len(serial) > 40:
-		return fmt.Errorf("reserving certificate: %w: serial must be 1-40 hex digits", ErrInvalid)
 	case c.RequestID == "":
 		return fmt.Errorf("reserving certificate: %w: request id required", ErrInvalid)
 	case c.NotBefore.IsZero() || !c.NotAfter.After(c.NotBefore):
 		return fmt.Errorf("reserving certificate: %w: not_after must follow not_before", ErrInvalid)
 	}
 	now := s.now()
-	c.Serial = serial
+	c.Serial = sn
 	c.ID = uuid.NewString()
 	c.State = CertPending
 	c.NotBefore, c.NotAfter = normTime(c.NotBefore), normTime(c.NotAfter)
 	c.DER, c.RevokedAt, c.RevocationReason, c.RevokedBy = nil, nil, nil, ""
 	c.CreatedAt, c.UpdatedAt = now, now
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	err = s.tx(ctx, func(tx *gorm.DB) error {
 		var r Request
 		if err := s.forUpdate(tx).Where("id = ?", c.RequestID).Take(&r).Error; err != nil {
 			return fmt.Errorf("request %s: %w", c.RequestID, dbErr(err))
@@ -127,7 +122,7 @@ func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate)
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("reserving certificate %s: %w", serial, err)
+		return fmt.Errorf("reserving certificate %s: %w", sn, err)
 	}
 	return nil
 }
@@ -231,16 +226,16 @@ func (s *Store) GetCertificate(ctx context.Context, id string) (*Certificate, er
 	return &c, nil
 }
 
-// GetCertificateBySerial returns the certificate with this serial (hex, any
-// case, leading zeros ignored), or ErrNotFound.
-func (s *Store) GetCertificateBySerial(ctx context.Context, serialHex string) (*Certificate, error) {
-	serial := NormalizeSerial(serialHex)
-	if serial == "" {
-		return nil, fmt.Errorf("reading certificate by serial: %w: serial is not hex", ErrInvalid)
+// GetCertificateBySerial returns the certificate with this serial (any form
+// serial.Parse accepts), or ErrNotFound.
+func (s *Store) GetCertificateBySerial(ctx context.Context, serialText string) (*Certificate, error) {
+	sn, err := parseSerial("reading certificate by serial", serialText)
+	if err != nil {
+		return nil, err
 	}
 	var c Certificate
-	if err := s.db.WithContext(ctx).Where("serial = ?", serial).Take(&c).Error; err != nil {
-		return nil, fmt.Errorf("reading certificate %s: %w", serial, dbErr(err))
+	if err := s.db.WithContext(ctx).Where("serial = ?", sn).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("reading certificate %s: %w", sn, dbErr(err))
 	}
 	return &c, nil
 }
@@ -269,6 +264,13 @@ func (s *Store) ListCertificates(ctx context.Context, f CertFilter) ([]Certifica
 	}
 	if f.ExpiringBefore != nil {
 		q = q.Where("not_after < ?", normTime(*f.ExpiringBefore))
+	}
+	if f.Serial != "" {
+		sn, err := parseSerial("listing certificates", f.Serial)
+		if err != nil {
+			return nil, "", err
+		}
+		q = q.Where("serial = ?", sn)
 	}
 	q, err := afterTimeCursor(q, f.Cursor, "certificates")
 	if err != nil {

@@ -77,7 +77,7 @@ type Request struct {
 // completed with the DER after (DESIGN.md, record before sign).
 type Certificate struct {
 	ID               string     `gorm:"primaryKey;size:36" json:"id"`
-	Serial           string     `gorm:"uniqueIndex;size:40;not null" json:"serial"` // lower-case hex
+	Serial           string     `gorm:"uniqueIndex;size:40;not null" json:"serial"` // serial.Number.String: upper-case hex, two digits a byte (as openssl prints it)
 	RequestID        string     `gorm:"index;size:36;not null" json:"request_id"`
 	Org              string     `gorm:"index;size:64;not null" json:"org"`
 	Identities       StringList `gorm:"type:text;serializer:json" json:"identities"`

@@ -11,7 +11,6 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
-	"github.com/certdesk/certdesk/signer/pkcs11"
 )
 
 // Problem types (RFC 9457 §3.1.1). "about:blank" means the status code says
@@ -113,7 +112,7 @@ func problemFor(err error) *Problem {
 		return &Problem{Type: ProblemTypePolicy, Title: "Refused by policy", Status: http.StatusUnprocessableEntity, Detail: policy.Reason, Rule: policy.Rule}
 	case errors.Is(err, signer.ErrPolicy):
 		return &Problem{Type: ProblemTypePolicy, Title: "Refused by policy", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
-	case errors.Is(err, pkcs11.ErrHSMUnavailable):
+	case errors.Is(err, signer.ErrHSMUnavailable):
 		// Retry-able; the message may name the token but never its PIN.
 		return &Problem{Type: ProblemTypeHSMUnavailable, Title: "Signing key unavailable", Status: http.StatusServiceUnavailable, Detail: "The signing key's HSM is unavailable. Try again shortly."}
 	case errors.Is(err, models.ErrNotFound):

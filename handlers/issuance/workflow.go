@@ -11,11 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // Store is what the workflow needs of the store.
@@ -247,7 +247,7 @@ func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request)
 		return nil, fmt.Errorf("preparing the certificate for request %s: %w", r.ID, err)
 	}
 	c := &models.Certificate{
-		Serial: signer.SerialHex(p.Serial), RequestID: r.ID, Org: r.Org, Identities: checked.Identities.Strings(),
+		Serial: p.Serial.String(), RequestID: r.ID, Org: r.Org, Identities: checked.Identities.Strings(),
 		KeyType: checked.CSR.KeyType, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER,
 	}
 	if err := w.Store.ReserveCertificate(ctx, a, c); err != nil {
@@ -303,7 +303,7 @@ func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error
 			failed++
 			continue
 		}
-		if strings.TrimLeft(signer.SerialHex(p.Serial), "0") != strings.TrimLeft(c.Serial, "0") {
+		if recorded, err := serial.Parse(c.Serial); err != nil || recorded != p.Serial {
 			return finished, failed, fmt.Errorf("recorded certificate %s does not carry its serial", c.Serial)
 		}
 		if err := w.sign(ctx, sys, c, p, time.Now()); err != nil {

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // Store is what the revocation service needs of the store.
@@ -176,6 +176,12 @@ type Service struct {
 	pendingMu    sync.Mutex
 	pendingFirst time.Time // earliest revocation not yet in a published CRL
 	pendingLast  time.Time // latest one
+	pendingSeq   uint64    // the latest one's number in revocations
+	// revocations counts the calls of Revoked. A CRL whose read of revoked
+	// certificates started when the count was n holds the first n: unlike
+	// two readings of the injected clock, the count always tells which came
+	// first.
+	revocations atomic.Uint64
 
 	ocsp ocspState
 	// signLimit paces the OCSP answers signed on request (OCSPSignRate).
@@ -192,9 +198,10 @@ type publishedCRL struct {
 	row  models.CRL
 	pem  []byte
 	etag string
-	// readAt is when this replica started reading the revoked
-	// certificates for a CRL it generated; zero for a loaded one.
-	readAt time.Time
+	// readSeq is Service.revocations when this replica started reading
+	// the revoked certificates for a CRL it generated; zero for a loaded
+	// one.
+	readSeq uint64
 }
 
 // New checks the configuration and returns the service. It does
@@ -276,14 +283,19 @@ func (h *Service) Revoked(c *models.Certificate) {
 	if c == nil {
 		return
 	}
-	now := time.Now()
+	now := h.now()
 	h.pendingMu.Lock()
 	if h.pendingFirst.IsZero() {
 		h.pendingFirst = now
 	}
 	h.pendingLast = now
+	h.pendingSeq = h.revocations.Add(1)
 	h.pendingMu.Unlock()
-	h.ocsp.forget(c.Serial)
+	if sn, err := serial.Parse(c.Serial); err == nil {
+		h.ocsp.forget(sn)
+	} else {
+		h.log.Error("a revoked certificate has a bad serial", "serial", c.Serial, "err", err)
+	}
 	go h.presignStatus(context.Background(), statusOf(c))
 	select {
 	case h.kick <- struct{}{}:
@@ -295,7 +307,7 @@ func (h *Service) Revoked(c *models.Certificate) {
 // revocations and records how long publication took.
 func (h *Service) publishRevocations(ctx context.Context) {
 	h.pendingMu.Lock()
-	first, last := h.pendingFirst, h.pendingLast
+	first, last, seq := h.pendingFirst, h.pendingLast, h.pendingSeq
 	h.pendingMu.Unlock()
 	if last.IsZero() {
 		return
@@ -307,16 +319,16 @@ func (h *Service) publishRevocations(ctx context.Context) {
 	h.mu.RLock()
 	p := h.crls[CRLIssuing]
 	h.mu.RUnlock()
-	if p == nil || !p.covers(last) {
+	if p == nil || !p.covers(last, seq) {
 		return // another replica holds the lock: retried on the next tick
 	}
-	took := time.Since(first)
+	took := h.now().Sub(first)
 	h.lastPublishMS.Store(took.Milliseconds())
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.RevokeToPublish(took)
 	}
 	h.pendingMu.Lock()
-	if h.pendingLast.Equal(last) {
+	if h.pendingSeq == seq {
 		h.pendingFirst, h.pendingLast = time.Time{}, time.Time{}
 	} else {
 		// Revocations arrived while this CRL was made; their kick is queued.
@@ -326,11 +338,11 @@ func (h *Service) publishRevocations(ctx context.Context) {
 	h.log.Info("CRL published after revocation", "number", p.row.Number, "entries", p.row.Entries, "revoke_to_publish_ms", took.Milliseconds())
 }
 
-// covers reports whether the CRL was built from a read made after t:
-// this replica generated it from a read that started later, or its
-// thisUpdate (whole seconds, rounded down) is later.
-func (p *publishedCRL) covers(t time.Time) bool {
-	return p.row.ThisUpdate.After(t) || p.readAt.After(t)
+// covers reports whether the CRL holds the revocation numbered seq, made at
+// t: this replica generated it from a read that started after that
+// revocation, or its thisUpdate (whole seconds, rounded down) is later.
+func (p *publishedCRL) covers(t time.Time, seq uint64) bool {
+	return p.row.ThisUpdate.After(t) || p.readSeq >= seq
 }
 
 // refresh is one tick of Run.
@@ -397,11 +409,11 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 		if !h.needsCRL(latest, h.now(), since) {
 			return nil
 		}
-		row, readAt, err := h.generateCRL(ctx, issuer, latest)
+		row, readSeq, err := h.generateCRL(ctx, issuer, latest)
 		if err != nil {
 			return err
 		}
-		h.installRead(issuer, row, readAt)
+		h.installRead(issuer, row, readSeq)
 		return nil
 	})
 	return err
@@ -433,22 +445,23 @@ func (h *Service) loadLatest(ctx context.Context, issuer string) (*models.CRL, e
 }
 
 // generateCRL builds, lints, signs and stores the next CRL of issuer.
-// It returns the row and when the read of revoked certificates started.
-func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models.CRL) (*models.CRL, time.Time, error) {
-	start := time.Now()
+// It returns the row and the count of revocations (Service.revocations)
+// when the read of revoked certificates started.
+func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models.CRL) (*models.CRL, uint64, error) {
+	readSeq := h.revocations.Load()
 	now := h.now()
 	thisUpdate := now.UTC().Truncate(time.Second)
 	var entries []signer.RevokedCert
 	if issuer == CRLIssuing {
 		revoked, err := h.store.RevokedEntries(ctx, now)
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, 0, err
 		}
 		entries = make([]signer.RevokedCert, 0, len(revoked))
 		for _, r := range revoked {
-			serial, ok := new(big.Int).SetString(r.Serial, 16)
-			if !ok {
-				return nil, time.Time{}, fmt.Errorf("revoked certificate has a non-hex serial %q", r.Serial)
+			sn, err := serial.Parse(r.Serial)
+			if err != nil {
+				return nil, 0, fmt.Errorf("revoked certificate: %w", err)
 			}
 			at := r.RevokedAt
 			// A revocation stamped by a replica whose clock is ahead must
@@ -457,7 +470,7 @@ func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models
 			if at.After(thisUpdate) {
 				at = thisUpdate
 			}
-			entries = append(entries, signer.RevokedCert{Serial: serial, RevokedAt: at, Reason: r.RevocationReason})
+			entries = append(entries, signer.RevokedCert{Serial: sn, RevokedAt: at, Reason: r.RevocationReason})
 		}
 	}
 	// Numbers go on above every stored CRL of this issuer, also those of a
@@ -469,32 +482,33 @@ func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models
 	if top, err := h.store.LatestCRLInfo(ctx, issuer, models.AnyKey); err == nil && top.Number >= number {
 		number = top.Number + 1
 	} else if err != nil && !errors.Is(err, models.ErrNotFound) {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
 	der, err := h.signers[issuer].Sign(signer.CRLTemplate{
 		Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: entries,
 	})
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
 	row := &models.CRL{Issuer: issuer, KeyID: h.keyIDs[issuer], Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: len(entries), DER: der}
 	if err := h.store.SaveCRL(ctx, row); err != nil {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
 	h.generated.Add(1)
-	took := time.Since(start)
+	took := h.now().Sub(now)
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.CRLGenerated(issuer, len(entries), took)
 	}
 	h.log.Info("CRL generated", "issuer", issuer, "number", number, "entries", len(entries), "ms", took.Milliseconds())
-	return row, start, nil
+	return row, readSeq, nil
 }
 
 // install serves row if it is newer than what is served.
-func (h *Service) install(issuer string, row *models.CRL) { h.installRead(issuer, row, time.Time{}) }
+func (h *Service) install(issuer string, row *models.CRL) { h.installRead(issuer, row, 0) }
 
-// installRead is install for a CRL generated here from a read at readAt.
-func (h *Service) installRead(issuer string, row *models.CRL, readAt time.Time) {
+// installRead is install for a CRL generated here from a read that started
+// when revocations was readSeq.
+func (h *Service) installRead(issuer string, row *models.CRL, readSeq uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if cur := h.crls[issuer]; cur != nil && cur.row.Number >= row.Number {
@@ -502,10 +516,10 @@ func (h *Service) installRead(issuer string, row *models.CRL, readAt time.Time) 
 	}
 	sum := sha256.Sum256(row.DER)
 	h.crls[issuer] = &publishedCRL{
-		row:    *row,
-		pem:    pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: row.DER}),
-		etag:   `"` + hex.EncodeToString(sum[:16]) + `"`,
-		readAt: readAt,
+		row:     *row,
+		pem:     pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: row.DER}),
+		etag:    `"` + hex.EncodeToString(sum[:16]) + `"`,
+		readSeq: readSeq,
 	}
 }
 
@@ -541,6 +555,11 @@ func (h *Service) loadOfflineRootCRL() {
 	h.install(CRLRoot, &models.CRL{Issuer: CRLRoot, Number: crl.Number.Int64(), ThisUpdate: crl.ThisUpdate, NextUpdate: crl.NextUpdate,
 		Entries: len(crl.RevokedCertificateEntries), DER: b})
 }
+
+// wallNow is wall time, read where the service compares a moment with the
+// store's stamps: the store stamps revoked_at with its own clock, not with
+// Config.Now, so "revoked since" must be asked in wall time.
+func wallNow() time.Time { return time.Now() }
 
 // ErrNotReady means a CRL or the OCSP responder is not available yet (the
 // service has not loaded or generated it).
@@ -644,7 +663,8 @@ func (h *Service) Status() Status {
 	h.mu.RUnlock()
 	if r := h.ocsp.current(); r != nil {
 		cert := r.Certificate()
-		out.OCSP = &OCSPInfo{ResponderSubject: cert.Subject.String(), Serial: signer.SerialHex(cert.SerialNumber), NotAfter: cert.NotAfter,
+		sn, _ := serial.FromBig(cert.SerialNumber) // parsed by crypto/x509: never negative
+		out.OCSP = &OCSPInfo{ResponderSubject: cert.Subject.String(), Serial: sn.String(), NotAfter: cert.NotAfter,
 			Delegated: r.Delegated(), URL: base + "/ocsp"}
 	}
 	if ms := h.lastPublishMS.Load(); ms >= 0 {
