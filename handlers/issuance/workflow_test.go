@@ -185,7 +185,7 @@ func TestWorkflow_Recover_SignsExactlyTheRecordedCertificate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pending := &models.Certificate{Serial: signer.SerialHex(p.Serial), RequestID: r.ID, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER}
+		pending := &models.Certificate{Serial: p.Serial.String(), RequestID: r.ID, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER}
 		if err := s.ReserveCertificate(bg, admin, pending); err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +199,7 @@ func TestWorkflow_Recover_SignsExactlyTheRecordedCertificate(t *testing.T) {
 			t.Fatalf("recovered certificate: %+v, %v", c, err)
 		}
 		cert := e.verify(c.DER)
-		if cert.SerialNumber.Cmp(p.Serial) != 0 || !cert.NotAfter.Equal(p.NotAfter) {
+		if cert.SerialNumber.Cmp(p.Serial.Big()) != 0 || !cert.NotAfter.Equal(p.NotAfter) {
 			t.Fatalf("recovery signed serial %x until %v, recorded %x until %v", cert.SerialNumber, cert.NotAfter, p.Serial, p.NotAfter)
 		}
 		if got, _ := s.GetRequest(bg, r.ID); got.State != models.StateIssued {
