@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -112,8 +113,8 @@ func (h *Audit) Export(c echo.Context) error {
 			if n%500 == 0 {
 				cw.Flush()
 			}
-			return cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), csvSafe(e.Actor), e.Role, e.Org,
-				e.Action, e.ObjectType, e.ObjectID, e.Source, csvSafe(e.Detail), e.PrevHash, e.Hash})
+			return cw.Write(csvRow(strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), e.Actor, e.Role, e.Org,
+				e.Action, e.ObjectType, e.ObjectID, e.Source, e.Detail, e.PrevHash, e.Hash))
 		})
 		cw.Flush()
 		return err
@@ -142,10 +143,21 @@ func (h *Audit) Export(c echo.Context) error {
 	return err
 }
 
-// csvSafe defuses spreadsheet formula injection (a cell starting with =, +,
-// - or @ is executed by spreadsheet programs) in user-influenced fields.
+// csvRow makes every cell of an exported row safe: any column may carry
+// text that came from outside (subjects, organisation slugs, object ids,
+// sources), so none is trusted to be formula-free.
+func csvRow(cells ...string) []string {
+	for i, c := range cells {
+		cells[i] = csvSafe(c)
+	}
+	return cells
+}
+
+// csvSafe defuses spreadsheet formula injection (OWASP "CSV Injection"): a
+// cell starting with =, +, -, @, a tab or a carriage return is read as a
+// formula by spreadsheet programs, so it is prefixed with a quote.
 func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}
 	return s

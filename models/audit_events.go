@@ -33,6 +33,8 @@ const (
 	ActionMembershipSet       = "membership.set"
 	ActionOrgCreate           = "org.create"
 	ActionOrgUpdate           = "org.update"
+	ActionOrgAutoApprove      = "org.auto_approve_renewals"
+	ActionKeyBlock            = "key.block"
 	ActionAuditCheckpoint     = "audit.checkpoint"
 	ActionAuthLogin           = "auth.login"
 	ActionAuthLoginFailed     = "auth.login_failed"
@@ -199,6 +201,7 @@ type TokenCreateEvent struct {
 	ExpiresAt string `json:"expires_at"`
 	Name      string `json:"name"`
 	Org       string `json:"org"`
+	Parent    string `json:"parent,omitempty"` // the token that made this one
 	Role      string `json:"role"`
 	Subject   string `json:"subject"`
 }
@@ -313,3 +316,26 @@ type AuthLogoutEvent struct{}
 
 // Action is ActionAuthLogout.
 func (AuthLogoutEvent) Action() string { return ActionAuthLogout }
+
+// OrgAutoApproveRenewalsEvent is "org.auto_approve_renewals": an
+// organisation's automatic approval of renewals was switched on or off.
+type OrgAutoApproveRenewalsEvent struct {
+	Enabled bool `json:"enabled"`
+}
+
+// Action is ActionOrgAutoApprove.
+func (OrgAutoApproveRenewalsEvent) Action() string { return ActionOrgAutoApprove }
+
+// KeyBlockEvent is "key.block": a public key was put on the blocked list,
+// by a keyCompromise revocation (Certificate, Serial) or by an admin
+// (Reason).
+type KeyBlockEvent struct {
+	Certificate string `json:"certificate,omitempty"`
+	KeyType     string `json:"key_type"`
+	Reason      string `json:"reason,omitempty"`
+	Serial      string `json:"serial,omitempty"`
+	Source      string `json:"source"`
+}
+
+// Action is ActionKeyBlock.
+func (KeyBlockEvent) Action() string { return ActionKeyBlock }

@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,25 +35,27 @@ func TestMigration6_RewritesSerialsToTheOpenSSLForm(t *testing.T) {
 			if err := s.MigrateTo(ctx, 5); err != nil {
 				t.Fatalf("migrating to 5: %v", err)
 			}
-			newOrg(t, s, "acme", false)
+			// Rows as versions before 6 stored them, written as raw SQL so
+			// that columns added by later versions do not matter here.
+			db := s.DB().WithContext(ctx)
+			now := time.Now().UTC().Truncate(time.Second)
+			exec := func(q string, args ...any) {
+				t.Helper()
+				if err := db.Exec(q, args...).Error; err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			exec("INSERT INTO organizations (slug, name, max_validity_days, created_at, updated_at) VALUES ('acme', 'Acme', 90, ?, ?)", now, now)
 			certIDs := make([]string, len(tests))
 			for i, tt := range tests {
-				c := issue(t, s)
-				certIDs[i] = c.ID
-				now := s.Now()
-				r := &models.OCSPResponder{Issuer: "issuing", KeyID: "k", KeyLabel: "ocsp-" + tt.old, Serial: randSerial(t),
-					CertDER: []byte{1}, NotBefore: now, NotAfter: now.Add(time.Hour)}
-				if err := s.SaveOCSPResponder(ctx, system, r); err != nil {
-					t.Fatal(err)
-				}
-				// What versions before 6 stored.
-				db := s.DB().WithContext(ctx)
-				if err := db.Exec("UPDATE certificates SET serial = ? WHERE id = ?", tt.old, c.ID).Error; err != nil {
-					t.Fatal(err)
-				}
-				if err := db.Exec("UPDATE ocsp_responders SET serial = ? WHERE id = ?", tt.old, r.ID).Error; err != nil {
-					t.Fatal(err)
-				}
+				reqID, certID := fmt.Sprintf("00000000-0000-4000-8000-%012d", i), fmt.Sprintf("00000000-0000-4000-9000-%012d", i)
+				certIDs[i] = certID
+				exec("INSERT INTO requests (id, state, org, csrpem, validity_days, requested_by, certificate_id, created_at, updated_at) VALUES (?, 'issued', 'acme', 'x', 30, 'p', ?, ?, ?)",
+					reqID, certID, now, now)
+				exec("INSERT INTO certificates (id, serial, request_id, org, not_before, not_after, state, der, created_at, updated_at) VALUES (?, ?, ?, 'acme', ?, ?, 'issued', ?, ?, ?)",
+					certID, tt.old, reqID, now, now.Add(time.Hour), []byte{1}, now, now)
+				exec("INSERT INTO ocsp_responders (issuer, key_id, key_label, serial, cert_der, not_before, not_after, created_at) VALUES ('issuing', 'k', ?, ?, ?, ?, ?, ?)",
+					"ocsp-"+tt.old, tt.old, []byte{1}, now, now.Add(time.Hour), now)
 			}
 			if err := s.Migrate(ctx); err != nil {
 				t.Fatalf("migrating to 6: %v", err)

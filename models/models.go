@@ -62,8 +62,9 @@ type Request struct {
 	ValidityDays   int        `gorm:"not null" json:"validity_days"`
 	Note           string     `gorm:"type:text" json:"note"`
 	RequestedBy    string     `gorm:"index;size:255;not null" json:"requested_by"`
-	RequesterEmail string     `gorm:"size:255" json:"requester_email,omitempty"` // where the decision is sent (Actor.Email at submit)
-	RenewalOf      *string    `gorm:"size:36" json:"renewal_of,omitempty"`       // certificate id
+	RequesterEmail string     `gorm:"size:255" json:"requester_email,omitempty"`                   // where the decision is sent (Actor.Email at submit)
+	RenewalOf      *string    `gorm:"size:36" json:"renewal_of,omitempty"`                         // certificate id
+	KeySHA256      string     `gorm:"column:key_sha256;index;size:64" json:"key_sha256,omitempty"` // hex SHA-256 of the CSR's SubjectPublicKeyInfo
 	DecidedBy      string     `gorm:"size:255" json:"decided_by,omitempty"`
 	DecisionReason string     `gorm:"type:text" json:"decision_reason,omitempty"`
 	DecidedAt      *time.Time `json:"decided_at,omitempty"`
@@ -121,6 +122,7 @@ type APIToken struct {
 	Role       string     `gorm:"size:16;not null" json:"role"`
 	Org        string     `gorm:"size:64" json:"org"`
 	Hash       string     `gorm:"uniqueIndex;size:64;not null" json:"-"`
+	ParentID   *string    `gorm:"index;size:36" json:"parent_id,omitempty"` // the token this one was made with, if any
 	ExpiresAt  time.Time  `json:"expires_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`

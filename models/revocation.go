@@ -90,6 +90,9 @@ func (s *Store) RevokeCertificate(ctx context.Context, a Actor, id string, reaso
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
+		if err := s.blockRevokedKey(tx, a, &c, reason); err != nil {
+			return err
+		}
 		return s.appendAudit(tx, a, c.Org, "certificate", id, CertificateRevokeEvent{
 			Reason: reason, ReasonName: name, Serial: c.Serial,
 		})

@@ -67,6 +67,7 @@ type Actor struct {
 	Org     string // the actor's organisation slug, if any
 	Source  string // remote address, or "cli", "startup"
 	Email   string // the actor's e-mail address, if known (for notifications)
+	TokenID string // the API token the actor authenticated with, if any
 }
 
 // Store is certdesk's persistent state: organisations, requests,

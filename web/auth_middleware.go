@@ -33,6 +33,8 @@ type Principal struct {
 	// CSRFToken is the session's token that unsafe cookie-authenticated
 	// requests must send in X-CSRF-Token; empty for tokens.
 	CSRFToken string
+	// TokenID is the id of the API token used; empty for sessions.
+	TokenID string
 }
 
 // PrincipalFrom returns the request's principal, or nil when anonymous.
@@ -92,7 +94,7 @@ func (a *Auth) tokenPrincipal(c echo.Context, header string) (*Principal, error)
 	case err != nil:
 		return nil, err
 	}
-	return &Principal{Subject: t.Subject, Name: t.Subject, Role: t.Role, Org: t.Org, Via: ViaToken}, nil
+	return &Principal{Subject: t.Subject, Name: t.Subject, Role: t.Role, Org: t.Org, Via: ViaToken, TokenID: t.ID}, nil
 }
 
 // sessionPrincipal resolves the session cookie, enforcing the idle and

@@ -34,6 +34,7 @@ func testServer(t *testing.T) *echo.Echo {
 		Certificates: &handlers.Certificates{},
 		Orgs:         &handlers.Orgs{},
 		Tokens:       &handlers.Tokens{},
+		BlockedKeys:  &handlers.BlockedKeys{},
 		Audit:        &handlers.Audit{},
 		CAFiles:      &handlers.CAFiles{},
 		Health:       &handlers.Health{},

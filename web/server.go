@@ -31,7 +31,8 @@ type Deps struct {
 	Health       *handlers.Health
 	Stats        *handlers.Stats
 	Revocation   *handlers.Revocation // CRLs and OCSP
-	Metrics      *Metrics             // GET /metrics and request metrics; nil to leave them out
+	BlockedKeys  *handlers.BlockedKeys
+	Metrics      *Metrics // GET /metrics and request metrics; nil to leave them out
 	// MetricsToken, when set, is the bearer token GET /metrics requires.
 	MetricsToken string
 	// Frontend is the built browser app (frontend.Dist()).
@@ -80,7 +81,7 @@ func New(d Deps) *echo.Echo {
 	}
 
 	d.Auth.Register(e)
-	api := e.Group("/api/v1", d.Auth.Middleware(), actorContext, d.Auth.CSRF())
+	api := e.Group("/api/v1", apiNoStore, d.Auth.Middleware(), actorContext, d.Auth.CSRF())
 	any := RequireRole(models.RolePartner, models.RoleAdmin, models.RoleAuditor)
 	submitter := RequireRole(models.RolePartner, models.RoleAdmin)
 	admin := RequireRole(models.RoleAdmin)
@@ -114,6 +115,11 @@ func New(d Deps) *echo.Echo {
 	api.POST("/tokens", d.Tokens.Create, any)
 	api.DELETE("/tokens/:id", d.Tokens.Delete, any)
 
+	if d.BlockedKeys != nil {
+		api.GET("/blocked-keys", d.BlockedKeys.List, admin)
+		api.POST("/blocked-keys", d.BlockedKeys.Create, admin)
+	}
+
 	api.GET("/audit/events", d.Audit.Events, auditor)
 	api.GET("/audit/export", d.Audit.Export, auditor)
 	api.GET("/audit/verify", d.Audit.Verify, auditor)
@@ -129,6 +135,16 @@ func New(d Deps) *echo.Echo {
 
 	serveFrontend(e, d.Frontend)
 	return e
+}
+
+// apiNoStore marks every API answer not to be stored by any cache: they
+// carry one caller's view of certificates, requests, tokens and audit
+// events (RFC 9111 §5.2.2.5).
+func apiNoStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		return next(c)
+	}
 }
 
 // RevocationRoutes adds the public CRL and OCSP routes.
@@ -148,7 +164,7 @@ func RevocationRoutes(e *echo.Echo, h *handlers.Revocation) {
 func actorContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if p := PrincipalFrom(c); p != nil {
-			a := models.Actor{Subject: p.Subject, Role: p.Role, Org: p.Org, Source: c.RealIP(), Email: p.Email}
+			a := models.Actor{Subject: p.Subject, Role: p.Role, Org: p.Org, Source: c.RealIP(), Email: p.Email, TokenID: p.TokenID}
 			c.SetRequest(c.Request().WithContext(models.WithActor(c.Request().Context(), a)))
 		}
 		return next(c)
@@ -228,6 +244,10 @@ func serveFrontend(e *echo.Echo, dist fs.FS) {
 	}
 	assets := http.FileServer(http.FS(dist))
 	e.GET("/assets/*", func(c echo.Context) error {
+		// Files only: a directory is never listed.
+		if f, err := fs.Stat(dist, strings.TrimPrefix(c.Request().URL.Path, "/")); err != nil || f.IsDir() {
+			return echo.NewHTTPError(http.StatusNotFound)
+		}
 		c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		assets.ServeHTTP(c.Response(), c.Request())
 		return nil

@@ -32,6 +32,8 @@ type Store interface {
 	FailCertificate(ctx context.Context, a models.Actor, certID, why string) error
 	PendingCertificates(ctx context.Context) ([]models.Certificate, error)
 	RevokeCertificate(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
+	KeyBlocked(ctx context.Context, keySHA256 string) (bool, error)
+	KeyOrgs(ctx context.Context, keySHA256 string) ([]string, error)
 }
 
 // Issuer is what the workflow needs of the CA: lint-before-sign and signing.
@@ -68,6 +70,16 @@ type Workflow struct {
 	// Publisher and RevocationObserver are told of every revocation.
 	Publisher          Publisher
 	RevocationObserver RevocationObserver
+	// Now is the clock that decides whether a certificate is still valid
+	// for renewal; nil is time.Now.
+	Now func() time.Time
+}
+
+func (w *Workflow) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
 }
 
 // ErrHSMPending means the request is approved and its certificate recorded,
@@ -126,9 +138,12 @@ func namespace(o *models.Organization) signer.Namespace {
 	return signer.Namespace{URIPrefixes: o.URIPrefixes, DNSSuffixes: o.DNSSuffixes, EmailDomains: o.EmailDomains}
 }
 
-// Submit checks and records a request. A renewal (same identities as a
-// certificate the organisation holds) of an organisation that allows it is
-// approved automatically and issued at once.
+// Submit checks and records a request. A renewal is approved automatically
+// and issued at once only when the organisation allows it, a partner of the
+// organisation (or a token a partner made) submits it, and it is for a
+// currently valid certificate of the organisation with exactly the same
+// identities; any other renewal waits for an admin like a new request.
+// Renewing a revoked or expired certificate is refused.
 func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*models.Request, error) {
 	org, err := w.Store.GetOrg(ctx, s.Org)
 	if err != nil {
@@ -138,13 +153,17 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 	if err != nil {
 		return nil, err
 	}
+	if err := w.CheckKey(ctx, a, org.Slug, checked.CSR); err != nil {
+		return nil, err
+	}
 	r := &models.Request{
 		Org: org.Slug, Identities: checked.Identities.Strings(), CSRPEM: s.CSRPEM,
 		KeyType: checked.CSR.KeyType, ValidityDays: checked.ValidityDays, Note: s.Note, RequestedBy: a.Subject,
-		RequesterEmail: a.Email,
+		RequesterEmail: a.Email, KeySHA256: checked.CSR.KeySHA256(),
 	}
+	sameIdentities := false
 	if s.RenewalOf != "" {
-		if err := w.checkRenewal(ctx, org, s.RenewalOf, r.Identities); err != nil {
+		if sameIdentities, err = w.checkRenewal(ctx, org, s.RenewalOf, r.Identities); err != nil {
 			return nil, err
 		}
 		r.RenewalOf = &s.RenewalOf
@@ -152,7 +171,9 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
 		return nil, err
 	}
-	if r.RenewalOf == nil || !org.AutoApproveRenewals {
+	auto := r.RenewalOf != nil && org.AutoApproveRenewals && sameIdentities &&
+		a.Role == models.RolePartner && a.Org == org.Slug
+	if !auto {
 		w.notifySubmitted(ctx, r)
 		return r, nil
 	}
@@ -161,6 +182,36 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		return nil, err
 	}
 	return w.issueAndNotify(ctx, a, approved)
+}
+
+// CheckKey applies the key rules that need the store: a blocked key is
+// refused in every organisation (rule "blocked-key"), and a key already
+// submitted or certified for another organisation is refused (rule
+// "key-owner"); only an admin is told which organisation holds it.
+func (w *Workflow) CheckKey(ctx context.Context, a models.Actor, org string, acc *signer.AcceptedCSR) error {
+	fp := acc.KeySHA256()
+	blocked, err := w.Store.KeyBlocked(ctx, fp)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return &signer.PolicyError{Rule: signer.RuleBlockedKey, Reason: "this key is blocked because it is known to be compromised; generate a new key pair and a new CSR"}
+	}
+	orgs, err := w.Store.KeyOrgs(ctx, fp)
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		if o == org {
+			continue
+		}
+		reason := "this key is already used by another organisation; a key belongs to one organisation, so generate a new key pair and a new CSR"
+		if a.Role == models.RoleAdmin {
+			reason = fmt.Sprintf("this key is already used by organisation %s; a key belongs to one organisation, so generate a new key pair and a new CSR", o)
+		}
+		return &signer.PolicyError{Rule: signer.RuleKeyOwner, Reason: reason}
+	}
+	return nil
 }
 
 // Reject refuses a submitted request with a reason and tells the requester.
@@ -196,33 +247,64 @@ func (w *Workflow) issueAndNotify(ctx context.Context, a models.Actor, r *models
 	return issued, nil
 }
 
-// checkRenewal accepts a renewal only of a certificate of the same
-// organisation, for identities that certificate holds.
-func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, certID string, identities []string) error {
+// checkRenewal accepts a renewal only of a currently valid certificate
+// (issued, not revoked, not expired) of the same organisation, for
+// identities that certificate holds; same reports whether the identities
+// are exactly the certificate's (the condition for auto-approval).
+func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, certID string, identities []string) (same bool, err error) {
 	old, err := w.Store.GetCertificate(ctx, certID)
 	if err != nil || old.Org != org.Slug {
-		return &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s is not one of %s's certificates", certID, org.Slug)}
+		return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s is not one of %s's certificates", certID, org.Slug)}
 	}
-	if old.State != models.CertIssued && old.State != models.CertRevoked {
-		return &signer.PolicyError{Rule: "renewal", Reason: "only an issued certificate can be renewed"}
+	switch {
+	case old.State == models.CertRevoked:
+		return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s is revoked and cannot be renewed; request a new certificate with a new key", certID)}
+	case old.State != models.CertIssued:
+		return false, &signer.PolicyError{Rule: "renewal", Reason: "only an issued certificate can be renewed"}
+	case !w.now().Before(old.NotAfter):
+		return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s expired on %s and cannot be renewed; request a new certificate", certID, old.NotAfter.UTC().Format(time.DateOnly))}
 	}
 	for _, id := range identities {
 		if !slices.Contains(old.Identities, id) {
-			return &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("identity %q is not held by certificate %s; request it as a new certificate", id, certID)}
+			return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("identity %q is not held by certificate %s; request it as a new certificate", id, certID)}
 		}
 	}
-	return nil
+	return len(identities) == len(old.Identities), nil
 }
 
 // Approve approves a submitted request and issues its certificate. Of
 // concurrent approvals of one request exactly one gets past the store's
 // conditional transition, so exactly one certificate is issued.
 func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error) {
+	// A key may have been blocked since the request was submitted.
+	if err := w.checkRequestKey(ctx, id); err != nil {
+		return nil, err
+	}
 	r, err := w.Store.ApproveRequest(ctx, a, id, reason)
 	if err != nil {
 		return nil, err
 	}
 	return w.issueAndNotify(ctx, a, r)
+}
+
+// checkRequestKey refuses to approve a request whose key is blocked.
+func (w *Workflow) checkRequestKey(ctx context.Context, id string) error {
+	r, err := w.Store.GetRequest(ctx, id)
+	if err != nil {
+		return err
+	}
+	acc, err := w.Issuer.Profile().CSRPolicy().Check([]byte(r.CSRPEM))
+	if err != nil {
+		return nil // the policy check before signing refuses it with its rule
+	}
+	blocked, err := w.Store.KeyBlocked(ctx, acc.KeySHA256())
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return &signer.PolicyError{Rule: signer.RuleBlockedKey, Reason: "the request's key has been blocked as compromised since it was submitted; reject the request"}
+	}
+	return nil
 }
 
 // issue runs record-before-sign for an approved request: lint and prepare,
