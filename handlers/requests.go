@@ -3,6 +3,7 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -28,6 +29,7 @@ type RequestWorkflow interface {
 	Preview(org *models.Organization, csrPEM string, requested []string, validityDays int) (*issuance.Preview, error)
 	Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	Reject(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+	Retry(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 }
 
 // Requests serves /api/v1/requests.
@@ -166,6 +168,29 @@ func (h *Requests) Approve(c echo.Context) error {
 		return err
 	}
 	r, err := h.Workflow.Approve(c.Request().Context(), actor(c), c.Param("id"), b.Reason)
+	return h.issued(c, r, err)
+}
+
+// Retry is POST /requests/{id}/retry (admins): issues again an approved
+// request whose issuance failed.
+func (h *Requests) Retry(c echo.Context) error {
+	r, err := h.Workflow.Retry(c.Request().Context(), actor(c), c.Param("id"))
+	return h.issued(c, r, err)
+}
+
+// issued answers an approval or retry: 200 with the issued request, or, when
+// the HSM did not sign, 202 with the approved request, whose recorded
+// certificate recovery issues once the HSM is back; approving again would
+// only answer 409.
+func (h *Requests) issued(c echo.Context, r *models.Request, err error) error {
+	if errors.Is(err, issuance.ErrHSMPending) {
+		pending, gerr := h.Store.GetRequest(c.Request().Context(), c.Param("id"))
+		if gerr != nil {
+			return err
+		}
+		c.Response().Header().Set("Retry-After", "10")
+		return c.JSON(http.StatusAccepted, pending)
+	}
 	if err != nil {
 		return err
 	}

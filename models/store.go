@@ -130,6 +130,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
+	if err := registerUnavailable(db); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, err)
+	}
 	s.db = db
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
@@ -176,7 +180,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return sqlDB.PingContext(ctx)
+	return unavailable(sqlDB.PingContext(ctx))
 }
 
 // Driver returns "sqlite" or "postgres".
@@ -221,7 +225,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var events []AuditEvent
 	ctx = context.WithValue(ctx, committedEventsKey{}, &events)
 	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
-		return err
+		return unavailable(err)
 	}
 	if s.AuditSink != nil {
 		for i := range events {

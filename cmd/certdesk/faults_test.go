@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/certdesk/certdesk/handlers/issuance"
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/signer"
+)
+
+// throwawayPostgres is a PostgreSQL server this test started (never the
+// shared one), so that the test may stop it.
+type throwawayPostgres struct {
+	t    *testing.T
+	dir  string
+	port string
+	DSN  string
+}
+
+func pgBin(name string) string { return filepath.Join("/usr/lib/postgresql/15/bin", name) }
+
+// startThrowawayPostgres initialises and starts a PostgreSQL on a free port,
+// owned by the postgres user, and stops it when the test ends.
+func startThrowawayPostgres(t *testing.T) *throwawayPostgres {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "certdesk-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	pg := &throwawayPostgres{t: t, dir: dir, port: port,
+		DSN: fmt.Sprintf("postgres://postgres@127.0.0.1:%s/postgres?sslmode=disable", port)}
+	for _, d := range []string{filepath.Join(dir, "data"), filepath.Join(dir, "sock")} {
+		if out, err := exec.Command("install", "-d", "-o", "postgres", "-m", "700", d).CombinedOutput(); err != nil {
+			t.Fatalf("install -d: %v: %s", err, out)
+		}
+	}
+	os.Chmod(dir, 0o755)
+	pg.run("initdb", "-D", filepath.Join(dir, "data"), "--auth=trust", "-U", "postgres")
+	pg.Start()
+	t.Cleanup(func() {
+		exec.Command("runuser", "-u", "postgres", "--", pgBin("pg_ctl"), "-D", filepath.Join(dir, "data"), "-m", "immediate", "stop").Run()
+		os.RemoveAll(dir)
+	})
+	return pg
+}
+
+func (pg *throwawayPostgres) run(tool string, args ...string) {
+	pg.t.Helper()
+	cmd := exec.Command("runuser", append([]string{"-u", "postgres", "--", pgBin(tool)}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		pg.t.Fatalf("%s: %v: %s", tool, err, out)
+	}
+}
+
+// Start starts the server and waits until it accepts connections.
+func (pg *throwawayPostgres) Start() {
+	pg.t.Helper()
+	pg.run("pg_ctl", "-D", filepath.Join(pg.dir, "data"), "-l", filepath.Join(pg.dir, "sock", "log"), "-o",
+		fmt.Sprintf("-p %s -k %s -c listen_addresses=127.0.0.1", pg.port, filepath.Join(pg.dir, "sock")), "-w", "start")
+}
+
+// Stop stops the server at once, dropping its connections (an outage).
+func (pg *throwawayPostgres) Stop() {
+	pg.t.Helper()
+	pg.run("pg_ctl", "-D", filepath.Join(pg.dir, "data"), "-m", "immediate", "-w", "stop")
+}
+
+// TestPortal_DatabaseOutage_Answers503WithRetryAfterThenRecovers stops the
+// portal's PostgreSQL: token lookups, reads and approvals answer 503 with
+// Retry-After, never 500; once it is back, the same requests succeed.
+func TestPortal_DatabaseOutage_Answers503WithRetryAfterThenRecovers(t *testing.T) {
+	pg := startThrowawayPostgres(t)
+	tp := startPortalAt(t, "postgres", t.TempDir(), pg.DSN, true)
+	_, csrPEM := newCSR(t, "spiffe://example.org/partners/acme/outage")
+	req := tp.must(http.StatusCreated, "partner", "POST", "/api/v1/requests", map[string]any{"csr": csrPEM})
+	id := req["id"].(string)
+
+	pg.Stop()
+	for _, call := range []struct{ who, method, path string }{
+		{"partner", "GET", "/api/v1/requests"},
+		{"auditor", "GET", "/api/v1/requests/" + id},
+		{"admin", "POST", "/api/v1/requests/" + id + "/approve"},
+	} {
+		var body any
+		if call.method == "POST" {
+			body = map[string]any{"reason": "ok"}
+		}
+		r := tp.do(call.who, call.method, call.path, body)
+		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s %s during the outage: %d (Retry-After %q), want 503 with Retry-After: %s",
+				call.method, call.path, r.Status, r.Header.Get("Retry-After"), r.Body)
+		}
+	}
+
+	pg.Start()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := tp.do("partner", "GET", "/api/v1/requests", nil)
+		if r.Status == http.StatusOK {
+			break
+		}
+		if r.Status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after the database is back: %d: %s", r.Status, r.Body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := tp.must(http.StatusOK, "admin", "POST", "/api/v1/requests/"+id+"/approve", map[string]any{"reason": "ok"})
+	if got["state"] != "issued" {
+		t.Fatalf("approval after the outage: %v", got)
+	}
+}
+
+// downHSM is an issuer whose HSM cannot sign.
+type downHSM struct{ issuance.Issuer }
+
+func (downHSM) Issue(*signer.Prepared) ([]byte, error) {
+	return nil, errors.New("CKR_DEVICE_REMOVED")
+}
+
+// TestPortal_ApproveWithHSMDown_Answers202AndRecoveryIssues: with the HSM
+// down an approval answers 202 with the approved request (its certificate
+// pending), approving again is 409, and recovery issues it once the HSM is
+// back and the lease has passed.
+func TestPortal_ApproveWithHSMDown_Answers202AndRecoveryIssues(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			tp := startPortal(t, driver)
+			wf := tp.P.Workflow
+			real := wf.Issuer
+			wf.Issuer = downHSM{real}
+			_, csrPEM := newCSR(t, "spiffe://example.org/partners/acme/nohsm")
+			id := tp.must(http.StatusCreated, "partner", "POST", "/api/v1/requests", map[string]any{"csr": csrPEM})["id"].(string)
+			got := tp.must(http.StatusAccepted, "admin", "POST", "/api/v1/requests/"+id+"/approve", map[string]any{"reason": "ok"})
+			if got["state"] != "approved" {
+				t.Fatalf("202 answer: %v", got)
+			}
+			tp.must(http.StatusConflict, "admin2", "POST", "/api/v1/requests/"+id+"/approve", map[string]any{"reason": "again"})
+			pending, _, err := tp.P.Store.ListCertificates(t.Context(), models.CertFilter{State: models.CertPending})
+			if err != nil || len(pending) != 1 {
+				t.Fatalf("pending certificates: %d, %v", len(pending), err)
+			}
+			wf.Issuer = real
+			clock := time.Now().Add(2 * time.Minute)
+			tp.P.Store.Now = func() time.Time { return clock }
+			if fin, _, err := wf.Recover(t.Context()); err != nil || fin != 1 {
+				t.Fatalf("Recover: %d, %v", fin, err)
+			}
+			if r := tp.must(http.StatusOK, "partner", "GET", "/api/v1/requests/"+id, nil); r["state"] != "issued" {
+				t.Fatalf("after recovery: %v", r)
+			}
+		})
+	}
+}
