@@ -190,7 +190,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		Revocation:   &handlers.Revocation{Service: rev},
 		Orgs:         &handlers.Orgs{Store: store},
 		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
-		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(ca.Issuer.Certificate())},
+		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(ca.Issuer.Certificate()), Log: log},
 		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
 		Health:       health,
 		Metrics:      metrics,
