@@ -1,19 +1,23 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/certdesk/certdesk/handlers/issuance"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/web"
 )
 
 // throwawayPostgres is a PostgreSQL server this test started (never the
@@ -158,5 +162,83 @@ func TestPortal_ApproveWithHSMDown_Answers202AndRecoveryIssues(t *testing.T) {
 				t.Fatalf("after recovery: %v", r)
 			}
 		})
+	}
+}
+
+// TestPortal_OIDCProviderDownAtStart_ServesAndSignInFollows: a portal
+// whose OpenID provider is unreachable starts anyway. It serves CA files and
+// API-token requests, /readyz says sign-in is unavailable and why, and
+// /auth/login answers 503 with Retry-After; once the provider comes up,
+// discovery is retried and sign-in works without a restart.
+func TestPortal_OIDCProviderDownAtStart_ServesAndSignInFollows(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	idpAddr := freeAddr(t)
+	cfg, err := loadConfig(writeTestConfig(t, dir, ln.Addr().String(), url, "http://"+idpAddr, "sqlite", filepath.Join(dir, "certdesk.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.InitCA(cfg.CA, signer.Keys{}, cfg.PKIURL, false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := buildPortal(ctx, cfg, portalOptions{}, discardLog())
+	if err != nil {
+		t.Fatalf("the portal did not start with its OpenID provider down: %v", err)
+	}
+	srv := &http.Server{Handler: p.Echo}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); p.Store.Close() })
+	tok, hash := web.NewAPIToken()
+	sys := models.Actor{Subject: "system:test", Role: models.RoleSystem, Source: "test"}
+	if err := p.Store.CreateToken(ctx, sys, &models.APIToken{Name: "aud", Subject: "aud", Role: models.RoleAuditor, Hash: hash, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path, bearer string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url+path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	if res, body := get("/readyz", ""); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"sign_in":"unavailable"`) || !strings.Contains(body, "discovery") {
+		t.Fatalf("/readyz with the provider down: %d %s", res.StatusCode, body)
+	}
+	if res, body := get("/auth/login", ""); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("/auth/login with the provider down: %d (Retry-After %q) %s", res.StatusCode, res.Header.Get("Retry-After"), body)
+	}
+	for _, path := range []string{"/ca/root.pem", "/api/v1/requests"} {
+		if res, body := get(path, tok); res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s with the provider down: %d %s", path, res.StatusCode, body)
+		}
+	}
+
+	testIdPAt(t, url, idpAddr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, body := get("/readyz", "")
+		if res.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after the provider came up: %d %s", res.StatusCode, body)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if res, body := get("/auth/login", ""); res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), "http://"+idpAddr) {
+		t.Fatalf("/auth/login after discovery: %d -> %q %s", res.StatusCode, res.Header.Get("Location"), body)
 	}
 }

@@ -170,6 +170,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
+	health.SignIn = auth.SignInReady
 	keys := signer.Keys{AllowSoftware: opts.AllowSoftwareKey}
 	rev, err := revocation.New(revocation.Config{
 		Store: store, CA: ca, Keys: keys, IssuingKey: cfg.CA.IssuingKey, CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log,
@@ -272,7 +273,9 @@ func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, st
 	}
 }
 
-// newAuth builds OIDC sign-in from the configuration.
+// newAuth builds OIDC sign-in from the configuration. An unreachable
+// provider does not stop the portal: it serves CRLs, OCSP, CA files and API
+// tokens, reports not ready for sign-in, and retries discovery.
 func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Logger) (*web.Auth, error) {
 	if cfg.OIDC.Issuer == "" || cfg.OIDC.ClientID == "" {
 		return nil, errors.New("oidc.issuer and oidc.client_id are required")
@@ -288,7 +291,7 @@ func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Lo
 	if len(key) < 32 {
 		return nil, errors.New("session.key_file must hold at least 32 bytes (e.g. head -c 32 /dev/urandom | base64)")
 	}
-	return web.NewAuth(ctx, web.AuthConfig{
+	return web.StartAuth(ctx, web.AuthConfig{
 		Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: secret,
 		RedirectURL: cfg.PublicURL + "/auth/callback",
 		RoleClaim:   cfg.OIDC.RoleClaim, Roles: cfg.OIDC.Roles, OrgClaim: cfg.OIDC.OrgClaim,
