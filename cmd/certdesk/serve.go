@@ -251,10 +251,15 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 	return srv.Shutdown(shutdown)
 }
 
+// recoveryEvery is how often background recovers what was in flight. A
+// crashed issuance is finished within its lease (models.IssuanceLease) plus
+// this.
+const recoveryEvery = 10 * time.Second
+
 // background runs the periodic work: finishing issuances the HSM could not
-// sign, and removing expired sessions.
+// sign or a dead process left behind, and removing expired sessions.
 func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, store *models.Store) {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(recoveryEvery)
 	defer t.Stop()
 	for {
 		select {
