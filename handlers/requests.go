@@ -20,6 +20,21 @@ type RequestStore interface {
 	ListRequests(ctx context.Context, f models.RequestFilter) ([]models.Request, string, error)
 	CancelRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	ListAudit(ctx context.Context, f models.AuditFilter) ([]models.AuditEvent, string, error)
+	RequestIssuance(ctx context.Context, r *models.Request) (string, error)
+}
+
+// requestAnswer is a request with where its issuance stands: "pending"
+// (approved, the certificate waits for the HSM) or "failed" (an admin may
+// retry), omitted otherwise.
+type requestAnswer struct {
+	*models.Request
+	Issuance string `json:"issuance,omitempty"`
+}
+
+// withIssuance adds the issuance state to an approved request.
+func (h *Requests) withIssuance(c echo.Context, r *models.Request) (requestAnswer, error) {
+	st, err := h.Store.RequestIssuance(c.Request().Context(), r)
+	return requestAnswer{Request: r, Issuance: st}, err
 }
 
 // RequestWorkflow is what the request handlers need of the issuance
@@ -132,7 +147,11 @@ func (h *Requests) Get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, r)
+	ans, err := h.withIssuance(c, r)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ans)
 }
 
 // Events is GET /requests/{id}/events: the request's history.
@@ -188,8 +207,12 @@ func (h *Requests) issued(c echo.Context, r *models.Request, err error) error {
 		if gerr != nil {
 			return err
 		}
+		ans, ierr := h.withIssuance(c, pending)
+		if ierr != nil {
+			return err
+		}
 		c.Response().Header().Set("Retry-After", "10")
-		return c.JSON(http.StatusAccepted, pending)
+		return c.JSON(http.StatusAccepted, ans)
 	}
 	if err != nil {
 		return err

@@ -336,3 +336,35 @@ func noLiveCertificate(tx *gorm.DB, r *Request) error {
 	}
 	return nil
 }
+
+// Issuance states of an approved request, as RequestIssuance reports them.
+const (
+	IssuancePending = "pending" // a certificate is recorded and waits to be signed (e.g. for the HSM)
+	IssuanceFailed  = "failed"  // the issuance failed; an admin may retry it
+)
+
+// RequestIssuance says where the issuance of an approved request stands:
+// IssuancePending while a certificate is recorded but not signed,
+// IssuanceFailed when FailureReason is set or its latest certificate failed,
+// and "" otherwise (not approved, issued, or not yet recorded).
+func (s *Store) RequestIssuance(ctx context.Context, r *Request) (string, error) {
+	if r.State != StateApproved {
+		return "", nil
+	}
+	if r.FailureReason != "" {
+		return IssuanceFailed, nil
+	}
+	var c Certificate
+	err := s.db.WithContext(ctx).Select("state").Where("request_id = ?", r.ID).Order("created_at DESC, id DESC").Take(&c).Error
+	switch {
+	case errIsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("reading the issuance of request %s: %w", r.ID, err)
+	case c.State == CertPending:
+		return IssuancePending, nil
+	case c.State == CertFailed:
+		return IssuanceFailed, nil
+	}
+	return "", nil
+}

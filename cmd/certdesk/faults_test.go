@@ -144,8 +144,11 @@ func TestPortal_ApproveWithHSMDown_Answers202AndRecoveryIssues(t *testing.T) {
 			_, csrPEM := newCSR(t, "spiffe://example.org/partners/acme/nohsm")
 			id := tp.must(http.StatusCreated, "partner", "POST", "/api/v1/requests", map[string]any{"csr": csrPEM})["id"].(string)
 			got := tp.must(http.StatusAccepted, "admin", "POST", "/api/v1/requests/"+id+"/approve", map[string]any{"reason": "ok"})
-			if got["state"] != "approved" {
-				t.Fatalf("202 answer: %v", got)
+			if got["state"] != "approved" || got["issuance"] != "pending" {
+				t.Fatalf("202 answer: %v, want approved with its issuance pending", got)
+			}
+			if r := tp.must(http.StatusOK, "partner", "GET", "/api/v1/requests/"+id, nil); r["issuance"] != "pending" {
+				t.Fatalf("the request while the HSM is down: %v", r)
 			}
 			tp.must(http.StatusConflict, "admin2", "POST", "/api/v1/requests/"+id+"/approve", map[string]any{"reason": "again"})
 			pending, _, err := tp.P.Store.ListCertificates(t.Context(), models.CertFilter{State: models.CertPending})
@@ -241,4 +244,42 @@ func TestPortal_OIDCProviderDownAtStart_ServesAndSignInFollows(t *testing.T) {
 	if res, body := get("/auth/login", ""); res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), "http://"+idpAddr) {
 		t.Fatalf("/auth/login after discovery: %d -> %q %s", res.StatusCode, res.Header.Get("Location"), body)
 	}
+}
+
+// TestPortal_RetryFailedIssuance_AdminOnlyAndIssues: an approved request
+// that recovery could not issue (policy now refuses it) shows issuance
+// failed with the reason; partners cannot retry it, an admin's retry once
+// policy allows it issues it, and retrying again is 409.
+func TestPortal_RetryFailedIssuance_AdminOnlyAndIssues(t *testing.T) {
+	tp := startPortal(t, "sqlite")
+	ctx := t.Context()
+	_, csrPEM := newCSR(t, "spiffe://example.org/partners/acme/retry")
+	id := tp.must(http.StatusCreated, "partner", "POST", "/api/v1/requests", map[string]any{"csr": csrPEM})["id"].(string)
+	if _, err := tp.P.Store.ApproveRequest(ctx, principals["admin"], id, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	org, _ := tp.P.Store.GetOrg(ctx, "acme")
+	allowed := org.URIPrefixes
+	org.URIPrefixes = models.StringList{"spiffe://example.org/partners/moved/"}
+	if err := tp.P.Store.UpdateOrg(ctx, principals["admin"], org); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	tp.P.Store.Now = func() time.Time { return later }
+	if _, failed, err := tp.P.Workflow.Recover(ctx); failed != 1 || err != nil {
+		t.Fatalf("Recover: %d failed, %v", failed, err)
+	}
+	got := tp.must(http.StatusOK, "partner", "GET", "/api/v1/requests/"+id, nil)
+	if got["issuance"] != "failed" || got["failure_reason"] == "" {
+		t.Fatalf("the failed request: %v", got)
+	}
+	tp.must(http.StatusForbidden, "partner", "POST", "/api/v1/requests/"+id+"/retry", nil)
+	org.URIPrefixes = allowed
+	if err := tp.P.Store.UpdateOrg(ctx, principals["admin"], org); err != nil {
+		t.Fatal(err)
+	}
+	if r := tp.must(http.StatusOK, "admin", "POST", "/api/v1/requests/"+id+"/retry", nil); r["state"] != "issued" {
+		t.Fatalf("retry: %v", r)
+	}
+	tp.must(http.StatusConflict, "admin2", "POST", "/api/v1/requests/"+id+"/retry", nil)
 }
