@@ -36,6 +36,10 @@ export interface CertRequest {
   updated_at: string;
   renewal_of?: string;
   policy?: { ok: boolean; problems: Problem[] };
+  /** Why an approved request's certificate could not be issued; an admin may retry. */
+  failure_reason?: string;
+  /** Where an approved request's issuance stands: its certificate waits for the HSM, or it failed. */
+  issuance?: "pending" | "failed";
 }
 
 /** Certificate is an issued certificate. */
