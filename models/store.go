@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db, err := gorm.Open(dial, gcfg)
 	if err != nil {
 		// The DSN may carry a password: do not echo it.
-		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, unavailable(redactErr(err, cfg.DSN)))
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
