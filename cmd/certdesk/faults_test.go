@@ -48,12 +48,12 @@ func startThrowawayPostgres(t *testing.T) *throwawayPostgres {
 		}
 	}
 	os.Chmod(dir, 0o755)
-	pg.run("initdb", "-D", filepath.Join(dir, "data"), "--auth=trust", "-U", "postgres")
-	pg.Start()
 	t.Cleanup(func() {
 		exec.Command("runuser", "-u", "postgres", "--", pgBin("pg_ctl"), "-D", filepath.Join(dir, "data"), "-m", "immediate", "stop").Run()
 		os.RemoveAll(dir)
 	})
+	pg.run("initdb", "-D", filepath.Join(dir, "data"), "--auth=trust", "-U", "postgres")
+	pg.Start()
 	return pg
 }
 
