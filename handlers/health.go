@@ -10,9 +10,12 @@ import (
 )
 
 // Health serves /healthz (the process is alive) and /readyz (the database
-// answers and the HSM signs).
+// answers, the HSM signs and sign-in is available).
 type Health struct {
 	DBPing func(ctx context.Context) error
+	// SignIn, when set, says why sign-in is not available (the OpenID
+	// provider was not discovered yet), or nil.
+	SignIn func() error
 	// HSMCheck makes a test signature; its result is cached for CacheFor so
 	// that probes do not become HSM load.
 	HSMCheck func(ctx context.Context) error
@@ -39,6 +42,12 @@ func (h *Health) Readyz(c echo.Context) error {
 	}
 	if err := h.hsm(ctx); err != nil {
 		status["hsm"], code = "unavailable", http.StatusServiceUnavailable
+	}
+	if h.SignIn != nil {
+		status["sign_in"] = "ok"
+		if err := h.SignIn(); err != nil {
+			status["sign_in"], status["sign_in_reason"], code = "unavailable", err.Error(), http.StatusServiceUnavailable
+		}
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(code, status)

@@ -19,6 +19,8 @@ const (
 	ActionRequestAutoApprove = "request.auto_approve"
 	ActionRequestReject      = "request.reject"
 	ActionRequestCancel      = "request.cancel"
+	ActionRequestFail        = "request.fail"
+	ActionRequestRetry       = "request.retry"
 
 	ActionCertificateReserve      = "certificate.reserve"
 	ActionCertificateIssue        = "certificate.issue"
@@ -339,3 +341,25 @@ type KeyBlockEvent struct {
 
 // Action is ActionKeyBlock.
 func (KeyBlockEvent) Action() string { return ActionKeyBlock }
+
+// RequestFailEvent records why an approved request's certificate cannot be
+// issued; the request stays approved, waiting for an admin's retry.
+type RequestFailEvent RequestApproveEvent
+
+// Action is ActionRequestFail.
+func (RequestFailEvent) Action() string { return ActionRequestFail }
+
+func (e RequestFailEvent) states() (from, to string) { return e.From, e.To }
+
+// RequestRetryEvent records an admin retrying a failed issuance, with the
+// failure it clears.
+type RequestRetryEvent struct {
+	From            string `json:"from"`
+	PreviousFailure string `json:"previous_failure"`
+	To              string `json:"to"`
+}
+
+// Action is ActionRequestRetry.
+func (*RequestRetryEvent) Action() string { return ActionRequestRetry }
+
+func (e *RequestRetryEvent) states() (from, to string) { return e.From, e.To }

@@ -61,7 +61,9 @@ func parseSerial(what, s string) (string, error) {
 // ReserveCertificate records a certificate about to be signed (record
 // before sign, Boulder ca/ca.go): c carries Serial, RequestID, NotBefore,
 // NotAfter, PrecertDER and optionally Org, Identities and KeyType (taken from
-// the request when empty). The request must be approved and have no pending,
+// the request when empty). The reserving caller holds the certificate's
+// lease (c.ClaimedBy, until c.LeaseUntil) and signs only while HoldClaim
+// says it still does. The request must be approved and have no pending,
 // issued or revoked certificate (ErrConflict otherwise, also for a serial
 // already used). The store assigns ID and State=pending. Audit
 // "certificate.reserve".
@@ -83,6 +85,8 @@ func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate)
 	c.NotBefore, c.NotAfter = normTime(c.NotBefore), normTime(c.NotAfter)
 	c.DER, c.RevokedAt, c.RevocationReason, c.RevokedBy = nil, nil, nil, ""
 	c.CreatedAt, c.UpdatedAt = now, now
+	lease := now.Add(IssuanceLease)
+	c.ClaimedBy, c.LeaseUntil = uuid.NewString(), &lease
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		var r Request
 		if err := s.forUpdate(tx).Where("id = ?", c.RequestID).Take(&r).Error; err != nil {
@@ -204,6 +208,61 @@ func (s *Store) FailCertificate(ctx context.Context, a Actor, certID, why string
 		return fmt.Errorf("failing certificate %s: %w", certID, err)
 	}
 	return nil
+}
+
+// IssuanceLease is how long a claim on a pending certificate lasts: the
+// reserving issuance (or recovery) must sign within it, and recovery claims a
+// pending certificate only once its lease has expired.
+const IssuanceLease = 30 * time.Second
+
+// HoldClaim renews the lease on a pending certificate for the holder of
+// claim, and must succeed right before the HSM signs it: a conditional UPDATE
+// that matches only while the lease is unexpired and still the caller's.
+// ErrConflict means the claim is lost (expired and taken by recovery, or the
+// certificate is no longer pending): the caller must not sign.
+func (s *Store) HoldClaim(ctx context.Context, certID, claim string) error {
+	now := s.now()
+	res := s.db.WithContext(ctx).Model(&Certificate{}).
+		Where("id = ? AND state = ? AND claimed_by = ? AND lease_until > ?", certID, CertPending, claim, now).
+		Updates(map[string]any{"lease_until": now.Add(IssuanceLease)})
+	if res.Error != nil {
+		return fmt.Errorf("holding the claim on certificate %s: %w", certID, res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("holding the claim on certificate %s: %w: the lease expired or the certificate is no longer pending", certID, ErrConflict)
+	}
+	return nil
+}
+
+// ClaimExpiredCertificates claims, for recovery, the pending certificates
+// whose lease has expired (their issuer died or gave up), oldest first, at
+// most limit. Each claim is a conditional UPDATE that matches only the lease
+// the row had when read, so of two recoverers exactly one claims a
+// certificate, and never one that a live issuance still holds. The returned
+// certificates carry their new ClaimedBy.
+func (s *Store) ClaimExpiredCertificates(ctx context.Context, limit int) ([]Certificate, error) {
+	now := s.now()
+	var cs []Certificate
+	err := s.db.WithContext(ctx).Where("state = ? AND (lease_until IS NULL OR lease_until <= ?)", CertPending, now).
+		Order("created_at ASC, id ASC").Limit(limit).Find(&cs).Error
+	if err != nil {
+		return nil, fmt.Errorf("listing expired in-flight certificates: %w", err)
+	}
+	claimed := cs[:0]
+	for _, c := range cs {
+		claim, lease := uuid.NewString(), now.Add(IssuanceLease)
+		res := s.db.WithContext(ctx).Model(&Certificate{}).
+			Where("id = ? AND state = ? AND claimed_by = ? AND (lease_until IS NULL OR lease_until <= ?)", c.ID, CertPending, c.ClaimedBy, now).
+			Updates(map[string]any{"claimed_by": claim, "lease_until": lease})
+		if res.Error != nil {
+			return nil, fmt.Errorf("claiming certificate %s: %w", c.ID, res.Error)
+		}
+		if res.RowsAffected == 1 {
+			c.ClaimedBy, c.LeaseUntil = claim, &lease
+			claimed = append(claimed, c)
+		}
+	}
+	return claimed, nil
 }
 
 // PendingCertificates returns the issuances in flight (reserved, not yet

@@ -69,8 +69,11 @@ type Request struct {
 	DecisionReason string     `gorm:"type:text" json:"decision_reason,omitempty"`
 	DecidedAt      *time.Time `json:"decided_at,omitempty"`
 	CertificateID  *string    `gorm:"size:36" json:"certificate_id,omitempty"`
-	CreatedAt      time.Time  `gorm:"index" json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	// FailureReason, on an approved request, says why its certificate could
+	// not be issued; recovery leaves it alone until an admin retries it.
+	FailureReason string    `gorm:"type:text;not null;default:''" json:"failure_reason,omitempty"`
+	CreatedAt     time.Time `gorm:"index" json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Certificate is an issued (or in-flight) leaf certificate. The row is written
@@ -91,8 +94,12 @@ type Certificate struct {
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 	RevocationReason *int       `json:"revocation_reason,omitempty"` // RFC 5280 §5.3.1 CRLReason
 	RevokedBy        string     `gorm:"size:255" json:"revoked_by,omitempty"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
+	// ClaimedBy and LeaseUntil say who may sign a pending certificate and
+	// until when: the reserving issuance, or recovery once that lease expired.
+	ClaimedBy  string     `gorm:"size:36;not null;default:''" json:"-"`
+	LeaseUntil *time.Time `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 // AuditEvent is one link of the tamper-evident audit chain: Hash covers every

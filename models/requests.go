@@ -256,3 +256,112 @@ func (s *Store) CancelRequest(ctx context.Context, a Actor, id string) (*Request
 	return s.transition(ctx, a, id, "cancelling", RequestCancelEvent{From: StateSubmitted, To: StateCancelled}, nil,
 		map[string]any{"decided_by": a.Subject, "decided_at": nil})
 }
+
+// StrandedRequests returns approved requests, decided at least grace ago,
+// that have no pending, issued or revoked certificate and no recorded
+// failure: their issuance was never recorded (the process died, or the
+// database went away, between approval and reservation) or its certificate
+// failed. Recovery issues them. Oldest first, at most limit.
+func (s *Store) StrandedRequests(ctx context.Context, grace time.Duration, limit int) ([]Request, error) {
+	var rs []Request
+	err := s.db.WithContext(ctx).
+		Where("state = ? AND failure_reason = '' AND updated_at <= ?", StateApproved, s.now().Add(-grace)).
+		Where("NOT EXISTS (SELECT 1 FROM certificates c WHERE c.request_id = requests.id AND c.state IN ?)",
+			[]string{CertPending, CertIssued, CertRevoked}).
+		Order("updated_at ASC, id ASC").Limit(limit).Find(&rs).Error
+	if err != nil {
+		return nil, fmt.Errorf("listing stranded approved requests: %w", err)
+	}
+	return rs, nil
+}
+
+// FailRequest records why an approved request's certificate cannot be
+// issued (policy now refuses it, or it cannot be prepared). The request
+// keeps its decision, shows the reason, and waits for an admin's retry
+// (RetryRequest). Audit "request.fail".
+func (s *Store) FailRequest(ctx context.Context, a Actor, id, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, fmt.Errorf("failing request %s: %w: a reason is required", id, ErrInvalid)
+	}
+	return s.transition(ctx, a, id, "failing", RequestFailEvent{From: StateApproved, Reason: reason, To: StateApproved}, noLiveCertificate,
+		map[string]any{"failure_reason": reason})
+}
+
+// RetryRequest lets an admin retry the issuance of an approved request whose
+// issuance failed (FailureReason set, or its certificate failed): it clears
+// the failure, and the caller issues. The same four-eyes rule as approval
+// applies: nobody retries their own request (ErrForbidden). A request that
+// did not fail, or has a live certificate, is ErrConflict. Audit
+// "request.retry".
+func (s *Store) RetryRequest(ctx context.Context, a Actor, id string) (*Request, error) {
+	ev := &RequestRetryEvent{From: StateApproved, To: StateApproved}
+	return s.transition(ctx, a, id, "retrying", ev,
+		func(tx *gorm.DB, r *Request) error {
+			if r.RequestedBy == a.Subject {
+				return fmt.Errorf("%w: nobody retries their own request", ErrForbidden)
+			}
+			if err := noLiveCertificate(tx, r); err != nil {
+				return err
+			}
+			if r.State == StateApproved && r.FailureReason == "" {
+				var failed int64
+				if err := tx.Model(&Certificate{}).Where("request_id = ? AND state = ?", r.ID, CertFailed).Count(&failed).Error; err != nil {
+					return err
+				}
+				if failed == 0 {
+					return fmt.Errorf("%w: the request's issuance has not failed", ErrConflict)
+				}
+			}
+			ev.PreviousFailure = r.FailureReason
+			return nil
+		},
+		map[string]any{"failure_reason": ""})
+}
+
+// noLiveCertificate refuses (ErrConflict) a request that has a pending,
+// issued or revoked certificate.
+func noLiveCertificate(tx *gorm.DB, r *Request) error {
+	var live int64
+	err := tx.Model(&Certificate{}).Where("request_id = ? AND state IN ?", r.ID, []string{CertPending, CertIssued, CertRevoked}).
+		Count(&live).Error
+	if err != nil {
+		return err
+	}
+	if live > 0 {
+		return fmt.Errorf("%w: request %s already has a certificate", ErrConflict, r.ID)
+	}
+	return nil
+}
+
+// Issuance states of an approved request, as RequestIssuance reports them.
+const (
+	IssuancePending = "pending" // a certificate is recorded and waits to be signed (e.g. for the HSM)
+	IssuanceFailed  = "failed"  // the issuance failed; an admin may retry it
+)
+
+// RequestIssuance says where the issuance of an approved request stands:
+// IssuancePending while a certificate is recorded but not signed,
+// IssuanceFailed when FailureReason is set or its latest certificate failed,
+// and "" otherwise (not approved, issued, or not yet recorded).
+func (s *Store) RequestIssuance(ctx context.Context, r *Request) (string, error) {
+	if r.State != StateApproved {
+		return "", nil
+	}
+	if r.FailureReason != "" {
+		return IssuanceFailed, nil
+	}
+	var c Certificate
+	err := s.db.WithContext(ctx).Select("state").Where("request_id = ?", r.ID).Order("created_at DESC, id DESC").Take(&c).Error
+	switch {
+	case errIsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("reading the issuance of request %s: %w", r.ID, err)
+	case c.State == CertPending:
+		return IssuancePending, nil
+	case c.State == CertFailed:
+		return IssuanceFailed, nil
+	}
+	return "", nil
+}

@@ -113,7 +113,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db, err := gorm.Open(dial, gcfg)
 	if err != nil {
 		// The DSN may carry a password: do not echo it.
-		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, unavailable(redactErr(err, cfg.DSN)))
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -130,6 +130,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		sqlDB.SetMaxIdleConns(5)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := registerUnavailable(db); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, err)
 	}
 	s.db = db
 	if err := s.Ping(ctx); err != nil {
@@ -177,7 +181,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return sqlDB.PingContext(ctx)
+	return unavailable(sqlDB.PingContext(ctx))
 }
 
 // Driver returns "sqlite" or "postgres".
@@ -222,7 +226,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var events []AuditEvent
 	ctx = context.WithValue(ctx, committedEventsKey{}, &events)
 	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
-		return err
+		return unavailable(err)
 	}
 	if s.AuditSink != nil {
 		for i := range events {

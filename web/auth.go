@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -166,23 +168,60 @@ type Auth struct {
 	// tests inject one. Defaults to time.Now.
 	Now func() time.Time
 
-	cfg        AuthConfig
-	store      AuthStore
-	log        *slog.Logger
-	provider   *oidc.Provider
-	verifier   *oidc.IDTokenVerifier
-	oauth      oauth2.Config
-	endSession string // the provider's end_session_endpoint, "" if none
-	loginAEAD  cipher.AEAD
+	cfg       AuthConfig
+	store     AuthStore
+	log       *slog.Logger
+	loginAEAD cipher.AEAD
+
+	// op is the discovered provider; nil until discovery succeeded.
+	op       atomic.Pointer[provider]
+	discoMu  sync.Mutex
+	discoErr error // why the last discovery failed
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // states already consumed, until their cookie would expire
+}
+
+// provider is what discovery found: the OpenID provider, its ID token
+// verifier, the OAuth 2.0 client and the end-session endpoint.
+type provider struct {
+	verifier   *oidc.IDTokenVerifier
+	oauth      oauth2.Config
+	endSession string // the provider's end_session_endpoint, "" if none
 }
 
 // NewAuth discovers the provider at cfg.Issuer and returns a ready Auth.
 // ctx bounds discovery only; the provider's keys are fetched later with a
 // context that outlives it.
 func NewAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
+	a, err := newAuth(cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Discover(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// StartAuth is NewAuth for a server that must start while the provider is
+// unreachable: API tokens and existing sessions work at once, and until
+// discovery succeeds sign-in answers 503 with Retry-After and SignInReady
+// says why. Discovery is retried with backoff (1 s doubling to 1 min) until
+// it succeeds or ctx ends. Only a configuration mistake is an error.
+func StartAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
+	a, err := newAuth(cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Discover(ctx); err != nil {
+		a.log.Warn("OpenID provider unreachable; serving without sign-in and retrying discovery", "issuer", cfg.Issuer, "err", err)
+		go a.keepDiscovering(ctx)
+	}
+	return a, nil
+}
+
+func newAuth(cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -190,8 +229,32 @@ func NewAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Log
 	if log == nil {
 		log = slog.Default()
 	}
+	aead, err := newLoginAEAD(cfg.SessionKey)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{Now: time.Now, cfg: cfg, store: store, log: log, loginAEAD: aead, used: map[string]time.Time{}}
+	a.discoErr = errors.New("OpenID Connect discovery has not run yet")
+	return a, nil
+}
+
+// Discover runs OpenID Connect discovery at the issuer once and, if it
+// succeeds, makes sign-in available.
+func (a *Auth) Discover(ctx context.Context) error {
+	op, err := discover(ctx, a.cfg)
+	a.discoMu.Lock()
+	a.discoErr = err
+	a.discoMu.Unlock()
+	if err != nil {
+		return err
+	}
+	a.op.Store(op)
+	return nil
+}
+
+func discover(ctx context.Context, cfg AuthConfig) (*provider, error) {
 	// go-oidc keeps this context for fetching the provider's keys later.
-	provider, err := oidc.NewProvider(context.WithoutCancel(ctx), cfg.Issuer)
+	p, err := oidc.NewProvider(context.WithoutCancel(ctx), cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("auth.issuer: OpenID Connect discovery at %s: %w", cfg.Issuer, err)
 	}
@@ -199,35 +262,60 @@ func NewAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Log
 		EndSession string   `json:"end_session_endpoint"`
 		PKCE       []string `json:"code_challenge_methods_supported"`
 	}
-	if err := provider.Claims(&disco); err != nil {
+	if err := p.Claims(&disco); err != nil {
 		return nil, fmt.Errorf("auth.issuer: reading discovery document: %w", err)
 	}
 	if len(disco.PKCE) > 0 && !slicesContains(disco.PKCE, "S256") {
 		return nil, fmt.Errorf("auth.issuer: the provider does not support PKCE S256 (supports %v)", disco.PKCE)
 	}
-	aead, err := newLoginAEAD(cfg.SessionKey)
-	if err != nil {
-		return nil, err
-	}
-	a := &Auth{
-		Now:      time.Now,
-		cfg:      cfg,
-		store:    store,
-		log:      log,
-		provider: provider,
-		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+	return &provider{
+		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
 		oauth: oauth2.Config{
-			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
-			Endpoint:     provider.Endpoint(),
-			RedirectURL:  cfg.RedirectURL,
-			Scopes:       cfg.Scopes,
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: p.Endpoint(),
+			RedirectURL: cfg.RedirectURL, Scopes: cfg.Scopes,
 		},
 		endSession: disco.EndSession,
-		loginAEAD:  aead,
-		used:       map[string]time.Time{},
+	}, nil
+}
+
+// keepDiscovering retries discovery with backoff until it succeeds or ctx
+// ends.
+func (a *Auth) keepDiscovering(ctx context.Context) {
+	wait := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := a.Discover(dctx)
+		cancel()
+		if err == nil {
+			a.log.Info("OpenID provider discovered; sign-in is available", "issuer", a.cfg.Issuer)
+			return
+		}
+		a.log.Warn("OpenID provider still unreachable", "issuer", a.cfg.Issuer, "retry_in", (2 * wait).String(), "err", err)
+		wait = min(2*wait, time.Minute)
 	}
-	return a, nil
+}
+
+// SignInReady is nil once discovery succeeded, and otherwise says why
+// sign-in is not available.
+func (a *Auth) SignInReady() error {
+	if a.op.Load() != nil {
+		return nil
+	}
+	a.discoMu.Lock()
+	defer a.discoMu.Unlock()
+	return a.discoErr
+}
+
+// signInUnavailable is the answer to a sign-in attempt before discovery
+// succeeded.
+func signInUnavailable() error {
+	return &Problem{Type: ProblemTypeDefault, Title: http.StatusText(http.StatusServiceUnavailable), Status: http.StatusServiceUnavailable,
+		Detail: "Sign-in is not available yet: the OpenID provider could not be reached. Try again shortly.", RetryAfter: RetryAfterSeconds}
 }
 
 func (a *Auth) now() time.Time {

@@ -43,6 +43,10 @@ func (a *Auth) Register(e *echo.Echo) {
 // login starts the authorization code flow: fresh state, nonce and PKCE
 // verifier, remembered in the encrypted pending-login cookie.
 func (a *Auth) login(c echo.Context) error {
+	op := a.op.Load()
+	if op == nil {
+		return signInUnavailable()
+	}
 	state, err := newSecret()
 	if err != nil {
 		return err
@@ -64,7 +68,7 @@ func (a *Auth) login(c echo.Context) error {
 	}
 	a.setLoginCookie(c, sealed)
 	noStore(c)
-	return c.Redirect(http.StatusFound, a.oauth.AuthCodeURL(p.State, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)))
+	return c.Redirect(http.StatusFound, op.oauth.AuthCodeURL(p.State, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)))
 }
 
 // callback completes the flow: it checks state, exchanges the code with the
@@ -72,6 +76,10 @@ func (a *Auth) login(c echo.Context) error {
 // organisation, and starts a new session. The pending login is consumed
 // whatever the outcome.
 func (a *Auth) callback(c echo.Context) error {
+	op := a.op.Load()
+	if op == nil {
+		return signInUnavailable()
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), exchangeTimeout)
 	defer cancel()
 	q := c.QueryParams()
@@ -100,7 +108,7 @@ func (a *Auth) callback(c echo.Context) error {
 	if code == "" {
 		return a.loginFailed(c, "missing_code", "", "")
 	}
-	tok, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(pending.Verifier))
+	tok, err := op.oauth.Exchange(ctx, code, oauth2.VerifierOption(pending.Verifier))
 	if err != nil {
 		// The error may quote the provider's answer but never the code or secret.
 		a.log.WarnContext(ctx, "sign-in: code exchange failed", "err", redactOAuthErr(err))
@@ -110,7 +118,7 @@ func (a *Auth) callback(c echo.Context) error {
 	if rawID == "" {
 		return a.loginFailed(c, "no_id_token", "", "")
 	}
-	idt, err := a.verifier.Verify(ctx, rawID)
+	idt, err := op.verifier.Verify(ctx, rawID)
 	if err != nil {
 		a.log.WarnContext(ctx, "sign-in: ID token rejected", "err", err)
 		return a.loginFailed(c, "id_token_invalid", "", "")
@@ -243,12 +251,12 @@ func (a *Auth) logout(c echo.Context) error {
 		if err := a.store.Record(ctx, actor, "user", p.Subject, models.AuthLogoutEvent{}); err != nil {
 			a.log.ErrorContext(ctx, "auditing logout", "err", err)
 		}
-		if a.endSession != "" {
+		if op := a.op.Load(); op != nil && op.endSession != "" {
 			hint := ""
 			if sess != nil {
 				hint = sess.IDTokenHint
 			}
-			redirect = a.endSessionURL(hint)
+			redirect = a.endSessionURL(op.endSession, hint)
 		}
 	}
 	a.clearSessionCookie(c)
@@ -260,8 +268,8 @@ func (a *Auth) logout(c echo.Context) error {
 }
 
 // endSessionURL builds the provider's logout URL.
-func (a *Auth) endSessionURL(idTokenHint string) string {
-	u, err := url.Parse(a.endSession)
+func (a *Auth) endSessionURL(endSession, idTokenHint string) string {
+	u, err := url.Parse(endSession)
 	if err != nil {
 		return "/"
 	}

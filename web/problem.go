@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,7 +20,12 @@ const (
 	ProblemTypeDefault        = "about:blank"
 	ProblemTypePolicy         = "urn:certdesk:problem:policy"
 	ProblemTypeHSMUnavailable = "urn:certdesk:problem:hsm-unavailable"
+	ProblemTypeDBUnavailable  = "urn:certdesk:problem:database-unavailable"
 )
+
+// RetryAfterSeconds is the Retry-After (RFC 9110 §10.2.3) of a 503 for an
+// unavailable HSM or database: about one recovery pass.
+const RetryAfterSeconds = 10
 
 // ContentTypeProblem is the media type of problem details (RFC 9457 §3).
 const ContentTypeProblem = "application/problem+json"
@@ -38,6 +44,8 @@ type Problem struct {
 	Instance  string `json:"instance,omitempty"`
 	Rule      string `json:"rule,omitempty"` // the policy rule that refused (signer.PolicyError)
 	RequestID string `json:"request_id,omitempty"`
+	// RetryAfter, in seconds, is sent as the Retry-After header when set.
+	RetryAfter int `json:"-"`
 }
 
 // Error implements error.
@@ -114,7 +122,12 @@ func problemFor(err error) *Problem {
 		return &Problem{Type: ProblemTypePolicy, Title: "Refused by policy", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
 	case errors.Is(err, signer.ErrHSMUnavailable):
 		// Retry-able; the message may name the token but never its PIN.
-		return &Problem{Type: ProblemTypeHSMUnavailable, Title: "Signing key unavailable", Status: http.StatusServiceUnavailable, Detail: "The signing key's HSM is unavailable. Try again shortly."}
+		return &Problem{Type: ProblemTypeHSMUnavailable, Title: "Signing key unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "The signing key's HSM is unavailable. Try again shortly.", RetryAfter: RetryAfterSeconds}
+	case errors.Is(err, models.ErrUnavailable):
+		// Nothing about the connection (host, user) reaches the client.
+		return &Problem{Type: ProblemTypeDBUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "The database is unavailable. Try again shortly.", RetryAfter: RetryAfterSeconds}
 	case errors.Is(err, models.ErrNotFound):
 		return simple(http.StatusNotFound, err.Error())
 	case errors.Is(err, models.ErrConflict):
@@ -163,6 +176,9 @@ func writeProblem(c echo.Context, p *Problem) error {
 	resp := c.Response()
 	resp.Header().Set(echo.HeaderContentType, ContentTypeProblem)
 	resp.Header().Set(echo.HeaderCacheControl, "no-store")
+	if p.RetryAfter > 0 {
+		resp.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	resp.WriteHeader(p.Status)
 	if c.Request().Method == http.MethodHead {
 		return nil

@@ -96,6 +96,7 @@ func New(d Deps) *echo.Echo {
 	api.GET("/requests/:id/events", d.Requests.Events, any)
 	api.POST("/requests/:id/approve", d.Requests.Approve, admin)
 	api.POST("/requests/:id/reject", d.Requests.Reject, admin)
+	api.POST("/requests/:id/retry", d.Requests.Retry, admin)
 	api.POST("/requests/:id/cancel", d.Requests.Cancel, submitter)
 
 	api.GET("/certificates", d.Certificates.List, any)

@@ -237,7 +237,12 @@ func TestRecovery_CrashBetweenRecordAndSign(t *testing.T) {
 			if err := tp.P.Store.ReserveCertificate(ctx, admin, c); err != nil {
 				t.Fatal(err)
 			}
-			// "Kill": stop this portal without signing; start another on the same database.
+			// "Kill": stop this portal without signing; start another on the same
+			// database once the dead issuance's lease has expired.
+			if err := tp.P.Store.DB().Model(&models.Certificate{}).Where("id = ?", c.ID).
+				Update("lease_until", time.Now().Add(-time.Second)).Error; err != nil {
+				t.Fatal(err)
+			}
 			tp.P.Store.Close()
 			tp2 := startPortalAt(t, driver, dir, dsn, false)
 			tp2.Tokens = tp.Tokens

@@ -170,6 +170,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
+	health.SignIn = auth.SignInReady
 	keys := signer.Keys{AllowSoftware: opts.AllowSoftwareKey}
 	rev, err := revocation.New(revocation.Config{
 		Store: store, CA: ca, Keys: keys, IssuingKey: cfg.CA.IssuingKey, CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log,
@@ -191,7 +192,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		Orgs:         &handlers.Orgs{Store: store},
 		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
 		BlockedKeys:  &handlers.BlockedKeys{Store: store},
-		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(ca.Issuer.Certificate())},
+		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(ca.Issuer.Certificate()), Log: log},
 		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
 		Health:       health,
 		Metrics:      metrics,
@@ -251,10 +252,15 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 	return srv.Shutdown(shutdown)
 }
 
+// recoveryEvery is how often background recovers what was in flight. A
+// crashed issuance is finished within its lease (models.IssuanceLease) plus
+// this.
+const recoveryEvery = 10 * time.Second
+
 // background runs the periodic work: finishing issuances the HSM could not
-// sign, and removing expired sessions.
+// sign or a dead process left behind, and removing expired sessions.
 func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, store *models.Store) {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(recoveryEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -273,7 +279,9 @@ func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, st
 	}
 }
 
-// newAuth builds OIDC sign-in from the configuration.
+// newAuth builds OIDC sign-in from the configuration. An unreachable
+// provider does not stop the portal: it serves CRLs, OCSP, CA files and API
+// tokens, reports not ready for sign-in, and retries discovery.
 func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Logger) (*web.Auth, error) {
 	if cfg.OIDC.Issuer == "" || cfg.OIDC.ClientID == "" {
 		return nil, errors.New("oidc.issuer and oidc.client_id are required")
@@ -289,7 +297,7 @@ func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Lo
 	if len(key) < 32 {
 		return nil, errors.New("session.key_file must hold at least 32 bytes (e.g. head -c 32 /dev/urandom | base64)")
 	}
-	return web.NewAuth(ctx, web.AuthConfig{
+	return web.StartAuth(ctx, web.AuthConfig{
 		Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: secret,
 		RedirectURL: cfg.PublicURL + "/auth/callback",
 		RoleClaim:   cfg.OIDC.RoleClaim, Roles: cfg.OIDC.Roles, OrgClaim: cfg.OIDC.OrgClaim,

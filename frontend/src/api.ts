@@ -37,6 +37,10 @@ export interface CertRequest {
   renewal_of?: string;
   /** policy is the server's current verdict, sent only while the request is submitted. */
   policy?: { ok: boolean; problems: Problem[] };
+  /** Why an approved request's certificate could not be issued; an admin may retry. */
+  failure_reason?: string;
+  /** Where an approved request's issuance stands: its certificate waits for the HSM, or it failed. */
+  issuance?: "pending" | "failed";
 }
 
 /** Certificate is an issued certificate. */

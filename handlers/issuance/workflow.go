@@ -30,7 +30,11 @@ type Store interface {
 	ReserveCertificate(ctx context.Context, a models.Actor, c *models.Certificate) error
 	CompleteCertificate(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Certificate, error)
 	FailCertificate(ctx context.Context, a models.Actor, certID, why string) error
-	PendingCertificates(ctx context.Context) ([]models.Certificate, error)
+	HoldClaim(ctx context.Context, certID, claim string) error
+	ClaimExpiredCertificates(ctx context.Context, limit int) ([]models.Certificate, error)
+	StrandedRequests(ctx context.Context, grace time.Duration, limit int) ([]models.Request, error)
+	FailRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+	RetryRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	RevokeCertificate(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
 	KeyBlocked(ctx context.Context, keySHA256 string) (bool, error)
 	KeyOrgs(ctx context.Context, keySHA256 string) ([]string, error)
@@ -85,6 +89,20 @@ func (w *Workflow) now() time.Time {
 // ErrHSMPending means the request is approved and its certificate recorded,
 // but the HSM did not sign; recovery finishes it when the HSM is back.
 var ErrHSMPending = errors.New("the request is approved but the HSM did not sign; the certificate will be issued when the HSM is available again")
+
+// errCannotIssue marks why an approved request cannot be issued as it
+// stands (policy refuses it now, or its certificate cannot be prepared), as
+// opposed to the store or the HSM failing for the moment.
+var errCannotIssue = errors.New("the request cannot be issued")
+
+// cannotIssue wraps err with errCannotIssue, keeping err's own kind (a
+// *signer.PolicyError stays one for the web layer).
+func cannotIssue(err error) error { return &issueError{err} }
+
+type issueError struct{ err error }
+
+func (e *issueError) Error() string   { return e.err.Error() }
+func (e *issueError) Unwrap() []error { return []error{e.err, errCannotIssue} }
 
 // Submission is a partner's request as received, before policy.
 type Submission struct {
@@ -319,14 +337,14 @@ func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request)
 	// Policy may have changed since submission: check again.
 	checked, err := w.Check(org, r.CSRPEM, r.Identities, r.ValidityDays)
 	if err != nil {
-		return nil, err
+		return nil, cannotIssue(err)
 	}
 	p, err := w.Issuer.Prepare(signer.LeafRequest{
 		PublicKey: checked.CSR.CSR.PublicKey, Identities: checked.Identities,
 		Organization: org.Name, Validity: time.Duration(checked.ValidityDays) * 24 * time.Hour,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("preparing the certificate for request %s: %w", r.ID, err)
+		return nil, cannotIssue(fmt.Errorf("preparing the certificate for request %s: %w", r.ID, err))
 	}
 	c := &models.Certificate{
 		Serial: p.Serial.String(), RequestID: r.ID, Org: r.Org, Identities: checked.Identities.Strings(),
@@ -341,7 +359,13 @@ func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request)
 	return w.Store.GetRequest(ctx, r.ID)
 }
 
+// sign has the HSM sign c, only while the caller still holds c's claim
+// (models.Store.HoldClaim), so a live issuance and recovery never both sign
+// one serial.
 func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certificate, p *signer.Prepared, start time.Time) error {
+	if err := w.Store.HoldClaim(ctx, c.ID, c.ClaimedBy); err != nil {
+		return fmt.Errorf("not signing certificate %s: %w", c.Serial, err)
+	}
 	hsmStart := time.Now()
 	der, err := w.Issuer.Issue(p)
 	hsm := time.Since(hsmStart)
@@ -364,16 +388,30 @@ func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certifica
 	return nil
 }
 
-// Recover finishes issuances that were recorded but not signed (the process
-// died, or the HSM failed): it signs exactly the recorded certificate, or
-// marks it failed when that can no longer be done. It runs at start and
+// recoveryBatch bounds the work of one recovery pass.
+const recoveryBatch = 100
+
+// StrandedGrace is how long an approved request may stay without a recorded
+// certificate before recovery issues it: longer than a live approval takes to
+// reserve, so recovery does not race it (and if it did, the store's one-live-
+// certificate rule lets only one reservation through).
+const StrandedGrace = models.IssuanceLease
+
+// Recover finishes what was in flight. It signs exactly the recorded
+// certificate of every pending issuance whose lease has expired (the process
+// died, or the HSM failed), claiming each first so that it never signs what
+// a live issuance still holds, or marks it failed when it can no longer be
+// signed. Then it issues approved requests left without a certificate
+// (the process died or the database went away between approval and
+// reservation), checking policy again; one that can no longer be issued
+// keeps a visible failure reason for an admin to retry. It runs at start and
 // periodically.
 func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error) {
-	pending, err := w.Store.PendingCertificates(ctx)
+	pending, err := w.Store.ClaimExpiredCertificates(ctx, recoveryBatch)
 	if err != nil {
-		return 0, 0, fmt.Errorf("listing in-flight issuances: %w", err)
+		return 0, 0, fmt.Errorf("claiming in-flight issuances: %w", err)
 	}
-	sys := models.Actor{Subject: "system:recovery", Role: models.RoleSystem, Source: "recovery"}
+	sys := recoveryActor
 	for i := range pending {
 		c := &pending[i]
 		p, err := w.Issuer.Resume(c.PrecertDER)
@@ -393,7 +431,45 @@ func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error
 		}
 		finished++
 	}
+	stranded, err := w.Store.StrandedRequests(ctx, StrandedGrace, recoveryBatch)
+	if err != nil {
+		return finished, failed, err
+	}
+	for i := range stranded {
+		r := &stranded[i]
+		_, err := w.issueAndNotify(ctx, sys, r)
+		switch {
+		case err == nil:
+			finished++
+		case errors.Is(err, models.ErrConflict):
+			// A live approval or another replica reserved it meanwhile.
+		case errors.Is(err, ErrHSMPending):
+			return finished, failed, err
+		case errors.Is(err, errCannotIssue):
+			w.Log.WarnContext(ctx, "approved request can no longer be issued; it waits for an admin's retry", "request", r.ID, "err", err)
+			if _, ferr := w.Store.FailRequest(ctx, sys, r.ID, err.Error()); ferr != nil && !errors.Is(ferr, models.ErrConflict) {
+				return finished, failed, ferr
+			}
+			failed++
+		default:
+			return finished, failed, err
+		}
+	}
 	return finished, failed, nil
+}
+
+// recoveryActor is who recovery acts as in the audit log.
+var recoveryActor = models.Actor{Subject: "system:recovery", Role: models.RoleSystem, Source: "recovery"}
+
+// Retry issues an approved request whose issuance failed, at an admin's
+// request: the store clears the failure (refusing the requester, and a
+// request that did not fail), then it is issued as after an approval.
+func (w *Workflow) Retry(ctx context.Context, a models.Actor, id string) (*models.Request, error) {
+	r, err := w.Store.RetryRequest(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return w.issueAndNotify(ctx, a, r)
 }
 
 // Preview is the policy verdict on a CSR and identities, before anything is

@@ -174,6 +174,8 @@ func TestWorkflow_Reject_IssuesNothing(t *testing.T) {
 // signs exactly the recorded to-be-signed certificate, once.
 func TestWorkflow_Recover_SignsExactlyTheRecordedCertificate(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		clock := modelstest.NewClock(time.Now())
+		s.Now = clock.Now
 		e := newEnv(t, s)
 		r := e.submit("crash")
 		approved, err := s.ApproveRequest(bg, admin, r.ID, "ok")
@@ -189,7 +191,8 @@ func TestWorkflow_Recover_SignsExactlyTheRecordedCertificate(t *testing.T) {
 		if err := s.ReserveCertificate(bg, admin, pending); err != nil {
 			t.Fatal(err)
 		}
-		// The process dies here. A restart recovers.
+		// The process dies here. Once its lease has expired, recovery finishes.
+		clock.Advance(models.IssuanceLease + time.Second)
 		finished, failed, err := e.wf.Recover(bg)
 		if err != nil || finished != 1 || failed != 0 {
 			t.Fatalf("Recover: finished %d failed %d, %v", finished, failed, err)
