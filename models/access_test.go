@@ -117,6 +117,27 @@ func TestCreateToken_BadInput_IsInvalid(t *testing.T) {
 	})
 }
 
+func TestCreateToken_LifetimeCap_AcceptsTheCapRefusesASecondMore(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		clk := newClock()
+		s.Now = clk.Now
+		tests := []struct {
+			name    string
+			expires time.Time
+			want    error
+		}{
+			{"exactly the cap", clk.Now().Add(models.MaxTokenLifetime), nil},
+			{"a second beyond the cap", clk.Now().Add(models.MaxTokenLifetime + time.Second), models.ErrInvalid},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				tok := &models.APIToken{Subject: "x", Role: "partner", Hash: tokenHash(tt.name), ExpiresAt: tt.expires}
+				wantErr(t, s.CreateToken(ctx, partner, tok), tt.want)
+			})
+		}
+	})
+}
+
 func TestSessions_ExpireByTheClock(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
 		clk := newClock()

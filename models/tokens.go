@@ -10,13 +10,21 @@ import (
 	"gorm.io/gorm"
 )
 
+// MaxTokenLifetimeDays bounds an API token's life in days: a token
+// expires at most this long after it is created, whoever creates it (the
+// API or the token create command).
+const MaxTokenLifetimeDays = 365
+
+// MaxTokenLifetime is MaxTokenLifetimeDays as a duration.
+const MaxTokenLifetime = MaxTokenLifetimeDays * 24 * time.Hour
+
 // tokenTouchInterval is how stale LastUsedAt may get before LookupToken
 // writes it again (so a busy automation does not write on every call).
 const tokenTouchInterval = time.Minute
 
 // CreateToken stores an API token. The caller sets t.Hash (hex SHA-256 of
 // the token, which the store never sees), Subject, Role, and ExpiresAt in the
-// future; the store assigns ID and CreatedAt. The audit event "token.create"
+// future, at most MaxTokenLifetime away; the store assigns ID and CreatedAt. The audit event "token.create"
 // carries the name, role, organisation and expiry, never the token or hash.
 func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 	now := s.now()
@@ -29,6 +37,8 @@ func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 		return fmt.Errorf("creating token: %w: role required", ErrInvalid)
 	case !t.ExpiresAt.After(now):
 		return fmt.Errorf("creating token: %w: expiry must be in the future", ErrInvalid)
+	case t.ExpiresAt.After(now.Add(MaxTokenLifetime)):
+		return fmt.Errorf("creating token: %w: expiry must be at most %d days away", ErrInvalid, MaxTokenLifetimeDays)
 	}
 	t.ID = uuid.NewString()
 	t.CreatedAt = now
