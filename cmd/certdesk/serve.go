@@ -78,11 +78,7 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 
 // openStore opens the configured database and applies migrations.
 func openStore(ctx context.Context, cfg *Config) (*models.Store, error) {
-	dsn, err := cfg.databaseDSN()
-	if err != nil {
-		return nil, err
-	}
-	store, err := models.Open(ctx, models.Config{Driver: cfg.Database.Driver, DSN: dsn})
+	store, err := models.Open(ctx, cfg.Database)
 	if err != nil {
 		return nil, fmt.Errorf("opening the %s database: %w", cfg.Database.Driver, err)
 	}
@@ -173,9 +169,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	keys := signer.Keys{AllowSoftware: opts.AllowSoftwareKey}
 	rev, err := revocation.New(revocation.Config{
 		Store: store, CA: ca, Keys: keys, IssuingKey: cfg.CA.IssuingKey, CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log,
-		CRLValidity: cfg.Revocation.CRLValidity, OCSPValidity: cfg.Revocation.OCSPValidity,
-		ResponderValidity: cfg.Revocation.OCSPResponderValidity, NonceEnabled: !cfg.Revocation.DisableOCSPNonce,
-		FallbackToCAKey: cfg.Revocation.OCSPFallbackToCAKey, OCSPSignRate: cfg.Revocation.OCSPSignRate, Observer: metrics,
+		Settings: cfg.Revocation, Observer: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revocation: %w", err)
@@ -272,47 +266,18 @@ func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, st
 	}
 }
 
-// newAuth builds OIDC sign-in from the configuration.
+// newAuth builds OIDC sign-in from the oidc and session sections, the
+// public URL, and the secrets read from their files or the environment.
 func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Logger) (*web.Auth, error) {
-	if cfg.OIDC.Issuer == "" || cfg.OIDC.ClientID == "" {
-		return nil, errors.New("oidc.issuer and oidc.client_id are required")
-	}
-	secret, err := readSecret(cfg.OIDC.ClientSecretFile, "oidc.client_secret_file", "CERTDESK_OIDC_CLIENT_SECRET")
-	if err != nil {
-		return nil, err
-	}
-	key, err := readSecret(cfg.Session.KeyFile, "session.key_file", "CERTDESK_SESSION_KEY")
-	if err != nil {
-		return nil, err
-	}
-	if len(key) < 32 {
-		return nil, errors.New("session.key_file must hold at least 32 bytes (e.g. head -c 32 /dev/urandom | base64)")
-	}
-	return web.NewAuth(ctx, web.AuthConfig{
-		Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: secret,
-		RedirectURL: cfg.PublicURL + "/auth/callback",
-		RoleClaim:   cfg.OIDC.RoleClaim, Roles: cfg.OIDC.Roles, OrgClaim: cfg.OIDC.OrgClaim,
-		SessionIdle: cfg.Session.Idle, SessionAbsolute: cfg.Session.Absolute,
+	ac := web.AuthConfig{
+		OIDCConfig: cfg.OIDC, SessionConfig: cfg.Session,
+		RedirectURL:   cfg.PublicURL + "/auth/callback",
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
-		SessionKey:    []byte(key),
-	}, store, log)
-}
-
-// readSecret reads a secret from its file, trimming a trailing newline, or,
-// when no file is configured, from the environment variable env. Secrets are
-// never part of the configuration text.
-func readSecret(path, field, env string) (string, error) {
-	if path == "" {
-		if v, ok := os.LookupEnv(env); ok && v != "" {
-			return v, nil
-		}
-		return "", fmt.Errorf("%s (or the environment variable %s) is required", field, env)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", field, err)
+	if err := ac.ReadSecrets(); err != nil {
+		return nil, err
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return web.NewAuth(ctx, ac, store, log)
 }
 
 // readMetricsToken returns the bearer token that GET /metrics requires, or
@@ -322,7 +287,7 @@ func readMetricsToken(c MetricsConfig) (string, error) {
 	if c.BearerTokenFile == "" && os.Getenv("CERTDESK_METRICS_TOKEN") == "" {
 		return "", nil
 	}
-	tok, err := readSecret(c.BearerTokenFile, "metrics.bearer_token_file", "CERTDESK_METRICS_TOKEN")
+	tok, err := web.ReadSecret(c.BearerTokenFile, "metrics.bearer_token_file", "CERTDESK_METRICS_TOKEN")
 	if err != nil {
 		return "", err
 	}
