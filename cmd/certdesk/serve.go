@@ -122,21 +122,11 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 			store.Close()
 		}
 	}()
-	ca, err := signer.LoadCA(cfg.CA, signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, cfg.Profile, cfg.PKIURL, time.Now())
+	ca, err := loadIssuingCA(cfg, opts, log)
 	if err != nil {
-		return nil, fmt.Errorf("loading the CA: %w", err)
+		return nil, err
 	}
-	if ca.Software {
-		log.Warn("the issuing CA key is a file-backed demo key — not for production")
-	}
-	log.Info("issuing CA loaded", "subject", ca.Issuer.Certificate().Subject.String(),
-		"key", signer.KeyFingerprint(ca.Issuer.Certificate().PublicKey), "not_after", ca.Issuer.Certificate().NotAfter)
-
-	// Audit events also go to the log, for a SIEM, once committed.
-	store.AuditSink = func(ctx context.Context, e *models.AuditEvent) {
-		log.InfoContext(ctx, "audit", "seq", e.Seq, "action", e.Action, "actor", e.Actor, "role", e.Role, "org", e.Org,
-			"object_type", e.ObjectType, "object_id", e.ObjectID, "source", e.Source, "detail", e.Detail, "hash", e.Hash)
-	}
+	store.AuditSink = auditToLog(log)
 	health := &handlers.Health{DBPing: store.Ping, HSMCheck: func(context.Context) error {
 		return signer.CheckKeyMatches(ca.Issuer.Certificate(), ca.Issuer.Signer())
 	}}
@@ -156,46 +146,76 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		return nil, err
 	}
 	wf := &issuance.Workflow{Store: store, Issuer: ca.Issuer, Log: log, Observer: metrics, Notifier: notifier, RevocationObserver: metrics}
-	if fin, failed, err := wf.Recover(ctx); err != nil {
-		log.Error("recovering in-flight issuances", "err", err)
-	} else if fin+failed > 0 {
-		log.Info("recovered in-flight issuances", "finished", fin, "failed", failed)
-	}
-
+	recoverIssuances(ctx, wf, log, slog.LevelError)
 	auth, err := newAuth(ctx, cfg, store, log)
 	if err != nil {
 		return nil, err
 	}
-	keys := signer.Keys{AllowSoftware: opts.AllowSoftwareKey}
 	rev, err := revocation.New(revocation.Config{
-		Store: store, CA: ca, Keys: keys, IssuingKey: cfg.CA.IssuingKey, CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log,
-		Settings: cfg.Revocation, Observer: metrics,
+		Store: store, CA: ca, Keys: signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, IssuingKey: cfg.CA.IssuingKey,
+		CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log, Settings: cfg.Revocation, Observer: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revocation: %w", err)
 	}
 	wf.Publisher = rev
+	deps := webDeps(store, ca, wf, rev, opts)
+	deps.Log, deps.Auth, deps.Health, deps.Metrics, deps.MetricsToken = log, auth, health, metrics, metricsToken
+	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
+	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
+}
+
+// loadIssuingCA loads the CA hierarchy of cfg.CA, refusing a software key
+// unless the demo allows it, and logs which key signs.
+func loadIssuingCA(cfg *Config, opts portalOptions, log *slog.Logger) (*signer.CA, error) {
+	ca, err := signer.LoadCA(cfg.CA, signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, cfg.Profile, cfg.PKIURL, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("loading the CA: %w", err)
+	}
+	if ca.Software {
+		log.Warn("the issuing CA key is a file-backed demo key — not for production")
+	}
+	cert := ca.Issuer.Certificate()
+	log.Info("issuing CA loaded", "subject", cert.Subject.String(), "key", signer.KeyFingerprint(cert.PublicKey), "not_after", cert.NotAfter)
+	return ca, nil
+}
+
+// auditToLog writes every committed audit event to the log, for a SIEM.
+func auditToLog(log *slog.Logger) func(context.Context, *models.AuditEvent) {
+	return func(ctx context.Context, e *models.AuditEvent) {
+		log.InfoContext(ctx, "audit", "seq", e.Seq, "action", e.Action, "actor", e.Actor, "role", e.Role, "org", e.Org,
+			"object_type", e.ObjectType, "object_id", e.ObjectID, "source", e.Source, "detail", e.Detail, "hash", e.Hash)
+	}
+}
+
+// recoverIssuances finishes or fails the issuances that were in flight,
+// logging a failure at failLevel.
+func recoverIssuances(ctx context.Context, wf *issuance.Workflow, log *slog.Logger, failLevel slog.Level) {
+	if fin, failed, err := wf.Recover(ctx); err != nil {
+		log.Log(ctx, failLevel, "recovering in-flight issuances", "err", err)
+	} else if fin+failed > 0 {
+		log.Info("recovered in-flight issuances", "finished", fin, "failed", failed)
+	}
+}
+
+// webDeps are the resource handlers of the web server; the caller adds
+// logging, sign-in, health and metrics.
+func webDeps(store *models.Store, ca *signer.CA, wf *issuance.Workflow, rev *revocation.Service, opts portalOptions) web.Deps {
 	now := time.Now
-	deps := web.Deps{
-		Log:          log,
-		Auth:         auth,
+	issuing := ca.Issuer.Certificate()
+	return web.Deps{
 		Requests:     &handlers.Requests{Store: store, Workflow: wf},
-		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: now, Revoker: wf},
+		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(issuing.Raw), Now: now, Revoker: wf},
 		Revocation:   &handlers.Revocation{Service: rev},
 		Orgs:         &handlers.Orgs{Store: store},
 		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
-		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(ca.Issuer.Certificate())},
-		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
-		Health:       health,
-		Metrics:      metrics,
-		MetricsToken: metricsToken,
+		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(issuing)},
+		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: issuing.Raw},
 		Stats:        &handlers.Stats{Store: store, Now: now},
 		Frontend:     frontend.Dist(),
 		Demo:         opts.Demo,
 		DemoKey:      ca.Software,
 	}
-	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
-	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
 }
 
 // runPortal builds the portal and serves it until ctx ends. ready, if not
@@ -255,11 +275,7 @@ func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, st
 			return
 		case <-t.C:
 		}
-		if fin, failed, err := wf.Recover(ctx); err != nil {
-			log.Warn("recovering in-flight issuances", "err", err)
-		} else if fin+failed > 0 {
-			log.Info("recovered in-flight issuances", "finished", fin, "failed", failed)
-		}
+		recoverIssuances(ctx, wf, log, slog.LevelWarn)
 		if _, err := store.DeleteExpiredSessions(ctx, time.Now()); err != nil {
 			log.Warn("deleting expired sessions", "err", err)
 		}
