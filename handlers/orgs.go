@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/certdesk/certdesk/handlers/notify"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
 )
@@ -59,12 +60,8 @@ func (b orgBody) validNamespace() error {
 			return echo.NewHTTPError(http.StatusBadRequest, "contact_emails: "+e+" is not an e-mail address")
 		}
 	}
-	seen := map[int]bool{}
-	for _, d := range b.ExpiryNoticeDays {
-		if d < 1 || d > 3650 || seen[d] {
-			return echo.NewHTTPError(http.StatusBadRequest, "expiry_notice_days: each must be a distinct number of days from 1 to 3650")
-		}
-		seen[d] = true
+	if err := notify.ValidateExpiryDays(b.ExpiryNoticeDays); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "expiry_notice_days: "+err.Error())
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -39,9 +40,6 @@ type createdToken struct {
 	Token string `json:"token"`
 }
 
-// MaxTokenTTLDays bounds an API token's life.
-const MaxTokenTTLDays = 365
-
 // Create is POST /tokens: the token is in this answer and nowhere else.
 func (h *Tokens) Create(c echo.Context) error {
 	var b tokenBody
@@ -54,8 +52,8 @@ func (h *Tokens) Create(c echo.Context) error {
 	if b.TTLDays == 0 {
 		b.TTLDays = 90
 	}
-	if b.TTLDays < 1 || b.TTLDays > MaxTokenTTLDays {
-		return echo.NewHTTPError(http.StatusBadRequest, "ttl_days must be between 1 and 365")
+	if b.TTLDays < 1 || b.TTLDays > models.MaxTokenLifetimeDays {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("ttl_days must be between 1 and %d", models.MaxTokenLifetimeDays))
 	}
 	a := actor(c)
 	if a.Role == "" || a.Subject == "" {

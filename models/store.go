@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -37,26 +38,58 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
-// Config selects and addresses the database.
+// Config selects and addresses the database: the configuration file's
+// database section.
 type Config struct {
 	// Driver is "sqlite" (the embedded default) or "postgres".
 	Driver string `yaml:"driver"`
 	// DSN is a file path for SQLite and a URL for PostgreSQL
-	// (postgres://user@host:5432/db?sslmode=verify-full).
+	// (postgres://user@host:5432/db?sslmode=verify-full), without a password.
 	DSN string `yaml:"dsn"`
+	// DSNFile, instead of DSN, is a file holding the DSN, password included.
+	DSNFile string `yaml:"dsn_file"`
 }
 
-// Validate reports the first problem with the configuration, naming the field.
+// WithDefaults returns c with the driver defaulted to SQLite.
+func (c Config) WithDefaults() Config {
+	if c.Driver == "" {
+		c.Driver = DriverSQLite
+	}
+	return c
+}
+
+// Validate reports the first problem with the configuration, naming the
+// field. The DSN itself is only required by Open, so that commands that
+// need no database can load a configuration without one.
 func (c Config) Validate() error {
 	switch c.Driver {
 	case DriverSQLite, DriverPostgres:
 	default:
 		return fmt.Errorf("database.driver: %w: must be %q or %q, got %q", ErrInvalid, DriverSQLite, DriverPostgres, c.Driver)
 	}
-	if strings.TrimSpace(c.DSN) == "" {
-		return fmt.Errorf("database.dsn: %w: required", ErrInvalid)
+	if c.DSN != "" && c.DSNFile != "" {
+		return fmt.Errorf("database: %w: set dsn or dsn_file, not both", ErrInvalid)
 	}
 	return nil
+}
+
+// dsn returns the DSN, read from DSNFile when that is set. Errors name the
+// field and never show the DSN.
+func (c Config) dsn() (string, error) {
+	if c.DSNFile != "" {
+		b, err := os.ReadFile(c.DSNFile)
+		if err != nil {
+			return "", fmt.Errorf("database.dsn_file: %w: %v", ErrInvalid, err)
+		}
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("database.dsn_file: %w: %s is empty", ErrInvalid, c.DSNFile)
+	}
+	if strings.TrimSpace(c.DSN) == "" {
+		return "", fmt.Errorf("database.dsn: %w: required (or dsn_file)", ErrInvalid)
+	}
+	return c.DSN, nil
 }
 
 // Actor is who does something. Every state-changing method takes one and
@@ -87,7 +120,8 @@ type Store struct {
 	locks  map[int64]*sync.Mutex // SQLite only: in-process stand-in for advisory locks
 }
 
-// Open connects to the database described by cfg and checks that it answers.
+// Open connects to the database described by cfg (the DSN read from
+// cfg.DSNFile when set) and checks that it answers.
 // SQLite is opened in WAL mode with a busy timeout, foreign keys on and a
 // single connection (one writer); PostgreSQL gets a bounded pool. Open does not
 // migrate: call Migrate.
@@ -95,6 +129,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	dsn, err := cfg.dsn()
+	if err != nil {
+		return nil, err
+	}
+	cfg.DSN = dsn
 	s := &Store{Now: time.Now, driver: cfg.Driver, locks: map[int64]*sync.Mutex{}}
 	gcfg := &gorm.Config{
 		Logger:                 logger.Discard,

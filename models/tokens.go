@@ -10,6 +10,14 @@ import (
 	"gorm.io/gorm"
 )
 
+// MaxTokenLifetimeDays bounds an API token's life in days: a token
+// expires at most this long after it is created, whoever creates it (the
+// API or the token create command).
+const MaxTokenLifetimeDays = 365
+
+// MaxTokenLifetime is MaxTokenLifetimeDays as a duration.
+const MaxTokenLifetime = MaxTokenLifetimeDays * 24 * time.Hour
+
 // tokenTouchInterval is how stale LastUsedAt may get before LookupToken
 // writes it again (so a busy automation does not write on every call).
 const tokenTouchInterval = time.Minute
@@ -20,12 +28,12 @@ const maxTokenDepth = 8
 
 // CreateToken stores an API token. The caller sets t.Hash (hex SHA-256 of
 // the token, which the store never sees), Subject, Role, and ExpiresAt in the
-// future; the store assigns ID and CreatedAt. A token made with another token
-// names it in ParentID: the parent must be usable, belong to the same
-// subject, and the child's expiry is capped at the parent's, so that a token
-// never outlives the token it was made with. The audit event "token.create"
-// carries the name, role, organisation, parent and expiry, never the token
-// or hash.
+// future, at most MaxTokenLifetime away; the store assigns ID and
+// CreatedAt. A token made with another token names it in ParentID: the
+// parent must be usable, belong to the same subject, and the child's expiry
+// is capped at the parent's, so that a token never outlives the token it was
+// made with. The audit event "token.create" carries the name, role,
+// organisation, parent and expiry, never the token or hash.
 func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 	now := s.now()
 	switch {
@@ -37,6 +45,8 @@ func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 		return fmt.Errorf("creating token: %w: role required", ErrInvalid)
 	case !t.ExpiresAt.After(now):
 		return fmt.Errorf("creating token: %w: expiry must be in the future", ErrInvalid)
+	case t.ExpiresAt.After(now.Add(MaxTokenLifetime)):
+		return fmt.Errorf("creating token: %w: expiry must be at most %d days away", ErrInvalid, MaxTokenLifetimeDays)
 	}
 	t.ID = uuid.NewString()
 	t.CreatedAt = now

@@ -21,133 +21,6 @@ import (
 	"github.com/certdesk/certdesk/models"
 )
 
-// Default values of AuthConfig.
-const (
-	DefaultRoleClaim       = "groups"
-	DefaultOrgClaim        = "org"
-	DefaultSessionIdle     = 30 * time.Minute
-	DefaultSessionAbsolute = 12 * time.Hour
-	// MinSessionKeyLen is the shortest accepted AuthConfig.SessionKey.
-	MinSessionKeyLen = 32
-)
-
-// DefaultRoles maps certdesk's roles to the groups of the demo provider
-// (devidp.DemoUsers); real deployments configure their own.
-var DefaultRoles = map[string][]string{
-	models.RolePartner: {"certdesk-partners"},
-	models.RoleAdmin:   {"certdesk-admins"},
-	models.RoleAuditor: {"certdesk-auditors"},
-}
-
-// rolePrecedence orders roles for a user whose claims grant several: the
-// highest wins.
-var rolePrecedence = []string{models.RoleAdmin, models.RoleAuditor, models.RolePartner}
-
-// AuthConfig configures OpenID Connect sign-in, roles and sessions.
-type AuthConfig struct {
-	// Issuer is the OpenID Provider's issuer URL (discovery is at
-	// Issuer/.well-known/openid-configuration).
-	Issuer       string `yaml:"issuer"`
-	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"-"` // from a file or the environment, never the config text
-	// RedirectURL is certdesk's callback, e.g.
-	// "http://127.0.0.1:8080/auth/callback"; register it at the provider.
-	RedirectURL string `yaml:"redirect_url"`
-	// PostLogoutRedirectURL is where the provider sends the browser after
-	// logout; defaults to the root of RedirectURL. Register it at the provider.
-	PostLogoutRedirectURL string `yaml:"post_logout_redirect_url"`
-	// Scopes requested; default openid, profile, email.
-	Scopes []string `yaml:"scopes"`
-	// RoleClaim is the ID token claim holding group names (default "groups").
-	RoleClaim string `yaml:"role_claim"`
-	// Roles maps a role (partner, admin, auditor) to the claim values that
-	// grant it. A user matching several gets the highest: admin > auditor >
-	// partner. Default: DefaultRoles.
-	Roles map[string][]string `yaml:"roles"`
-	// OrgClaim is the claim holding a partner's organisation slug (default
-	// "org"); without it an admin-assigned membership is used.
-	OrgClaim string `yaml:"org_claim"`
-	// SessionIdle and SessionAbsolute end a session after inactivity and
-	// after sign-in respectively (defaults 30m and 12h).
-	SessionIdle     time.Duration `yaml:"session_idle"`
-	SessionAbsolute time.Duration `yaml:"session_absolute"`
-	// SecureCookies sets the Secure flag on cookies (true behind TLS).
-	SecureCookies bool `yaml:"secure_cookies"`
-	// SessionKey (at least 32 random bytes) encrypts and authenticates the
-	// short-lived pending-login cookie. From a file or the environment.
-	SessionKey []byte `yaml:"-"`
-}
-
-// withDefaults returns cfg with defaults filled in.
-func (cfg AuthConfig) withDefaults() AuthConfig {
-	if len(cfg.Scopes) == 0 {
-		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
-	}
-	if cfg.RoleClaim == "" {
-		cfg.RoleClaim = DefaultRoleClaim
-	}
-	if cfg.OrgClaim == "" {
-		cfg.OrgClaim = DefaultOrgClaim
-	}
-	if len(cfg.Roles) == 0 {
-		cfg.Roles = DefaultRoles
-	}
-	if cfg.SessionIdle == 0 {
-		cfg.SessionIdle = DefaultSessionIdle
-	}
-	if cfg.SessionAbsolute == 0 {
-		cfg.SessionAbsolute = DefaultSessionAbsolute
-	}
-	if cfg.PostLogoutRedirectURL == "" {
-		if u, err := url.Parse(cfg.RedirectURL); err == nil && u.Host != "" {
-			cfg.PostLogoutRedirectURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}).String()
-		}
-	}
-	return cfg
-}
-
-// Validate reports the first problem with the configuration (defaults
-// applied), naming the field. It never echoes a secret.
-func (cfg AuthConfig) Validate() error {
-	cfg = cfg.withDefaults()
-	for _, f := range []struct{ name, value string }{
-		{"auth.issuer", cfg.Issuer}, {"auth.client_id", cfg.ClientID}, {"auth.redirect_url", cfg.RedirectURL},
-	} {
-		if strings.TrimSpace(f.value) == "" {
-			return fmt.Errorf("%s: required", f.name)
-		}
-	}
-	for _, f := range []struct{ name, value string }{
-		{"auth.issuer", cfg.Issuer}, {"auth.redirect_url", cfg.RedirectURL}, {"auth.post_logout_redirect_url", cfg.PostLogoutRedirectURL},
-	} {
-		u, err := url.Parse(f.value)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("%s: must be an absolute http(s) URL, got %q", f.name, f.value)
-		}
-	}
-	if u, _ := url.Parse(cfg.RedirectURL); u.Path != callbackPath {
-		return fmt.Errorf("auth.redirect_url: path must be %s, got %q", callbackPath, u.Path)
-	}
-	if len(cfg.SessionKey) < MinSessionKeyLen {
-		return fmt.Errorf("auth.session_key: must be at least %d bytes, got %d", MinSessionKeyLen, len(cfg.SessionKey))
-	}
-	if !slicesContains(cfg.Scopes, oidc.ScopeOpenID) {
-		return fmt.Errorf("auth.scopes: must include %q", oidc.ScopeOpenID)
-	}
-	for role, values := range cfg.Roles {
-		if !slicesContains(rolePrecedence, role) {
-			return fmt.Errorf("auth.roles: unknown role %q (use partner, admin or auditor)", role)
-		}
-		if len(values) == 0 {
-			return fmt.Errorf("auth.roles.%s: at least one claim value is required", role)
-		}
-	}
-	if cfg.SessionIdle < time.Minute || cfg.SessionAbsolute < cfg.SessionIdle {
-		return fmt.Errorf("auth.session_idle/session_absolute: need 1m <= idle (%s) <= absolute (%s)", cfg.SessionIdle, cfg.SessionAbsolute)
-	}
-	return nil
-}
-
 // AuthStore is what authentication needs from the store; *models.Store
 // satisfies it.
 type AuthStore interface {
@@ -256,17 +129,17 @@ func discover(ctx context.Context, cfg AuthConfig) (*provider, error) {
 	// go-oidc keeps this context for fetching the provider's keys later.
 	p, err := oidc.NewProvider(context.WithoutCancel(ctx), cfg.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("auth.issuer: OpenID Connect discovery at %s: %w", cfg.Issuer, err)
+		return nil, fmt.Errorf("oidc.issuer: OpenID Connect discovery at %s: %w", cfg.Issuer, err)
 	}
 	var disco struct {
 		EndSession string   `json:"end_session_endpoint"`
 		PKCE       []string `json:"code_challenge_methods_supported"`
 	}
 	if err := p.Claims(&disco); err != nil {
-		return nil, fmt.Errorf("auth.issuer: reading discovery document: %w", err)
+		return nil, fmt.Errorf("oidc.issuer: reading discovery document: %w", err)
 	}
 	if len(disco.PKCE) > 0 && !slicesContains(disco.PKCE, "S256") {
-		return nil, fmt.Errorf("auth.issuer: the provider does not support PKCE S256 (supports %v)", disco.PKCE)
+		return nil, fmt.Errorf("oidc.issuer: the provider does not support PKCE S256 (supports %v)", disco.PKCE)
 	}
 	return &provider{
 		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),

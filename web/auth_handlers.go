@@ -173,7 +173,7 @@ func (a *Auth) startSession(ctx context.Context, c echo.Context, subject, rawID 
 	now := a.now()
 	sess := &models.Session{
 		ID: hashSecret(secret), Subject: subject, Name: name, Email: email, Role: role, Org: org,
-		CSRFToken: csrf, IDTokenHint: rawID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(a.cfg.SessionAbsolute),
+		CSRFToken: csrf, IDTokenHint: rawID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(a.cfg.Absolute),
 	}
 	// Rotation: a sign-in never continues a previous session (session fixation).
 	if old != "" {

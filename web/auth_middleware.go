@@ -114,7 +114,7 @@ func (a *Auth) sessionPrincipal(c echo.Context) (*Principal, error) {
 		return nil, err
 	}
 	now := a.now()
-	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) > a.cfg.SessionIdle {
+	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) > a.cfg.Idle {
 		if err := a.store.DeleteSession(ctx, id); err != nil {
 			return nil, err
 		}

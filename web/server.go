@@ -104,6 +104,7 @@ func New(d Deps) *echo.Echo {
 	api.GET("/certificates/:id/pem", d.Certificates.PEM, any)
 	api.GET("/certificates/:id/chain", d.Certificates.Chain, any)
 	api.POST("/certificates/:id/revoke", d.Certificates.Revoke, submitter)
+	api.GET("/revocation/reasons", handlers.RevocationReasons, any)
 
 	api.GET("/orgs", d.Orgs.List, any)
 	api.POST("/orgs", d.Orgs.Create, admin)

@@ -493,7 +493,7 @@ func (h *Service) Answer(ctx context.Context, der []byte) Response {
 	// A nonce costs a signature; past the sign rate the nonce is ignored
 	// (RFC 8954 §2.1 lets a responder leave it out) and the cached answer
 	// is served below.
-	if req.Nonce != nil && h.cfg.NonceEnabled && h.signLimit.Allow() {
+	if req.Nonce != nil && !h.cfg.DisableOCSPNonce && h.signLimit.Allow() {
 		return h.answerWithNonce(ctx, r, key, req.Nonce)
 	}
 	return h.answerCached(ctx, r, key)

@@ -85,34 +85,13 @@ type Config struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	// CRLValidity is nextUpdate - thisUpdate (default 24h). A CRL is
-	// regenerated at half-life, and at once after a revocation.
-	CRLValidity time.Duration
+	// Settings are the configuration file's revocation section.
+	Settings
 	// CRLMaxAge caps the HTTP max-age of a CRL (default 5 min).
 	CRLMaxAge time.Duration
-	// OCSPValidity is nextUpdate - thisUpdate of an OCSP response (default
-	// 24h); pre-signed responses are refreshed at half-life.
-	OCSPValidity time.Duration
 	// OCSPMaxAge caps the HTTP max-age of an OCSP response (default 60 s),
 	// so that caches pick up a revocation quickly.
 	OCSPMaxAge time.Duration
-	// ResponderValidity is the life of a delegated responder certificate
-	// (default 30 days); it is rotated when a third of it is left.
-	ResponderValidity time.Duration
-	// NonceEnabled signs a fresh response for requests that carry a nonce
-	// (RFC 6960 §4.4.1); off, the nonce is ignored and the pre-signed
-	// response is returned.
-	NonceEnabled bool
-	// FallbackToCAKey signs OCSP responses with the issuing CA key when no
-	// delegated responder is available.
-	FallbackToCAKey bool
-	// OCSPSignRate caps the OCSP answers signed on request, per second:
-	// those with a nonce and those for serials nobody issued. Pre-signed
-	// answers are never limited. Beyond the cap a nonce request gets the
-	// pre-signed answer without its nonce, and an unknown serial tryLater,
-	// so that a flood of made-up requests cannot keep the HSM from issuing
-	// and signing CRLs (default DefaultOCSPSignRate).
-	OCSPSignRate float64
 	// PollInterval is how often a replica checks the database for CRLs,
 	// responders and revocations made by other replicas (default 1 s).
 	PollInterval time.Duration
@@ -121,11 +100,6 @@ type Config struct {
 	Coalesce time.Duration
 	Observer Observer
 }
-
-// DefaultOCSPSignRate is the default Config.OCSPSignRate: a few
-// percent of what one SoftHSM2 token signs per second, far above what
-// honest clients of a partner CA ask for.
-const DefaultOCSPSignRate = 100
 
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
@@ -208,6 +182,9 @@ type publishedCRL struct {
 // no I/O: Run loads or generates the CRLs and the OCSP responder, and until
 // then the endpoints answer 503 / tryLater.
 func New(cfg Config) (*Service, error) {
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	switch {
 	case cfg.Store == nil:
