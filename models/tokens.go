@@ -36,6 +36,9 @@ const maxTokenDepth = 8
 // organisation, parent and expiry, never the token or hash.
 func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 	now := s.now()
+	// Stored to the microsecond, and compared as stored: a caller that
+	// computed "now + the cap" a moment earlier is exactly at the cap.
+	t.ExpiresAt = normTime(t.ExpiresAt)
 	switch {
 	case !isHex64(t.Hash):
 		return fmt.Errorf("creating token: %w: hash must be 64 lower-case hex digits", ErrInvalid)
@@ -50,7 +53,6 @@ func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 	}
 	t.ID = uuid.NewString()
 	t.CreatedAt = now
-	t.ExpiresAt = normTime(t.ExpiresAt)
 	t.RevokedAt, t.LastUsedAt = nil, nil
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if t.ParentID != nil {
