@@ -63,8 +63,8 @@ func NewProblem(status int, detail string) error {
 	return &Problem{Type: ProblemTypeDefault, Title: http.StatusText(status), Status: status, Detail: detail}
 }
 
-// ErrorHandler is the single mapping from errors to HTTP answers
-// (CONVENTIONS.md habit 8). Known error kinds become their status with the
+// ErrorHandler is the single mapping from errors to HTTP answers. Known
+// error kinds become their status with the
 // error's message as detail; anything else is a 500 whose detail is generic
 // and whose real error is logged with the request id, never sent.
 func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {

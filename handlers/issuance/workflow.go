@@ -63,7 +63,7 @@ type Notifier interface {
 	RequestDecided(ctx context.Context, r *models.Request)
 }
 
-// Workflow runs the request lifecycle of DESIGN.md: submit, approve, issue
+// Workflow runs the request lifecycle: submit, approve, issue
 // with record-before-sign, and recovery of what was in flight.
 type Workflow struct {
 	Store    Store
