@@ -79,7 +79,7 @@ func (c Config) dsn() (string, error) {
 	if c.DSNFile != "" {
 		b, err := os.ReadFile(c.DSNFile)
 		if err != nil {
-			return "", fmt.Errorf("database.dsn_file: %w: %v", ErrInvalid, err)
+			return "", fmt.Errorf("database.dsn_file: %v (%w)", err, ErrInvalid)
 		}
 		if v := strings.TrimSpace(string(b)); v != "" {
 			return v, nil
