@@ -59,7 +59,7 @@ func (e *RateLimitedError) Error() string {
 // failureWindow is one source's current window for one kind and reason.
 type failureWindow struct {
 	kind, why string
-	start     time.Time // zero: no window
+	start     time.Time // the window's first failure
 	folded    int       // failures after the first, not yet recorded
 	last      time.Time // the last folded failure
 }
