@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { downloadLinks, exampleIdentity, ignoredSANs, mayOpen, namespaceParts, pendingCount, snippets } from "./pages";
+import { crlBundleURL, downloadLinks, exampleIdentity, ignoredSANs, mayOpen, namespaceParts, pendingCount, snippets } from "./pages";
 
 describe("mayOpen", () => {
   it.each([
@@ -99,5 +99,12 @@ describe("pendingCount", () => {
     expect(pendingCount([], "")).toBe("0");
     expect(pendingCount([1, 2], undefined)).toBe("2");
     expect(pendingCount([1, 2], "cursor")).toBe("2+");
+  });
+});
+
+describe("crlBundleURL", () => {
+  it("sits next to the published CRLs, else on the portal", () => {
+    expect(crlBundleURL("http://pki.example.com/crl/issuing.crl", "https://p")).toBe("http://pki.example.com/crl/bundle.pem");
+    expect(crlBundleURL(undefined, "https://p")).toBe("https://p/crl/bundle.pem");
   });
 });

@@ -103,3 +103,9 @@ export function pendingCount(items: unknown[] | undefined, next: string | undefi
 
 /** requestsChanged is the window event a page sends after it changed a request, so that the menu's pending count is read again. */
 export const requestsChanged = "certdesk:requests-changed";
+
+/** crlBundleURL is /crl/bundle.pem where the CRLs are published (next to crlURL, a CRL's URL), else on origin. */
+export function crlBundleURL(crlURL: string | undefined, origin: string): string {
+  const m = crlURL?.match(/^(.*)\/crl\/[^/]+$/);
+  return `${m ? m[1] : origin}/crl/bundle.pem`;
+}

@@ -4,7 +4,7 @@ import { useState, type FormEvent } from "react";
 import { api, type CertRequest, type Me, type Org, type Page, type Revocation } from "../api";
 import { ErrorBox, Loading, fmtDate, useLoad } from "../components";
 import { splitIdentities } from "../lib/identity";
-import { namespaceParts } from "../lib/pages";
+import { crlBundleURL, namespaceParts } from "../lib/pages";
 import { Link } from "../router";
 import { Decide, DecisionNote, RequestDetails, type Decision } from "./RequestPage";
 
@@ -248,8 +248,8 @@ export function RevocationPage() {
             </dd>
             <dt>CRL bundle</dt>
             <dd>
-              <a href="/crl/bundle.pem" data-testid="crl-bundle-url">
-                {location.origin}/crl/bundle.pem
+              <a href={crlBundleURL(d.crls?.[0]?.url, location.origin)} data-testid="crl-bundle-url">
+                {crlBundleURL(d.crls?.[0]?.url, location.origin)}
               </a>{" "}
               — both CRLs in PEM: what nginx, HAProxy and Envoy need, as they check every CA of the chain (docs/gateway.md)
             </dd>

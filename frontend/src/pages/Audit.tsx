@@ -135,7 +135,7 @@ export function Audit() {
                 <Fragment key={e.seq}>
                   <tr className={selected?.seq === e.seq ? "selected" : ""} data-testid={`audit-row-${e.seq}`}>
                   <td>{e.seq}</td>
-                  <td>{fmtDate(e.time)}</td>
+                  <td className="nowrap">{fmtDate(e.time)}</td>
                   <td>
                     {e.actor} <span className="muted">({e.role})</span>
                   </td>

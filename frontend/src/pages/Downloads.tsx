@@ -89,7 +89,7 @@ export function Downloads({ certId, requestId, usable = true }: { certId: string
       </dl>
       <p className="hint">These URLs are stable: a signed-in browser or an API token (Authorization: Bearer) can fetch them, e.g. from a server.</p>
       {usable && <CopyBlock label="fetch with an API token" text={s.fetch} testid="snippet-fetch" />}
-      {keyLooked && !keys && (
+      {usable && keyLooked && !keys && (
         <p className="hint" data-testid="no-key-here">
           No private key here: certdesk never receives private keys. If you made the CSR yourself, the key is where you made it. If you generated the key in the portal, it is kept only in the browser where you did that (this browser has none for this request): download it
           there.

@@ -256,7 +256,7 @@ export function NewRequest({ me }: { me: Me }) {
                 <>
                   <dt>The server read</dt>
                   <dd data-testid="server-preview">
-                    a {preview.key_type} key, signed with {preview.signature_algorithm}. The certificate gets its subject and SANs from the identities you request, not from the CSR.
+                    key {preview.key_type}, signature {preview.signature_algorithm}. The certificate's subject and SANs come from the identities you request, not from the CSR.
                   </dd>
                 </>
               )}
