@@ -118,7 +118,7 @@ export function Audit() {
         <Loading />
       ) : (
         <div className="table-wrap">
-          <table data-testid="audit-table">
+          <table className="audit" data-testid="audit-table">
             <thead>
               <tr>
                 <th scope="col">Seq</th>
