@@ -331,6 +331,10 @@ func runE2E(t *testing.T, driver string) {
 	if !strings.Contains(problems, "RSA") || !strings.Contains(problems, "2048") {
 		t.Errorf("policy problems for an RSA-2048 CSR = %q, want the key size named", problems)
 	}
+	partner.do("asking for another identity than the CSR's", chromedp.SendKeys(tid("identities-input"), e2eOrgURI+"other"), chromedp.WaitVisible(tid("ignored-sans")))
+	if got := partner.text("ignored-sans"); !strings.Contains(got, e2eOrgURI+"weak") {
+		t.Errorf("the preview's note on ignored SANs reads %q, want the CSR's %sweak", got, e2eOrgURI)
+	}
 	partner.shot("08-partner-rsa2048-csr")
 	assertSubmitDisabled(t, partner, "RSA-2048 CSR")
 	if after, _ := counts(t, p.P.Store); after != before {
