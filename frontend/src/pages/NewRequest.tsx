@@ -9,6 +9,7 @@ import { evaluateNewRequest } from "../lib/forms";
 import type { Namespace, Problem } from "../lib/identity";
 import { generateKeyAndCSR, KEY_CHOICES, type KeyChoice } from "../lib/keygen";
 import { saveKey } from "../lib/keystore";
+import { exampleIdentity, ignoredSANs } from "../lib/pages";
 import { navigate, useLocation } from "../router";
 
 const DEFAULT_MAX_VALIDITY = 90;
@@ -138,6 +139,9 @@ export function NewRequest({ me }: { me: Me }) {
     }
   }
 
+  // Problems are shown once there is something to check, not on an empty form.
+  const touched = csrText.trim() !== "" || identitiesText.trim() !== "" || keys !== null || parsed !== null;
+  const example = exampleIdentity(org);
   const localProblems: Problem[] = verdict.problems.filter((p) => !preview?.problems.some((q) => q.rule === p.rule && q.reason === p.reason));
   const info = parsed?.ok ? parsed.info : null;
 
@@ -155,7 +159,15 @@ export function NewRequest({ me }: { me: Me }) {
       <form onSubmit={submit} noValidate>
         <div className="field">
           <label htmlFor="identities">Identities (one per line: URI such as spiffe://…, DNS name, or email){mode === "upload" ? "; leave empty to use the CSR's SANs" : ""}</label>
-          <textarea id="identities" rows={3} value={identitiesText} onChange={(e) => setIdentitiesText(e.target.value)} data-testid="identities-input" spellCheck={false} />
+          <textarea
+            id="identities"
+            rows={3}
+            value={identitiesText}
+            placeholder={example ? `e.g. ${example}` : undefined}
+            onChange={(e) => setIdentitiesText(e.target.value)}
+            data-testid="identities-input"
+            spellCheck={false}
+          />
           {org && (
             <p className="hint">
               Allowed for {org.name}: {[...(org.uri_prefixes ?? []), ...(org.dns_suffixes ?? []).map((s) => `*.${s}`), ...(org.email_domains ?? []).map((d) => `*@${d.replace(/^@/, "")}`)].join(", ") || "nothing yet"}
@@ -226,7 +238,14 @@ export function NewRequest({ me }: { me: Me }) {
               <dt>Subject</dt>
               <dd data-testid="csr-subject">{info.subject || "(empty)"}</dd>
               <dt>SANs</dt>
-              <dd data-testid="csr-sans">{info.sans.join(", ") || "(none)"}</dd>
+              <dd data-testid="csr-sans">
+                {info.sans.join(", ") || "(none)"}
+                {verdict.identities.length > 0 && ignoredSANs(info.sans, verdict.identities).length > 0 && (
+                  <p className="hint" data-testid="ignored-sans">
+                    Not in the certificate: {ignoredSANs(info.sans, verdict.identities).join(", ")} — the CA uses only the identities above.
+                  </p>
+                )}
+              </dd>
               <dt>Key</dt>
               <dd data-testid="csr-key-type">{info.keyType}</dd>
               <dt>Signature</dt>
@@ -235,9 +254,9 @@ export function NewRequest({ me }: { me: Me }) {
               </dd>
               {preview && (
                 <>
-                  <dt>Server</dt>
+                  <dt>The server read</dt>
                   <dd data-testid="server-preview">
-                    {preview.key_type}, {preview.signature_algorithm}; the CA sets subject and SANs from the approved identities.
+                    key {preview.key_type}, signature {preview.signature_algorithm}. The certificate's subject and SANs come from the identities you request, not from the CSR.
                   </dd>
                 </>
               )}
@@ -258,9 +277,22 @@ export function NewRequest({ me }: { me: Me }) {
         </div>
 
         <h2>Policy check</h2>
-        <ProblemList problems={[...localProblems, ...(preview?.problems ?? [])]} />
+        {touched ? (
+          <ProblemList problems={[...localProblems, ...(preview?.problems ?? [])]} />
+        ) : (
+          <p className="hint" data-testid="policy-waiting">
+            Enter the identities and a CSR (or generate a key): the check runs as you type.
+          </p>
+        )}
         {previewError ? <ErrorBox error={previewError} testid="preview-error" /> : null}
         <ErrorBox error={error} />
+        {keys && (
+          <p className="warning" data-testid="key-browser-only">
+            The private key exists only in this browser (this profile, on this machine): after approval, download it from here. Another browser or device
+            will have the certificate but no key.
+          </p>
+        )}
+        <p className="hint">After you submit, an administrator approves or rejects the request; its page shows the decision and, once issued, the downloads.</p>
         <button type="submit" className="primary" disabled={!verdict.canSubmit || busy} aria-disabled={!verdict.canSubmit || busy} data-testid="submit-request">
           {busy ? "Working…" : "Submit request"}
         </button>
