@@ -372,10 +372,10 @@ func (a *Auth) endSessionURL(endSession, idTokenHint string) string {
 func (a *Auth) noAccess(c echo.Context) error {
 	noStore(c)
 	data := map[string]any{
-		"NoOrg": c.QueryParam("why") == "no_org",
-		"Claim": a.cfg.RoleClaim,
-		"Roles": a.sortedRoles(),
-		"Login": loginPath,
+		"NoOrg":  c.QueryParam("why") == "no_org",
+		"Claim":  a.cfg.RoleClaim,
+		"Roles":  a.sortedRoles(),
+		"Login":  loginPath,
 		"Script": noAccessScriptPath,
 	}
 	if id := a.deniedFrom(c); id != nil {

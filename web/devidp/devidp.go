@@ -32,15 +32,15 @@ import (
 
 // User is a person who can sign in at the development provider.
 type User struct {
-	Subject  string   // the `sub` claim; defaults to Username
-	Username string   // what the login form takes
-	Name     string   // the `name` claim
-	Email    string   // the `email` claim
+	Subject  string // the `sub` claim; defaults to Username
+	Username string // what the login form takes
+	Name     string // the `name` claim
+	Email    string // the `email` claim
 	// EmailUnverified sends email_verified false (by default an e-mail is
 	// verified).
 	EmailUnverified bool
-	Org      string   // the `org` claim, omitted when empty
-	Groups   []string // the `groups` claim
+	Org             string   // the `org` claim, omitted when empty
+	Groups          []string // the `groups` claim
 }
 
 // Client is a relying party registered at the provider. An empty Secret makes
