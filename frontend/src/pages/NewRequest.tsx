@@ -6,6 +6,7 @@ import { api, type Certificate, type CertRequest, type Me, type Org, type Page, 
 import { ErrorBox, ProblemList } from "../components";
 import { parseCSR, type ParseResult } from "../lib/csr";
 import { evaluateNewRequest } from "../lib/forms";
+import { requestOrg } from "../lib/onboarding";
 import type { Namespace, Problem } from "../lib/identity";
 import { generateKeyAndCSR, KEY_CHOICES, type KeyChoice } from "../lib/keygen";
 import { saveKey } from "../lib/keystore";
@@ -23,6 +24,10 @@ export function NewRequest({ me }: { me: Me }) {
   const [validity, setValidity] = useState(String(DEFAULT_MAX_VALIDITY));
   const [note, setNote] = useState("");
   const [org, setOrg] = useState<Org | null>(null);
+  const [orgs, setOrgs] = useState<Org[]>([]);
+  // An admin belongs to no organisation and chooses the one the request is for.
+  const [chosenOrg, setChosenOrg] = useState("");
+  const target = requestOrg(me, chosenOrg);
   const [preview, setPreview] = useState<Preview | null>(null);
   const [previewError, setPreviewError] = useState<unknown>(null);
   const [error, setError] = useState<unknown>(null);
@@ -37,12 +42,13 @@ export function NewRequest({ me }: { me: Me }) {
     api<Page<Org> | Org[]>("/api/v1/orgs")
       .then((r) => {
         const list = Array.isArray(r) ? r : r.items;
-        const mine = list.find((o) => o.slug === me.org) ?? null;
+        setOrgs(list);
+        const mine = list.find((o) => o.slug === target.org) ?? null;
         setOrg(mine);
         if (mine?.max_validity_days) setValidity((v) => (Number(v) > mine.max_validity_days ? String(mine.max_validity_days) : v));
       })
       .catch(() => setOrg(null));
-  }, [me.org]);
+  }, [target.org]);
 
   // Renewal: the same identities as the certificate being renewed.
   useEffect(() => {
@@ -78,7 +84,8 @@ export function NewRequest({ me }: { me: Me }) {
   useEffect(() => {
     if (!parsed?.ok) return;
     const t = setTimeout(() => {
-      api<Preview>("/api/v1/requests/preview", { body: { csr: parsed.info.pem, identities: verdict.identities } })
+      if (target.problem) return;
+      api<Preview>("/api/v1/requests/preview", { body: { csr: parsed.info.pem, identities: verdict.identities, ...(me.role === "admin" ? { org: target.org } : {}) } })
         .then((p) => {
           setPreview({ ...p, problems: p.problems ?? [] });
           setPreviewError(null);
@@ -87,7 +94,7 @@ export function NewRequest({ me }: { me: Me }) {
     }, 300);
     return () => clearTimeout(t);
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [parsed, identitiesKey]);
+  }, [parsed, identitiesKey, target.org]);
 
   function onFile(files: FileList | null) {
     const f = files?.[0];
@@ -122,12 +129,13 @@ export function NewRequest({ me }: { me: Me }) {
 
   async function submit(e: FormEvent) {
     e.preventDefault();
-    if (!verdict.canSubmit || !verdict.csr || busy) return;
+    if (!verdict.canSubmit || !verdict.csr || busy || target.problem) return;
     setBusy(true);
     setError(null);
     try {
       const body: Record<string, unknown> = { csr: verdict.csr.pem, identities: verdict.identities, validity_days: verdict.validityDays, note };
       if (renewOf) body.renewal_of = renewOf;
+      if (me.role === "admin") body.org = target.org;
       const r = await api<CertRequest>("/api/v1/requests", { body });
       if (keys) await saveKey(r.id, keys);
       navigate(`/requests/${r.id}`);
@@ -153,6 +161,22 @@ export function NewRequest({ me }: { me: Me }) {
         </button>
       </div>
       <form onSubmit={submit} noValidate>
+        {me.role === "admin" && (
+          <div className="field">
+            <label htmlFor="request-org">Organisation (the certificate is for)</label>
+            <select id="request-org" value={chosenOrg} onChange={(e) => setChosenOrg(e.target.value)} aria-describedby="request-org-hint" data-testid="request-org">
+              <option value="">Choose an organisation…</option>
+              {orgs.map((o) => (
+                <option key={o.slug} value={o.slug}>
+                  {o.name} ({o.slug})
+                </option>
+              ))}
+            </select>
+            <p id="request-org-hint" className="hint">
+              As an admin you belong to no organisation: the request is made for the one you choose, and another admin must approve it.
+            </p>
+          </div>
+        )}
         <div className="field">
           <label htmlFor="identities">Identities (one per line: URI such as spiffe://…, DNS name, or email){mode === "upload" ? "; leave empty to use the CSR's SANs" : ""}</label>
           <textarea id="identities" rows={3} value={identitiesText} onChange={(e) => setIdentitiesText(e.target.value)} data-testid="identities-input" spellCheck={false} />
@@ -258,10 +282,10 @@ export function NewRequest({ me }: { me: Me }) {
         </div>
 
         <h2>Policy check</h2>
-        <ProblemList problems={[...localProblems, ...(preview?.problems ?? [])]} />
+        <ProblemList problems={[...(target.problem ? [{ rule: "org", reason: target.problem }] : []), ...localProblems, ...(preview?.problems ?? [])]} />
         {previewError ? <ErrorBox error={previewError} testid="preview-error" /> : null}
         <ErrorBox error={error} />
-        <button type="submit" className="primary" disabled={!verdict.canSubmit || busy} aria-disabled={!verdict.canSubmit || busy} data-testid="submit-request">
+        <button type="submit" className="primary" disabled={!verdict.canSubmit || busy || !!target.problem} aria-disabled={!verdict.canSubmit || busy || !!target.problem} data-testid="submit-request">
           {busy ? "Working…" : "Submit request"}
         </button>
       </form>
