@@ -111,6 +111,8 @@ function Unassigned({ orgs, changed, onChange }: { orgs: Org[]; changed: number;
 
 function Members({ orgs, changed, onChange }: { orgs: Org[]; changed: number; onChange: () => void }) {
   const [slug, setSlug] = useState("");
+  // Names and e-mails of the members, from their last sign-in.
+  const people = useLoad(() => api<Page<SeenUser>>("/api/v1/users").then((r) => new Map(r.items.map((u) => [u.subject, u]))), [changed]);
   const members = useLoad(() => (slug ? api<Page<Membership>>(`/api/v1/orgs/${encodeURIComponent(slug)}/members`).then((r) => r.items) : Promise.resolve([])), [slug, changed]);
   const [error, setError] = useState<unknown>(null);
   async function remove(m: Membership) {
@@ -127,9 +129,11 @@ function Members({ orgs, changed, onChange }: { orgs: Org[]; changed: number; on
   return (
     <>
       <h2>Members</h2>
-      <div className="field">
-        <label htmlFor="members-org">Organisation</label>
-        <OrgSelect id="members-org" label="Organisation" orgs={orgs} value={slug} onChange={setSlug} />
+      <div className="row">
+        <div className="field">
+          <label htmlFor="members-org">Organisation</label>
+          <OrgSelect id="members-org" label="Organisation" orgs={orgs} value={slug} onChange={setSlug} />
+        </div>
       </div>
       <ErrorBox error={members.error ?? error} />
       {slug && !members.loading && list.length === 0 && <p data-testid="members-empty">No member was assigned to {slug} (members by organisation claim are not listed).</p>}
@@ -138,6 +142,8 @@ function Members({ orgs, changed, onChange }: { orgs: Org[]; changed: number; on
           <table data-testid="members-table">
             <thead>
               <tr>
+                <th scope="col">Name</th>
+                <th scope="col">E-mail</th>
                 <th scope="col">Subject</th>
                 <th scope="col">Assigned by</th>
                 <th scope="col">Since</th>
@@ -147,6 +153,8 @@ function Members({ orgs, changed, onChange }: { orgs: Org[]; changed: number; on
             <tbody>
               {list.map((m, i) => (
                 <tr key={m.subject} data-testid={`member-row-${m.subject}`}>
+                  <td>{people.data?.get(m.subject)?.name || "(not signed in yet)"}</td>
+                  <td>{people.data?.get(m.subject)?.email ?? ""}</td>
                   <td>
                     <code>{m.subject}</code>
                   </td>
