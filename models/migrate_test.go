@@ -71,7 +71,8 @@ func TestMigrate_ConcurrentReplicas_ApplyOnce(t *testing.T) {
 // the gorm structs must not drift apart.
 func TestMigrate_SchemaMatchesModels(t *testing.T) {
 	modelsList := []any{&models.Organization{}, &models.Request{}, &models.Certificate{}, &models.AuditEvent{},
-		&models.APIToken{}, &models.Session{}, &models.CRL{}, &models.Membership{}, &models.AuditCheckpoint{}}
+		&models.APIToken{}, &models.Session{}, &models.CRL{}, &models.Membership{}, &models.AuditCheckpoint{},
+		&models.User{}, &models.Invitation{}}
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
 		for _, m := range modelsList {
 			sch, err := schema.Parse(m, &sync.Map{}, schema.NamingStrategy{})
