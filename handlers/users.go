@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -59,9 +60,17 @@ func (h *Users) RemoveMember(c echo.Context) error {
 }
 
 // pathSubject reads the {subject} path parameter, which clients send
-// percent-encoded (subjects may hold '/').
+// percent-encoded (subjects may hold '/'). echo routes on the raw path when
+// the request has one, and then leaves the parameter encoded.
 func pathSubject(c echo.Context) (string, error) {
 	subject := c.Param("subject")
+	if c.Request().URL.RawPath != "" {
+		s, err := url.PathUnescape(subject)
+		if err != nil {
+			return "", echo.NewHTTPError(http.StatusBadRequest, "subject: not a valid percent-encoded path segment")
+		}
+		subject = s
+	}
 	if err := validSubject(subject); err != nil {
 		return "", err
 	}

@@ -118,6 +118,14 @@ func TestOnboarding_UnassignedUserAssignedAndRemoved(t *testing.T) {
 			if err != nil || len(evs) != 2 || evs[0].Actor != "ada" || !strings.Contains(evs[0].Detail, `"previous_org":"acme"`) {
 				t.Fatalf("membership.set events %+v (%v), want the assignment and (newest first) the removal by ada", evs, err)
 			}
+
+			// A subject with '/', '|', '%' and a space, percent-encoded in the path.
+			odd := "auth0|team/a b%c"
+			tp.must(201, "admin", "POST", "/api/v1/orgs/acme/members", map[string]string{"subject": odd})
+			tp.must(204, "admin", "DELETE", "/api/v1/orgs/acme/members/"+url.PathEscape(odd), nil)
+			if _, err := tp.P.Store.GetMembership(t.Context(), odd); err == nil {
+				t.Fatalf("membership of %q survived its removal", odd)
+			}
 		})
 	}
 }
@@ -201,5 +209,26 @@ func TestOnboarding_Invitations(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRequests_AdminWithoutOrganisation_ToldToChooseOne: an admin belongs
+// to no organisation; a request or preview without "org" says what to do
+// and creates nothing, and one naming an organisation is submitted for it.
+func TestRequests_AdminWithoutOrganisation_ToldToChooseOne(t *testing.T) {
+	tp := startPortal(t, "sqlite")
+	_, csr := newCSR(t, "admin.acme.example")
+	before, _ := counts(t, tp.P.Store)
+	for _, path := range []string{"/api/v1/requests", "/api/v1/requests/preview"} {
+		r := tp.do("admin", "POST", path, map[string]any{"csr": csr})
+		if r.Status != 400 || !strings.Contains(string(r.Body), "choose the organisation") || !strings.Contains(string(r.Body), "GET /api/v1/orgs") {
+			t.Errorf("POST %s as admin without org: %d %s", path, r.Status, r.Body)
+		}
+	}
+	if after, _ := counts(t, tp.P.Store); after != before {
+		t.Fatalf("requests %d -> %d: a refused submission stored something", before, after)
+	}
+	if got := tp.must(201, "admin", "POST", "/api/v1/requests", map[string]any{"csr": csr, "org": "acme"}); got["org"] != "acme" {
+		t.Fatalf("admin's request for acme: %v", got)
 	}
 }
