@@ -92,37 +92,52 @@ func TestSignIn_GroupsInACustomScope_NeedTheScopeConfigured(t *testing.T) {
 	}
 }
 
-func TestSignIn_UserinfoAboutAnotherSubject_Refused(t *testing.T) {
-	modelstest.Each(t, func(t *testing.T, store *models.Store) {
-		env := newAuthEnvWith(t, store, func(c *devidp.Config) { c.UserinfoOnly = true }, nil)
-		fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"sub":"admin","groups":["certdesk-admins"],"name":"Ada Admin"}`))
-		}))
-		t.Cleanup(fake.Close)
-		// The provider as discovered, but with a userinfo endpoint that
-		// answers for someone else.
-		op := env.auth.op.Load()
-		ep := op.op.Endpoint()
-		pc := oidc.ProviderConfig{IssuerURL: env.idp.Issuer, AuthURL: ep.AuthURL, TokenURL: ep.TokenURL, UserInfoURL: fake.URL, JWKSURL: env.idp.Issuer + "/keys"}
-		changed := *op
-		changed.op = pc.NewProvider(context.Background())
-		env.auth.op.Store(&changed)
+func TestSignIn_UserinfoRefusedOrUnreachable_SignInFails(t *testing.T) {
+	tests := []struct {
+		name    string
+		answer  string // the userinfo body; "" for an endpoint that is down
+		wantWhy string
+	}{
+		{"userinfo about another subject", `{"sub":"admin","groups":["certdesk-admins"],"name":"Ada Admin"}`, "userinfo_subject_mismatch"},
+		{"userinfo unreachable and no role claim in the ID token", "", "userinfo_failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			modelstest.Each(t, func(t *testing.T, store *models.Store) {
+				env := newAuthEnvWith(t, store, func(c *devidp.Config) { c.UserinfoOnly = true }, nil)
+				fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(tt.answer))
+				}))
+				userinfoURL := fake.URL
+				if tt.answer == "" {
+					fake.Close() // nothing listens there any more
+				} else {
+					t.Cleanup(fake.Close)
+				}
+				// The provider as discovered, with its userinfo endpoint replaced.
+				op := env.auth.op.Load()
+				ep := op.op.Endpoint()
+				pc := oidc.ProviderConfig{IssuerURL: env.idp.Issuer, AuthURL: ep.AuthURL, TokenURL: ep.TokenURL, UserInfoURL: userinfoURL, JWKSURL: env.idp.Issuer + "/keys"}
+				changed := *op
+				changed.op = pc.NewProvider(context.Background())
+				env.auth.op.Store(&changed)
 
-		before := env.sessionCount()
-		b := env.browser()
-		resp := env.signIn(b, "partner", "")
-		if resp.StatusCode != http.StatusBadRequest || env.sessionCount() != before {
-			t.Fatalf("sign-in with another subject's userinfo: %d, sessions %d -> %d; want 400 and none", resp.StatusCode, before, env.sessionCount())
-		}
-		var found bool
-		for _, ev := range env.audit("auth.login_failed") {
-			found = found || strings.Contains(ev.Detail, "userinfo_subject_mismatch")
-		}
-		if !found {
-			t.Error("no auth.login_failed event with userinfo_subject_mismatch")
-		}
-	})
+				before := env.sessionCount()
+				resp := env.signIn(env.browser(), "partner", "")
+				if resp.StatusCode != http.StatusBadRequest || env.sessionCount() != before {
+					t.Fatalf("sign-in: %d, sessions %d -> %d; want 400 and none", resp.StatusCode, before, env.sessionCount())
+				}
+				var found bool
+				for _, ev := range env.audit("auth.login_failed") {
+					found = found || strings.Contains(ev.Detail, tt.wantWhy)
+				}
+				if !found {
+					t.Errorf("no auth.login_failed event with %s", tt.wantWhy)
+				}
+			})
+		})
+	}
 }
 
 func TestSignIn_RecordsUsersAndShowsTheUnassignedWhoTheyAre(t *testing.T) {
