@@ -78,6 +78,12 @@ func TestE2E_AdminAssignsAnUnassignedUserAndRequestsForAnOrganisation(t *testing
 	admin.do("assigning", chromedp.Click(tid("assign-0")), chromedp.WaitVisible(tid("unassigned-empty")))
 	admin.do("listing acme's members", selectOption("members-org", "acme"), chromedp.WaitVisible(tid("member-row-nc-4711")))
 	admin.shot("03-admin-users-assigned")
+	admin.do("inviting an address", selectOption("invite-org", "acme"), chromedp.SendKeys(tid("invite-email"), "ines@acme.example"),
+		chromedp.Click(tid("invite-submit")), chromedp.WaitVisible(tid("invitation-row-ines@acme.example")))
+	if row := admin.text("invitation-row-ines@acme.example"); !strings.Contains(row, "pending") {
+		t.Errorf("invitation row = %q, want pending", row)
+	}
+	admin.shot("03-admin-users-invited")
 	if org, err := p.P.Store.GetMembership(t.Context(), "nc-4711"); err != nil || org != "acme" {
 		t.Fatalf("membership of the newcomer: %q, %v", org, err)
 	}
