@@ -95,6 +95,7 @@ func TestE2E_AdminAssignsAnUnassignedUserAndRequestsForAnOrganisation(t *testing
 	if who := newcomer.text("whoami"); !strings.Contains(who, "partner") || !strings.Contains(who, "acme") {
 		t.Errorf("newcomer after assignment: %q", who)
 	}
+	newcomer.do("dashboard", chromedp.WaitVisible(tid("new-request")))
 	newcomer.shot("04-newcomer-dashboard")
 
 	// 4. The admin's new request needs an organisation, then goes through.
