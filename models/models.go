@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Request states (DESIGN.md, "The request lifecycle").
+// Request states: submitted → approved → issued, or rejected, or cancelled.
 const (
 	StateSubmitted = "submitted"
 	StateApproved  = "approved"
@@ -78,7 +78,7 @@ type Request struct {
 
 // Certificate is an issued (or in-flight) leaf certificate. The row is written
 // with CertPending and the to-be-signed contents before the HSM signs, and
-// completed with the DER after (DESIGN.md, record before sign).
+// completed with the DER after (record before sign).
 type Certificate struct {
 	ID               string     `gorm:"primaryKey;size:36" json:"id"`
 	Serial           string     `gorm:"uniqueIndex;size:40;not null" json:"serial"` // serial.Number.String: upper-case hex, two digits a byte (as openssl prints it)

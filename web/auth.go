@@ -55,6 +55,9 @@ type Auth struct {
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // states already consumed, until their cookie would expire
+
+	// failures limits and folds failed authentication per source.
+	failures *failureGuard
 }
 
 // provider is what discovery found: the OpenID provider, its ID token
@@ -85,7 +88,9 @@ func NewAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Log
 // unreachable: API tokens and existing sessions work at once, and until
 // discovery succeeds sign-in answers 503 with Retry-After and SignInReady
 // says why. Discovery is retried with backoff (1 s doubling to 1 min) until
-// it succeeds or ctx ends. Only a configuration mistake is an error.
+// it succeeds or ctx ends, and folded failures are recorded
+// (RunFailureFolding) until ctx ends. Only a configuration mistake is an
+// error.
 func StartAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
 	a, err := newAuth(cfg, store, log)
 	if err != nil {
@@ -95,6 +100,7 @@ func StartAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.L
 		a.log.Warn("OpenID provider unreachable; serving without sign-in and retrying discovery", "issuer", cfg.Issuer, "err", err)
 		go a.keepDiscovering(ctx)
 	}
+	go a.RunFailureFolding(ctx)
 	return a, nil
 }
 
@@ -112,8 +118,50 @@ func newAuth(cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
 	}
 	a := &Auth{Now: time.Now, cfg: cfg, store: store, log: log, loginAEAD: aead, used: map[string]time.Time{}}
 	a.discoErr = errors.New("OpenID Connect discovery has not run yet")
+	a.SetFailureLimits(DefaultFailureLimits)
 	return a, nil
 }
+
+// SetFailureLimits replaces the limits of failed authentication (and
+// forgets what was counted so far); call it before serving.
+func (a *Auth) SetFailureLimits(l FailureLimits) {
+	var observe func(string)
+	if a.failures != nil {
+		observe = a.failures.observe
+	}
+	g := newFailureGuard(l, a.now)
+	g.record = recordFolded(a.store)
+	g.observe = observe
+	g.onError = func(ctx context.Context, err error) {
+		a.log.ErrorContext(ctx, "auditing failed authentication", "err", err)
+	}
+	a.failures = g
+}
+
+// ObserveFailures makes fn count every failed authentication by kind
+// (FailureBearer, FailureCookie, FailureCallback), e.g. Metrics.AuthFailure;
+// call it before serving.
+func (a *Auth) ObserveFailures(fn func(kind string)) { a.failures.observe = fn }
+
+// RunFailureFolding records the counts of ended folding windows until ctx
+// ends, a few times per window; StartAuth runs it. At shutdown, call
+// FlushFailures once the server stopped.
+func (a *Auth) RunFailureFolding(ctx context.Context) {
+	t := time.NewTicker(max(a.failures.limits.Window/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.failures.flush(ctx, false)
+		}
+	}
+}
+
+// FlushFailures records every pending count of folded failures, ended
+// window or not (at shutdown, so that a clean stop loses no count).
+func (a *Auth) FlushFailures(ctx context.Context) { a.failures.flush(ctx, true) }
 
 // Discover runs OpenID Connect discovery at the issuer once and, if it
 // succeeds, makes sign-in available.

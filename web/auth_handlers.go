@@ -277,13 +277,24 @@ func (a *Auth) startSession(ctx context.Context, c echo.Context, subject, rawID 
 // loginFailed audits a failed sign-in and answers with a plain page. why is
 // a short machine word, providerError the provider's error code ("" when it
 // sent none); nothing secret goes into the event or the log.
+//
+// Failures are limited and folded per source: the first of a source's
+// window for each why is recorded at once, later ones are counted into one
+// auth.failures_folded event (kind "callback"), and a source over its limit
+// is answered 429 with Retry-After instead of the page.
 func (a *Auth) loginFailed(c echo.Context, why, subject, providerError string) error {
 	ctx := c.Request().Context()
-	ev := models.AuthLoginFailedEvent{Error: providerError, Subject: subject, Why: why}
-	if err := a.store.Record(ctx, models.Actor{Subject: anonymousActor, Source: c.RealIP()}, "user", subject, ev); err != nil {
-		a.log.ErrorContext(ctx, "auditing failed sign-in", "why", why, "err", err)
+	first, wait := a.failures.failed(ctx, c.RealIP(), FailureCallback, why)
+	if first {
+		ev := models.AuthLoginFailedEvent{Error: providerError, Subject: subject, Why: why}
+		if err := a.store.Record(ctx, models.Actor{Subject: anonymousActor, Source: c.RealIP()}, "user", subject, ev); err != nil {
+			a.log.ErrorContext(ctx, "auditing failed sign-in", "why", why, "err", err)
+		}
 	}
 	a.log.WarnContext(ctx, "sign-in failed", "why", why, "remote_ip", c.RealIP())
+	if wait > 0 {
+		return &RateLimitedError{RetryAfter: wait}
+	}
 	return renderPage(c, http.StatusBadRequest, loginFailedTemplate, map[string]any{"Why": whyText(why), "Login": loginPath})
 }
 

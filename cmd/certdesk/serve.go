@@ -107,6 +107,8 @@ type portal struct {
 	Notifier   *notify.Service
 	// Checkpointer signs the audit chain head with the issuing CA key.
 	Checkpointer *audit.Checkpointer
+	// Auth is sign-in and the limits of failed authentication.
+	Auth *web.Auth
 }
 
 // buildPortal opens the store, loads the CA (checking the token key against
@@ -152,6 +154,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		return nil, err
 	}
 	health.SignIn = auth.SignInReady
+	auth.ObserveFailures(metrics.AuthFailure)
 	rev, err := revocation.New(revocation.Config{
 		Store: store, CA: ca, Keys: signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, IssuingKey: cfg.CA.IssuingKey,
 		CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log, Settings: cfg.Revocation, Observer: metrics,
@@ -164,7 +167,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	deps.Log, deps.Auth, deps.Health, deps.Metrics, deps.MetricsToken = log, auth, health, metrics, metricsToken
 	deps.Audit.Log = log
 	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
-	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
+	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer, Auth: auth}, nil
 }
 
 // loadIssuingCA loads the CA hierarchy of cfg.CA, refusing a software key
@@ -265,7 +268,11 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log.Info("shutting down")
-	return srv.Shutdown(shutdown)
+	err = srv.Shutdown(shutdown)
+	// Counts of folded authentication failures reach the audit log before
+	// the store closes.
+	p.Auth.FlushFailures(shutdown)
+	return err
 }
 
 // recoveryEvery is how often background recovers what was in flight. A
