@@ -19,6 +19,7 @@ const CertificatesList = lazy(() => import("./pages/Lists").then((m) => ({ defau
 const RequestsList = lazy(() => import("./pages/Lists").then((m) => ({ default: m.RequestsList })));
 const NewRequest = lazy(() => import("./pages/NewRequest").then((m) => ({ default: m.NewRequest })));
 const RequestPage = lazy(() => import("./pages/RequestPage").then((m) => ({ default: m.RequestPage })));
+const Users = lazy(() => import("./pages/Users").then((m) => ({ default: m.Users })));
 const Tokens = lazy(() => import("./pages/Tokens").then((m) => ({ default: m.Tokens })));
 
 export function App() {
@@ -73,6 +74,7 @@ function Shell({ me }: { me: Me }) {
     ["/requests", "Requests", true],
     ["/certificates", "Certificates", true],
     ["/orgs", "Organisations", me.role === "admin"],
+    ["/users", "Users", me.role === "admin"],
     ["/revocation", "Revocation", me.role !== "partner"],
     ["/audit", "Audit", me.role !== "partner"],
     ["/tokens", "API tokens", true],
@@ -157,6 +159,7 @@ function Route({ me, path }: { me: Me; path: string }) {
   if ((m = match("/certificates/:id", path))) return <CertificatePage me={me} id={m.id} />;
   if (path === "/queue") return <AdminQueue me={me} />;
   if (path === "/orgs") return <Orgs />;
+  if (path === "/users" && me.role === "admin") return <Users />;
   if (path === "/revocation") return <RevocationPage />;
   if (path === "/audit") return <Audit />;
   if (path === "/tokens") return <Tokens />;

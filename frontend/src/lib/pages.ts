@@ -8,6 +8,7 @@ import type { Namespace } from "./identity";
 const pageRoles: [RegExp, Role[]][] = [
   [/^\/queue$/, ["admin"]],
   [/^\/orgs$/, ["admin"]],
+  [/^\/users$/, ["admin"]],
   [/^\/revocation$/, ["admin", "auditor"]],
   [/^\/audit$/, ["admin", "auditor"]],
   [/^\/requests\/new$/, ["admin", "partner"]],
