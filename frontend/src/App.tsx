@@ -77,7 +77,7 @@ function Shell({ me }: { me: Me }) {
     ["/users", "Users", me.role === "admin"],
     ["/revocation", "Revocation", me.role !== "partner"],
     ["/audit", "Audit", me.role !== "partner"],
-    ["/tokens", "API tokens", true],
+    ["/tokens", "Tokens", true],
   ];
   useEffect(() => setMenu(false), [path]);
   // Admins see how many requests wait, refreshed on every page change.
