@@ -68,6 +68,8 @@ type Request struct {
 	DecisionReason string     `gorm:"type:text" json:"decision_reason,omitempty"`
 	DecidedAt      *time.Time `json:"decided_at,omitempty"`
 	CertificateID  *string    `gorm:"size:36" json:"certificate_id,omitempty"`
+	Via            string     `gorm:"size:16" json:"via,omitempty"`      // channel: "" (portal), ViaACME, ViaEST, ViaRenew
+	ViaRef         string     `gorm:"size:255" json:"via_ref,omitempty"` // e.g. "binding/<id> account/<id>"
 	CreatedAt      time.Time  `gorm:"index" json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 }
