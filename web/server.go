@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/acme"
 	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 )
@@ -31,7 +32,11 @@ type Deps struct {
 	Health       *handlers.Health
 	Stats        *handlers.Stats
 	Revocation   *handlers.Revocation // CRLs and OCSP
-	Metrics      *Metrics             // GET /metrics and request metrics; nil to leave them out
+	// ACME and ACMEBindings serve /acme/* and /api/v1/acme/bindings; nil
+	// leaves them out.
+	ACME         *acme.Server
+	ACMEBindings *handlers.ACMEBindings
+	Metrics      *Metrics // GET /metrics and request metrics; nil to leave them out
 	// MetricsToken, when set, is the bearer token GET /metrics requires.
 	MetricsToken string
 	// Frontend is the built browser app (frontend.Dist()).
@@ -121,6 +126,7 @@ func New(d Deps) *echo.Echo {
 	if d.Stats != nil {
 		api.GET("/stats", d.Stats.Get, any)
 	}
+	automationRoutes(e, api, d, any, submitter, admin)
 	if d.Revocation != nil {
 		api.GET("/revocation", d.Revocation.Status, any)
 	}
@@ -129,6 +135,37 @@ func New(d Deps) *echo.Echo {
 
 	serveFrontend(e, d.Frontend)
 	return e
+}
+
+// automationRoutes adds the automation protocols: ACME (RFC 8555) with its
+// bindings API.
+func automationRoutes(e *echo.Echo, api *echo.Group, d Deps, any, submitter, admin echo.MiddlewareFunc) {
+	if d.ACME != nil {
+		s := d.ACME
+		e.GET("/acme/directory", s.Handler(s.Directory))
+		e.HEAD("/acme/new-nonce", s.Handler(s.NewNonce))
+		e.GET("/acme/new-nonce", s.Handler(s.NewNonce))
+		e.POST("/acme/new-account", s.Handler(s.NewAccount))
+		e.POST("/acme/account/:id", s.Handler(s.Account))
+		e.POST("/acme/account/:id/orders", s.Handler(s.Orders))
+		e.POST("/acme/key-change", s.Handler(s.KeyChange))
+		e.POST("/acme/new-order", s.Handler(s.NewOrder))
+		e.POST("/acme/order/:id", s.Handler(s.Order))
+		e.POST("/acme/order/:id/finalize", s.Handler(s.Finalize))
+		e.POST("/acme/authz/:order/:index", s.Handler(s.Authorization))
+		e.POST("/acme/cert/:id", s.Handler(s.Certificate))
+		e.POST("/acme/revoke-cert", s.Handler(s.RevokeCert))
+		e.GET("/acme/renewal-info/:id", s.Handler(s.RenewalInfo))
+	}
+	if h := d.ACMEBindings; h != nil {
+		api.GET("/acme/bindings", h.List, any)
+		api.POST("/acme/bindings", h.Create, submitter)
+		api.GET("/acme/bindings/:id", h.Get, any)
+		api.POST("/acme/bindings/:id/approve", h.Approve, admin)
+		api.POST("/acme/bindings/:id/credentials", h.Credentials, submitter)
+		api.POST("/acme/bindings/:id/revoke", h.Revoke, submitter)
+		api.DELETE("/acme/bindings/:id", h.Revoke, submitter)
+	}
 }
 
 // RevocationRoutes adds the public CRL and OCSP routes.
@@ -234,7 +271,7 @@ func serveFrontend(e *echo.Echo, dist fs.FS) {
 	})
 	spa := func(c echo.Context) error {
 		p := c.Request().URL.Path
-		for _, prefix := range []string{"/api/", "/auth/", "/ca/", "/crl/", "/ocsp"} {
+		for _, prefix := range []string{"/api/", "/auth/", "/ca/", "/crl/", "/ocsp", "/acme/", "/.well-known/"} {
 			if strings.HasPrefix(p, prefix) {
 				return echo.NewHTTPError(http.StatusNotFound)
 			}

@@ -200,6 +200,9 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		Demo:         opts.Demo,
 		DemoKey:      ca.Software,
 	}
+	if err := addAutomation(&deps, cfg, store, wf, ca); err != nil {
+		return nil, err
+	}
 	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
 	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
 }

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/acme"
+	"github.com/certdesk/certdesk/handlers/issuance"
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/web"
+)
+
+// addAutomation wires the automation protocols into the server's
+// dependencies: ACME with its bindings API. The bindings' HMAC keys are
+// sealed under a key derived from the session key.
+func addAutomation(deps *web.Deps, cfg *Config, store *models.Store, wf *issuance.Workflow, ca *signer.CA) error {
+	key, err := readSecret(cfg.Session.KeyFile, "session.key_file", "CERTDESK_SESSION_KEY")
+	if err != nil {
+		return err
+	}
+	sealer, err := acme.NewSealer([]byte(key))
+	if err != nil {
+		return fmt.Errorf("session.key_file: %w", err)
+	}
+	deps.ACME = &acme.Server{Store: store, Workflow: wf, Keys: sealer, BaseURL: cfg.PublicURL,
+		Issuing: ca.Issuer.Certificate(), Log: deps.Log, Now: time.Now}
+	deps.ACMEBindings = &handlers.ACMEBindings{Bindings: &acme.Bindings{Store: store, Keys: sealer, Now: time.Now},
+		DirectoryURL: cfg.PublicURL + "/acme/directory"}
+	return nil
+}
