@@ -28,7 +28,7 @@ type legoUser struct {
 	reg *legoacme.ExtendedAccount
 }
 
-func (u *legoUser) GetEmail() string                          { return "ops@billing.acme.example" }
+func (u *legoUser) GetEmail() string                           { return "ops@billing.acme.example" }
 func (u *legoUser) GetRegistration() *legoacme.ExtendedAccount { return u.reg }
 func (u *legoUser) GetPrivateKey() crypto.Signer               { return u.key }
 
