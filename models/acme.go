@@ -321,6 +321,17 @@ func (s *Store) RevokeACMEBinding(ctx context.Context, a Actor, id string) (*ACM
 // CreateACMEAccount stores a new valid account for a usable binding.
 // A key already registered is ErrConflict. Audit "acme_account.create".
 func (s *Store) CreateACMEAccount(ctx context.Context, a Actor, acct *ACMEAccount) error {
+	if len(acct.Contact) > 10 {
+		return fmt.Errorf("creating ACME account: %w: at most 10 contacts", ErrInvalid)
+	}
+	for _, c := range acct.Contact {
+		if len(c) > 255 {
+			return fmt.Errorf("creating ACME account: %w: a contact is at most 255 characters", ErrInvalid)
+		}
+	}
+	if acct.Contact == nil {
+		acct.Contact = StringList{}
+	}
 	now := s.now()
 	acct.ID = uuid.NewString()
 	acct.Status = ACMEValid
