@@ -38,6 +38,7 @@ func testServer(t *testing.T) *echo.Echo {
 		CAFiles:      &handlers.CAFiles{},
 		Health:       &handlers.Health{},
 		Stats:        &handlers.Stats{},
+		ACMEBindings: &handlers.ACMEBindings{},
 		Frontend:     fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}},
 	})
 }
