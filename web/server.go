@@ -15,6 +15,7 @@ import (
 
 	"github.com/certdesk/certdesk/handlers"
 	"github.com/certdesk/certdesk/handlers/acme"
+	"github.com/certdesk/certdesk/handlers/est"
 	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 )
@@ -36,7 +37,12 @@ type Deps struct {
 	// leaves them out.
 	ACME         *acme.Server
 	ACMEBindings *handlers.ACMEBindings
-	Metrics      *Metrics // GET /metrics and request metrics; nil to leave them out
+	// EST serves /.well-known/est/* and Renew POST /api/v1/renew; both
+	// read client certificates found by ClientCerts. nil leaves them out.
+	EST         *est.Server
+	Renew       *handlers.Renew
+	ClientCerts *ClientCerts
+	Metrics     *Metrics // GET /metrics and request metrics; nil to leave them out
 	// MetricsToken, when set, is the bearer token GET /metrics requires.
 	MetricsToken string
 	// Frontend is the built browser app (frontend.Dist()).
@@ -138,7 +144,9 @@ func New(d Deps) *echo.Echo {
 }
 
 // automationRoutes adds the automation protocols: ACME (RFC 8555) with its
-// bindings API.
+// bindings API, EST (RFC 7030) and renewal with the current certificate.
+// Client certificates are read only on the routes that authenticate by
+// them.
 func automationRoutes(e *echo.Echo, api *echo.Group, d Deps, any, submitter, admin echo.MiddlewareFunc) {
 	if d.ACME != nil {
 		s := d.ACME
@@ -165,6 +173,22 @@ func automationRoutes(e *echo.Echo, api *echo.Group, d Deps, any, submitter, adm
 		api.POST("/acme/bindings/:id/credentials", h.Credentials, submitter)
 		api.POST("/acme/bindings/:id/revoke", h.Revoke, submitter)
 		api.DELETE("/acme/bindings/:id", h.Revoke, submitter)
+	}
+	cc := d.ClientCerts
+	if cc == nil {
+		cc = &ClientCerts{} // the TLS connection's certificate only
+	}
+	peer := cc.Middleware()
+	if s := d.EST; s != nil {
+		e.GET("/.well-known/est/cacerts", s.CACerts)
+		e.GET("/.well-known/est/csrattrs", s.CSRAttrs)
+		e.POST("/.well-known/est/simpleenroll", s.SimpleEnroll)
+		e.POST("/.well-known/est/simplereenroll", s.SimpleReenroll, peer)
+	}
+	if d.Renew != nil {
+		// Authenticated by the certificate alone, outside the API group's
+		// session and token authentication.
+		e.POST("/api/v1/renew", d.Renew.Create, peer)
 	}
 }
 

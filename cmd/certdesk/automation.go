@@ -6,6 +6,8 @@ import (
 
 	"github.com/certdesk/certdesk/handlers"
 	"github.com/certdesk/certdesk/handlers/acme"
+	"github.com/certdesk/certdesk/handlers/certauth"
+	"github.com/certdesk/certdesk/handlers/est"
 	"github.com/certdesk/certdesk/handlers/issuance"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
@@ -13,7 +15,9 @@ import (
 )
 
 // addAutomation wires the automation protocols into the server's
-// dependencies: ACME with its bindings API. The bindings' HMAC keys are
+// dependencies: ACME with its bindings API, EST, and renewal with the
+// current certificate (client certificates from the TLS connection or a
+// trusted gateway). The bindings' HMAC keys are
 // sealed under a key derived from the session key.
 func addAutomation(deps *web.Deps, cfg *Config, store *models.Store, wf *issuance.Workflow, ca *signer.CA) error {
 	key, err := readSecret(cfg.Session.KeyFile, "session.key_file", "CERTDESK_SESSION_KEY")
@@ -28,5 +32,15 @@ func addAutomation(deps *web.Deps, cfg *Config, store *models.Store, wf *issuanc
 		Issuing: ca.Issuer.Certificate(), Log: deps.Log, Now: time.Now}
 	deps.ACMEBindings = &handlers.ACMEBindings{Bindings: &acme.Bindings{Store: store, Keys: sealer, Now: time.Now},
 		DirectoryURL: cfg.PublicURL + "/acme/directory"}
+	cc, err := web.NewClientCerts(cfg.ClientCertificates, deps.Log)
+	if err != nil {
+		return err
+	}
+	deps.ClientCerts = cc
+	verifier := certauth.NewVerifier(store, ca.Root, ca.Issuer.Certificate())
+	deps.EST = &est.Server{Store: store, Workflow: wf, Keys: sealer, Verifier: verifier, Root: ca.Root,
+		Issuing: ca.Issuer.Certificate(), Log: deps.Log, Now: time.Now}
+	deps.Renew = &handlers.Renew{Verifier: verifier, Workflow: wf, Store: store,
+		IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: time.Now}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/certdesk/certdesk/handlers/audit"
 	"github.com/certdesk/certdesk/handlers/notify"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/web"
 )
 
 // Config is certdesk's configuration file. Each section belongs to the
@@ -40,6 +41,11 @@ type Config struct {
 	Metrics       MetricsConfig    `yaml:"metrics"`
 	Audit         AuditConfig      `yaml:"audit"`
 	Log           LogConfig        `yaml:"log"`
+	// TLS makes the portal terminate TLS itself; ClientCertificates says
+	// where client certificates come from (the TLS connection, or a
+	// trusted gateway's header).
+	TLS                TLSConfig            `yaml:"tls"`
+	ClientCertificates web.ClientCertConfig `yaml:"client_certificates"`
 }
 
 // AuditConfig is the audit trail's signed checkpoints.
