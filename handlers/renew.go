@@ -28,9 +28,11 @@ type RenewWorkflow interface {
 // organisation's renewal rule (automatically where the organisation allows
 // it, else by an admin).
 type Renew struct {
-	Verifier   *certauth.Verifier
-	Workflow   RenewWorkflow
-	Store      interface{ GetCertificate(ctx context.Context, id string) (*models.Certificate, error) }
+	Verifier *certauth.Verifier
+	Workflow RenewWorkflow
+	Store    interface {
+		GetCertificate(ctx context.Context, id string) (*models.Certificate, error)
+	}
 	IssuingPEM []byte
 	Now        func() time.Time
 }
