@@ -75,15 +75,16 @@ func pkcs7(c echo.Context, status int, ders ...[]byte) error {
 	return c.Blob(status, "application/pkcs7-mime; smime-type=certs-only", []byte(wrap64(der)))
 }
 
-// wrap64 is base64 in lines of 64 characters (RFC 2045 §6.8).
+// wrap64 is base64 in lines of 64 characters (RFC 2045 §6.8), ended by
+// LF alone, which base64 -d of coreutils reads (it refuses CR).
 func wrap64(der []byte) string {
 	s := base64.StdEncoding.EncodeToString(der)
 	var b strings.Builder
 	for len(s) > 64 {
-		b.WriteString(s[:64] + "\r\n")
+		b.WriteString(s[:64] + "\n")
 		s = s[64:]
 	}
-	b.WriteString(s + "\r\n")
+	b.WriteString(s + "\n")
 	return b.String()
 }
 

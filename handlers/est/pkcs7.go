@@ -25,7 +25,7 @@ type signedData struct {
 
 type contentInfo struct {
 	ContentType asn1.ObjectIdentifier
-	Content     asn1.RawValue `asn1:"explicit,tag:0"`
+	Content     asn1.RawValue // [0] EXPLICIT, built by hand
 }
 
 // certsOnly is a degenerate CMS SignedData holding certificates and no
@@ -50,5 +50,5 @@ func certsOnly(ders ...[]byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return asn1.Marshal(contentInfo{ContentType: oidSignedData, Content: asn1.RawValue{FullBytes: sd}})
+	return asn1.Marshal(contentInfo{ContentType: oidSignedData, Content: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: sd}})
 }
