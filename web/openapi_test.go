@@ -39,6 +39,7 @@ func testServer(t *testing.T) *echo.Echo {
 		Health:       &handlers.Health{},
 		Stats:        &handlers.Stats{},
 		ACMEBindings: &handlers.ACMEBindings{},
+		Renew:        &handlers.Renew{},
 		Frontend:     fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}},
 	})
 }
