@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certdesk/certdesk/handlers"
@@ -39,7 +41,17 @@ func addAutomation(deps *web.Deps, cfg *Config, store *models.Store, wf *issuanc
 	deps.ClientCerts = cc
 	verifier := certauth.NewVerifier(store, ca.Root, ca.Issuer.Certificate())
 	deps.EST = &est.Server{Store: store, Workflow: wf, Keys: sealer, Verifier: verifier, Root: ca.Root,
-		Issuing: ca.Issuer.Certificate(), Log: deps.Log, Now: time.Now}
+		Issuing: ca.Issuer.Certificate(), Log: deps.Log, Now: time.Now,
+		Tokens: func(ctx context.Context, secret string) (models.Actor, bool, error) {
+			if !strings.HasPrefix(secret, web.APITokenPrefix) || len(secret) > 256 {
+				return models.Actor{}, false, nil
+			}
+			t, err := store.LookupToken(ctx, web.HashAPIToken(secret))
+			if err != nil {
+				return models.Actor{}, true, err
+			}
+			return models.Actor{Subject: t.Subject, Role: t.Role, Org: t.Org}, true, nil
+		}}
 	deps.Renew = &handlers.Renew{Verifier: verifier, Workflow: wf, Store: store,
 		IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: time.Now}
 	return nil

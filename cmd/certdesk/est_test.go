@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -320,4 +321,40 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestEST_TokenEnrolment_WaitsForAnAdminThenAnswersTheRepeatedRequest(t *testing.T) {
+	sp := startServedPortal(t, "sqlite")
+	dir := sp.Dir
+	newKeyAndCSR(t, dir, "tok", "tok.acme.example")
+	enrol := fmt.Sprintf(`curl -sS --cacert %s --user pat:%s -H 'Content-Type: application/pkcs10' --data-binary @tok.csr.b64 -D tok.hdr -o tok.out -w '%%{http_code}' %s/.well-known/est/simpleenroll`,
+		sp.ServerCAFile, sp.Tokens["partner"], sp.URL)
+	if code := mustSh(t, dir, enrol); code != "202" {
+		t.Fatalf("first enrolment with a token: HTTP %s, want 202", code)
+	}
+	if hdr := mustSh(t, dir, "cat tok.hdr"); !strings.Contains(strings.ToLower(hdr), "retry-after:") {
+		t.Fatalf("202 without Retry-After:\n%s", hdr)
+	}
+	var pending struct{ Request string }
+	if err := json.Unmarshal(mustRead(t, filepath.Join(dir, "tok.out")), &pending); err != nil || pending.Request == "" {
+		t.Fatalf("202 body: %v", err)
+	}
+	if code := mustSh(t, dir, enrol); code != "202" {
+		t.Fatalf("repeated enrolment before approval: HTTP %s, want 202", code)
+	}
+	if n, _ := counts(t, sp.Store); n != 1 {
+		t.Fatalf("the repeated enrolment made %d requests, want 1", n)
+	}
+	sp.must(200, "admin", "POST", "/api/v1/requests/"+pending.Request+"/approve", map[string]string{"reason": "known host"})
+	if code := mustSh(t, dir, enrol); code != "200" {
+		t.Fatalf("repeated enrolment after approval: HTTP %s, want 200", code)
+	}
+	mustSh(t, dir, "base64 -d tok.out | openssl pkcs7 -inform DER -print_certs | openssl x509 -out tok.pem")
+	if err := sp.opensslVerifyClient(filepath.Join(dir, "tok.pem")); err != nil {
+		t.Fatal(err)
+	}
+	bad := fmt.Sprintf(`curl -sS --cacert %s -H 'Authorization: Bearer cd_not-a-token' -H 'Content-Type: application/pkcs10' --data-binary @tok.csr.b64 -o /dev/null -w '%%{http_code}' %s/.well-known/est/simpleenroll`, sp.ServerCAFile, sp.URL)
+	if code := mustSh(t, dir, bad); code != "401" {
+		t.Fatalf("enrolment with an unknown token: HTTP %s, want 401", code)
+	}
 }

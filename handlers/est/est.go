@@ -35,7 +35,12 @@ import (
 type Store interface {
 	GetACMEBinding(ctx context.Context, id string) (*models.ACMEBinding, error)
 	GetCertificate(ctx context.Context, id string) (*models.Certificate, error)
+	ListRequests(ctx context.Context, f models.RequestFilter) ([]models.Request, string, error)
 }
+
+// TokenActor returns the actor of an API token, ok false when secret is
+// not shaped like an API token at all, and an error for an unusable one.
+type TokenActor func(ctx context.Context, secret string) (a models.Actor, ok bool, err error)
 
 // Workflow is what EST needs of the issuance workflow.
 type Workflow interface {
@@ -52,8 +57,11 @@ type Server struct {
 	// Root and Issuing are the CA certificates of /cacerts; Issuing also
 	// follows the leaf in enrolment answers.
 	Root, Issuing *x509.Certificate
-	Log           *slog.Logger
-	Now           func() time.Time
+	// Tokens authenticates API tokens (HTTP bearer, or basic with the token
+	// as password); nil: bindings only.
+	Tokens TokenActor
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 func (s *Server) now() time.Time {
@@ -165,6 +173,12 @@ func (s *Server) binding(c echo.Context) (*models.ACMEBinding, error) {
 // the CSR's DNS names must be inside the binding; the certificate is issued
 // at once, as a request of the binding decided by its approver.
 func (s *Server) SimpleEnroll(c echo.Context) error {
+	if a, ok, err := s.tokenActor(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return s.enrollWithToken(c, a)
+	}
 	b, err := s.binding(c)
 	if err != nil {
 		return err
@@ -188,6 +202,67 @@ func (s *Server) SimpleEnroll(c echo.Context) error {
 		ViaRef: "binding/" + b.ID, DecidedBy: b.ApprovedBy,
 		Reason: fmt.Sprintf("EST enrolment pre-authorised by binding %q (%s), approved by %s", b.Name, b.ID, b.ApprovedBy),
 	})
+	if err != nil {
+		return err
+	}
+	return s.answer(c, r)
+}
+
+// tokenActor authenticates an API token given as bearer, or as the
+// password of HTTP basic; ok is false when the request carries none.
+func (s *Server) tokenActor(c echo.Context) (models.Actor, bool, error) {
+	if s.Tokens == nil {
+		return models.Actor{}, false, nil
+	}
+	secret := ""
+	if scheme, tok, found := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " "); found && strings.EqualFold(scheme, "Bearer") {
+		secret = strings.TrimSpace(tok)
+	} else if _, pw, ok := c.Request().BasicAuth(); ok {
+		secret = pw
+	}
+	if secret == "" {
+		return models.Actor{}, false, nil
+	}
+	a, ok, err := s.Tokens(c.Request().Context(), secret)
+	if !ok {
+		return models.Actor{}, false, nil
+	}
+	if err != nil {
+		return models.Actor{}, true, unauthorized(c, "the API token is invalid, expired or revoked")
+	}
+	if a.Role != models.RolePartner || a.Org == "" {
+		return models.Actor{}, true, echo.NewHTTPError(http.StatusForbidden, "EST enrolment with an API token takes a partner's token")
+	}
+	a.Source = c.RealIP()
+	return a, true, nil
+}
+
+// enrollWithToken submits the CSR as the token's owner, to be approved by
+// an admin like any request, and answers 202 with Retry-After; the client
+// repeats the same request (RFC 7030 §4.2.3), which then gets the
+// certificate once it is issued.
+func (s *Server) enrollWithToken(c echo.Context, a models.Actor) error {
+	insecureCSR, csrPEM, err := readCSR(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rs, _, err := s.Store.ListRequests(ctx, models.RequestFilter{Org: a.Org, RequestedBy: a.Subject, Limit: 500})
+	if err != nil {
+		return err
+	}
+	for i := range rs {
+		if rs[i].CSRPEM != csrPEM {
+			continue
+		}
+		switch rs[i].State {
+		case models.StateRejected, models.StateCancelled:
+			return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("request %s for this CSR was %s: %s", rs[i].ID, rs[i].State, rs[i].DecisionReason))
+		}
+		return s.answer(c, &rs[i])
+	}
+	r, err := s.Workflow.Submit(ctx, a, issuance.Submission{Org: a.Org, CSRPEM: csrPEM, Identities: signer.RequestedNames(insecureCSR),
+		Note: "EST enrolment with an API token"})
 	if err != nil {
 		return err
 	}
