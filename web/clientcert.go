@@ -114,7 +114,7 @@ func (cc *ClientCerts) Middleware() echo.MiddlewareFunc {
 
 // parseForwarded reads nginx's $ssl_client_escaped_cert (URL-encoded PEM).
 func parseForwarded(v string) *x509.Certificate {
-	text, err := url.QueryUnescape(v)
+	text, err := url.PathUnescape(v) // not QueryUnescape: a "+" of the base64 stays "+"
 	if err != nil {
 		return nil
 	}

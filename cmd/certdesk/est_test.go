@@ -262,7 +262,7 @@ func TestRenew_WithTheCurrentCertificate_InItsLastThird(t *testing.T) {
 			}}
 			req, _ := http.NewRequest("POST", sp.URL+"/api/v1/renew", bytes.NewReader(csr))
 			req.Header.Set("Content-Type", "application/pkcs10")
-			req.Header.Set("X-SSL-Client-Cert", url.QueryEscape(string(pemCert)))
+			req.Header.Set("X-SSL-Client-Cert", url.PathEscape(string(pemCert)))
 			res, err := cl.Do(req)
 			if err != nil {
 				t.Fatal(err)
