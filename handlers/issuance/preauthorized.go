@@ -42,6 +42,9 @@ func (w *Workflow) IssuePreauthorized(ctx context.Context, a models.Actor, p Pre
 	if !ok {
 		return nil, ErrNotPreauthorizing
 	}
+	if p.Via == "" || p.DecidedBy == "" || p.DecidedBy == a.Subject {
+		return nil, fmt.Errorf("%w: a pre-authorised request needs a channel and a decision by someone other than the requester", models.ErrForbidden)
+	}
 	org, err := w.Store.GetOrg(ctx, p.Org)
 	if err != nil {
 		return nil, fmt.Errorf("organisation %q: %w", p.Org, err)
