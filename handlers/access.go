@@ -1,6 +1,9 @@
 package handlers
 
-import "github.com/certdesk/certdesk/models"
+import (
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/signer/crlreason"
+)
 
 // Who may see and act on what, in one place. A partner sees only their own
 // organisation; objects of other organisations answer 404, so that their
@@ -37,16 +40,8 @@ func scopeOrg(a models.Actor, requested string) string {
 	return requested
 }
 
-// partnerReasons are the revocation reasons a partner may give (issue 4); an
-// admin may give any reason ReasonCode accepts.
-var partnerReasons = map[string]bool{
-	"keyCompromise": true, "superseded": true, "affiliationChanged": true, "cessationOfOperation": true,
-}
-
-// mayRevokeWith reports whether a may revoke a certificate of org with reason.
-func mayRevokeWith(a models.Actor, org, reason string) bool {
-	if a.Role == models.RoleAdmin {
-		return true
-	}
-	return canActFor(a, org) && partnerReasons[reason]
+// mayRevokeWith reports whether a may revoke a certificate of org with
+// reason: canActFor, and the role is one crlreason allows the reason for.
+func mayRevokeWith(a models.Actor, org string, reason crlreason.Reason) bool {
+	return canActFor(a, org) && reason.MayUse(a.Role)
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,6 +30,9 @@ type Audit struct {
 	// during Verify (see VerifyWith); unset, only the chain is checked
 	// against the checkpoints.
 	VerifyCheckpoint func(*models.AuditCheckpoint) error
+	// Log receives errors that happen after an export has started; nil
+	// means slog.Default().
+	Log *slog.Logger
 }
 
 // filter reads actor, org, action, object_id, from and to (RFC 3339 or
@@ -112,11 +117,15 @@ func (h *Audit) Export(c echo.Context) error {
 			if n%500 == 0 {
 				cw.Flush()
 			}
-			return cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), csvSafe(e.Actor), e.Role, e.Org,
-				e.Action, e.ObjectType, e.ObjectID, e.Source, csvSafe(e.Detail), e.PrevHash, e.Hash})
+			return cw.Write(csvRow(strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), e.Actor, e.Role, e.Org,
+				e.Action, e.ObjectType, e.ObjectID, e.Source, e.Detail, e.PrevHash, e.Hash))
 		})
 		cw.Flush()
-		return err
+		if err == nil {
+			err = cw.Error()
+		}
+		h.abortOn(c, err)
+		return nil
 	}
 	// JSON: one array, written event by event.
 	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
@@ -135,17 +144,46 @@ func (h *Audit) Export(c echo.Context) error {
 		first = false
 		return enc.Encode(e)
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = w.Write([]byte("]\n"))
 	}
-	_, err = w.Write([]byte("]\n"))
-	return err
+	h.abortOn(c, err)
+	return nil
 }
 
-// csvSafe defuses spreadsheet formula injection (a cell starting with =, +,
-// - or @ is executed by spreadsheet programs) in user-influenced fields.
+// abortOn ends an export whose response has started when err is not nil:
+// the status and part of the body are sent, so the error cannot become a
+// problem answer. It logs err and aborts the connection (http.ErrAbortHandler)
+// instead of finishing a well-formed body, so the client sees a truncated
+// transfer rather than a complete-looking but partial export.
+func (h *Audit) abortOn(c echo.Context, err error) {
+	if err == nil {
+		return
+	}
+	log := h.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.ErrorContext(c.Request().Context(), "audit export failed after it started; aborting the connection",
+		"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
+	panic(http.ErrAbortHandler)
+}
+
+// csvRow makes every cell of an exported row safe: any column may carry
+// text that came from outside (subjects, organisation slugs, object ids,
+// sources), so none is trusted to be formula-free.
+func csvRow(cells ...string) []string {
+	for i, c := range cells {
+		cells[i] = csvSafe(c)
+	}
+	return cells
+}
+
+// csvSafe defuses spreadsheet formula injection (OWASP "CSV Injection"): a
+// cell starting with =, +, -, @, a tab or a carriage return is read as a
+// formula by spreadsheet programs, so it is prefixed with a quote.
 func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}
 	return s

@@ -5,12 +5,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/crlreason"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // CertificateStore is what the certificate handlers need.
@@ -58,7 +61,7 @@ func (h *Certificates) view(c *models.Certificate) CertificateView {
 		RequestID: c.RequestID, RevokedAt: c.RevokedAt, RevokedBy: c.RevokedBy, CreatedAt: c.CreatedAt,
 	}
 	if c.RevocationReason != nil {
-		v.RevocationReason = signer.ReasonName(*c.RevocationReason)
+		v.RevocationReason = crlreason.Name(*c.RevocationReason)
 	}
 	if v.Identities == nil {
 		v.Identities = []string{}
@@ -67,7 +70,8 @@ func (h *Certificates) view(c *models.Certificate) CertificateView {
 }
 
 // List is GET /certificates with filters state (valid, revoked, expired),
-// org and expiring_within_days.
+// org, expiring_within_days and serial (any case, colons and leading zeros
+// allowed, as openssl and gateways print it).
 func (h *Certificates) List(c echo.Context) error {
 	cursor, limit, err := page(c)
 	if err != nil {
@@ -87,6 +91,13 @@ func (h *Certificates) List(c echo.Context) error {
 		}
 		t := h.Now().Add(time.Duration(n) * 24 * time.Hour)
 		f.ExpiringBefore = &t
+	}
+	if v := c.QueryParam("serial"); v != "" {
+		sn, err := serial.Parse(v)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		f.Serial = sn.String()
 	}
 	items, next, err := h.Store.ListCertificates(c.Request().Context(), f)
 	if err != nil {
@@ -148,8 +159,8 @@ type revokeBody struct {
 }
 
 // Revoke is POST /certificates/{id}/revoke with an RFC 5280 reason name.
-// Partners may revoke their organisation's certificates for keyCompromise,
-// superseded, affiliationChanged or cessationOfOperation; admins for any
+// Who may give which reason is crlreason's table (GET /revocation/reasons):
+// partners a few, for their organisation's certificates; admins any
 // supported reason. Revoking twice answers 409 and changes nothing.
 func (h *Certificates) Revoke(c echo.Context) error {
 	var b revokeBody
@@ -157,12 +168,13 @@ func (h *Certificates) Revoke(c echo.Context) error {
 		return err
 	}
 	if b.Reason == "" {
-		return echo.NewHTTPError(http.StatusBadRequest, "reason is required (e.g. keyCompromise, superseded, affiliationChanged, cessationOfOperation)")
+		return echo.NewHTTPError(http.StatusBadRequest, "reason is required (GET /api/v1/revocation/reasons lists the reasons you may give)")
 	}
 	code, err := signer.ReasonCode(b.Reason)
 	if err != nil {
 		return err
 	}
+	reason, _ := crlreason.ByCode(code)
 	cert, err := h.load(c)
 	if err != nil {
 		return err
@@ -171,8 +183,8 @@ func (h *Certificates) Revoke(c echo.Context) error {
 	if !canActFor(a, cert.Org) {
 		return models.ErrNotFound
 	}
-	if !mayRevokeWith(a, cert.Org, b.Reason) {
-		return echo.NewHTTPError(http.StatusForbidden, "partners may revoke with keyCompromise, superseded, affiliationChanged or cessationOfOperation")
+	if !mayRevokeWith(a, cert.Org, reason) {
+		return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("a %s may not revoke with %s; allowed: %s", a.Role, reason.Name, strings.Join(crlreason.NamesFor(a.Role), ", ")))
 	}
 	revoked, err := h.Revoker.Revoke(c.Request().Context(), a, cert.ID, code)
 	if err != nil {

@@ -4,9 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/certdesk/certdesk/handlers/notify"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
 )
@@ -56,12 +60,8 @@ func (b orgBody) validNamespace() error {
 			return echo.NewHTTPError(http.StatusBadRequest, "contact_emails: "+e+" is not an e-mail address")
 		}
 	}
-	seen := map[int]bool{}
-	for _, d := range b.ExpiryNoticeDays {
-		if d < 1 || d > 3650 || seen[d] {
-			return echo.NewHTTPError(http.StatusBadRequest, "expiry_notice_days: each must be a distinct number of days from 1 to 3650")
-		}
-		seen[d] = true
+	if err := notify.ValidateExpiryDays(b.ExpiryNoticeDays); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "expiry_notice_days: "+err.Error())
 	}
 	return nil
 }
@@ -145,6 +145,22 @@ func (h *Orgs) Update(c echo.Context) error {
 	return c.JSON(http.StatusOK, o)
 }
 
+// validSubject checks an OIDC subject given by an admin: 1 to 255 bytes of
+// printable UTF-8, no control characters (OpenID Connect Core §2: sub is at
+// most 255 ASCII characters), so that it is safe in the audit log and its
+// exports.
+func validSubject(s string) error {
+	if s == "" || len(s) > 255 || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
+		return echo.NewHTTPError(http.StatusBadRequest, "subject is required: 1 to 255 characters, without leading or trailing spaces")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return echo.NewHTTPError(http.StatusBadRequest, "subject must not contain control characters")
+		}
+	}
+	return nil
+}
+
 type memberBody struct {
 	Subject string `json:"subject"`
 }
@@ -156,8 +172,8 @@ func (h *Orgs) AddMember(c echo.Context) error {
 	if err := bindJSON(c, &b); err != nil {
 		return err
 	}
-	if b.Subject == "" {
-		return echo.NewHTTPError(http.StatusBadRequest, "subject is required")
+	if err := validSubject(b.Subject); err != nil {
+		return err
 	}
 	if err := h.Store.SetMembership(c.Request().Context(), actor(c), b.Subject, c.Param("slug")); err != nil {
 		return err

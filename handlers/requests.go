@@ -3,6 +3,7 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -19,6 +20,23 @@ type RequestStore interface {
 	ListRequests(ctx context.Context, f models.RequestFilter) ([]models.Request, string, error)
 	CancelRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	ListAudit(ctx context.Context, f models.AuditFilter) ([]models.AuditEvent, string, error)
+	RequestIssuance(ctx context.Context, r *models.Request) (string, error)
+}
+
+// requestAnswer is a request with where its issuance stands: "pending"
+// (approved, the certificate waits for the HSM) or "failed" (an admin may
+// retry), omitted otherwise; and, on GET of one submitted request, policy's
+// current verdict on it.
+type requestAnswer struct {
+	*models.Request
+	Issuance string            `json:"issuance,omitempty"`
+	Policy   *issuance.Verdict `json:"policy,omitempty"`
+}
+
+// withIssuance adds the issuance state to an approved request.
+func (h *Requests) withIssuance(c echo.Context, r *models.Request) (requestAnswer, error) {
+	st, err := h.Store.RequestIssuance(c.Request().Context(), r)
+	return requestAnswer{Request: r, Issuance: st}, err
 }
 
 // RequestWorkflow is what the request handlers need of the issuance
@@ -29,6 +47,7 @@ type RequestWorkflow interface {
 	Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	Reject(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	Verdict(ctx context.Context, r *models.Request) (*issuance.Verdict, error)
+	Retry(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 }
 
 // Requests serves /api/v1/requests.
@@ -125,26 +144,22 @@ func (h *Requests) load(c echo.Context) (*models.Request, error) {
 	return r, nil
 }
 
-// requestView is a request as GET /requests/{id} shows it: while it
-// waits for a decision, with policy's current verdict on it.
-type requestView struct {
-	*models.Request
-	Policy *issuance.Verdict `json:"policy,omitempty"`
-}
-
 // Get is GET /requests/{id}.
 func (h *Requests) Get(c echo.Context) error {
 	r, err := h.load(c)
 	if err != nil {
 		return err
 	}
-	v := requestView{Request: r}
+	ans, err := h.withIssuance(c, r)
+	if err != nil {
+		return err
+	}
 	if r.State == models.StateSubmitted {
-		if v.Policy, err = h.Workflow.Verdict(c.Request().Context(), r); err != nil {
+		if ans.Policy, err = h.Workflow.Verdict(c.Request().Context(), r); err != nil {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, v)
+	return c.JSON(http.StatusOK, ans)
 }
 
 // Events is GET /requests/{id}/events: the request's history.
@@ -180,6 +195,33 @@ func (h *Requests) Approve(c echo.Context) error {
 		return err
 	}
 	r, err := h.Workflow.Approve(c.Request().Context(), actor(c), c.Param("id"), b.Reason)
+	return h.issued(c, r, err)
+}
+
+// Retry is POST /requests/{id}/retry (admins): issues again an approved
+// request whose issuance failed.
+func (h *Requests) Retry(c echo.Context) error {
+	r, err := h.Workflow.Retry(c.Request().Context(), actor(c), c.Param("id"))
+	return h.issued(c, r, err)
+}
+
+// issued answers an approval or retry: 200 with the issued request, or, when
+// the HSM did not sign, 202 with the approved request, whose recorded
+// certificate recovery issues once the HSM is back; approving again would
+// only answer 409.
+func (h *Requests) issued(c echo.Context, r *models.Request, err error) error {
+	if errors.Is(err, issuance.ErrHSMPending) {
+		pending, gerr := h.Store.GetRequest(c.Request().Context(), c.Param("id"))
+		if gerr != nil {
+			return err
+		}
+		ans, ierr := h.withIssuance(c, pending)
+		if ierr != nil {
+			return err
+		}
+		c.Response().Header().Set("Retry-After", "10")
+		return c.JSON(http.StatusAccepted, ans)
+	}
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package models_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +116,27 @@ func TestCreateToken_BadInput_IsInvalid(t *testing.T) {
 		}
 		wantErr(t, s.CreateToken(ctx, partner, dup()), nil)
 		wantErr(t, s.CreateToken(ctx, partner, dup()), models.ErrConflict)
+	})
+}
+
+func TestCreateToken_LifetimeCap_AcceptsTheCapRefusesASecondMore(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		clk := newClock()
+		s.Now = clk.Now
+		tests := []struct {
+			name    string
+			expires time.Time
+			want    error
+		}{
+			{"exactly the cap", clk.Now().Add(models.MaxTokenLifetime), nil},
+			{"a second beyond the cap", clk.Now().Add(models.MaxTokenLifetime + time.Second), models.ErrInvalid},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				tok := &models.APIToken{Subject: "x", Role: "partner", Hash: tokenHash(tt.name), ExpiresAt: tt.expires}
+				wantErr(t, s.CreateToken(ctx, partner, tok), tt.want)
+			})
+		}
 	})
 }
 
@@ -246,10 +269,50 @@ func TestOrgs_CreateUpdateAndRefusals(t *testing.T) {
 	})
 }
 
-func TestOpen_BadConfig_IsInvalid(t *testing.T) {
-	cases := []models.Config{{Driver: "mysql", DSN: "x"}, {Driver: "sqlite"}, {}}
+func TestOpen_BadConfig_IsInvalidAndNamesTheField(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		cfg   models.Config
+		field string
+	}{
+		{"unknown driver", models.Config{Driver: "mysql", DSN: "x"}, "database.driver"},
+		{"no driver", models.Config{DSN: "x"}, "database.driver"},
+		{"no dsn", models.Config{Driver: "sqlite"}, "database.dsn"},
+		{"dsn and dsn_file", models.Config{Driver: "sqlite", DSN: "x", DSNFile: empty}, "not both"},
+		{"empty dsn_file", models.Config{Driver: "sqlite", DSNFile: empty}, "database.dsn_file"},
+		{"missing dsn_file", models.Config{Driver: "sqlite", DSNFile: filepath.Join(dir, "nope")}, "database.dsn_file"},
+	}
 	for _, c := range cases {
-		_, err := models.Open(ctx, c)
-		wantErr(t, err, models.ErrInvalid)
+		t.Run(c.name, func(t *testing.T) {
+			_, err := models.Open(ctx, c.cfg)
+			wantErr(t, err, models.ErrInvalid)
+			if !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("error %v does not name %s", err, c.field)
+			}
+		})
+	}
+}
+
+func TestOpen_DSNFile_IsRead(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "dsn")
+	if err := os.WriteFile(f, []byte(filepath.Join(dir, "certdesk.db")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := models.Open(ctx, models.Config{DSNFile: f}.WithDefaults())
+	if err != nil {
+		t.Fatalf("Open with dsn_file: %v", err)
+	}
+	defer s.Close()
+	if s.Driver() != models.DriverSQLite {
+		t.Fatalf("driver %q, want the default sqlite", s.Driver())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "certdesk.db")); err != nil {
+		t.Fatalf("the database named in the file was not created: %v", err)
 	}
 }

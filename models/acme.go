@@ -131,36 +131,124 @@ type ACMENonce struct {
 	ExpiresAt time.Time
 }
 
-// bindingEvent is the audit detail of a binding's events.
-type bindingEvent struct {
-	Name         string   `json:"name,omitempty"`
-	DNSNames     []string `json:"dns_names,omitempty"`
-	ValidityDays int      `json:"validity_days,omitempty"`
-	ExpiresAt    string   `json:"expires_at,omitempty"`
-	RequestedBy  string   `json:"requested_by,omitempty"`
-	From         string   `json:"from,omitempty"`
-	To           string   `json:"to,omitempty"`
+// Audit actions of the automation channels.
+const (
+	ActionACMEBindingRequest    = "acme_binding.request"
+	ActionACMEBindingApprove    = "acme_binding.approve"
+	ActionACMEBindingKeyShown   = "acme_binding.key_shown"
+	ActionACMEBindingRevoke     = "acme_binding.revoke"
+	ActionACMEAccountCreate     = "acme_account.create"
+	ActionACMEAccountKeyChange  = "acme_account.key_change"
+	ActionACMEAccountDeactivate = "acme_account.deactivate"
+	ActionACMEOrderCreate       = "acme_order.create"
+	ActionRequestPreauthorized  = "request.preauthorized"
+)
+
+// ACMEBindingRequestEvent records a binding asked for.
+type ACMEBindingRequestEvent struct {
+	DNSNames     StringList `json:"dns_names"`
+	ExpiresAt    string     `json:"expires_at"`
+	Name         string     `json:"name"`
+	ValidityDays int        `json:"validity_days"`
 }
 
-// accountEvent is the audit detail of an ACME account's events.
-type accountEvent struct {
+// Action is ActionACMEBindingRequest.
+func (ACMEBindingRequestEvent) Action() string { return ActionACMEBindingRequest }
+
+// ACMEBindingChange is the detail of a binding's approval, key hand-out
+// and revocation.
+type ACMEBindingChange struct {
+	DNSNames    StringList `json:"dns_names"`
+	From        string     `json:"from"`
+	Name        string     `json:"name"`
+	RequestedBy string     `json:"requested_by"`
+	To          string     `json:"to"`
+}
+
+// ACMEBindingApproveEvent records a binding approved by a second person.
+type ACMEBindingApproveEvent struct{ ACMEBindingChange }
+
+// Action is ActionACMEBindingApprove.
+func (ACMEBindingApproveEvent) Action() string { return ActionACMEBindingApprove }
+
+// ACMEBindingKeyShownEvent records the binding's key handed to its
+// requester (never the key itself).
+type ACMEBindingKeyShownEvent struct{ ACMEBindingChange }
+
+// Action is ActionACMEBindingKeyShown.
+func (ACMEBindingKeyShownEvent) Action() string { return ActionACMEBindingKeyShown }
+
+// ACMEBindingRevokeEvent records a binding revoked.
+type ACMEBindingRevokeEvent struct{ ACMEBindingChange }
+
+// Action is ActionACMEBindingRevoke.
+func (ACMEBindingRevokeEvent) Action() string { return ActionACMEBindingRevoke }
+
+// ACMEAccountCreateEvent records an account bound to a binding.
+type ACMEAccountCreateEvent struct {
+	Binding    string `json:"binding"`
+	Thumbprint string `json:"thumbprint"`
+}
+
+// Action is ActionACMEAccountCreate.
+func (ACMEAccountCreateEvent) Action() string { return ActionACMEAccountCreate }
+
+// ACMEAccountKeyChangeEvent records a key rollover.
+type ACMEAccountKeyChangeEvent struct {
 	Binding       string `json:"binding"`
-	Thumbprint    string `json:"thumbprint,omitempty"`
-	OldThumbprint string `json:"old_thumbprint,omitempty"`
+	OldThumbprint string `json:"old_thumbprint"`
+	Thumbprint    string `json:"thumbprint"`
 }
 
-// orderEvent is the audit detail of an ACME order's events.
-type orderEvent struct {
-	Binding     string   `json:"binding"`
-	Account     string   `json:"account"`
-	Identifiers []string `json:"identifiers,omitempty"`
-	From        string   `json:"from,omitempty"`
-	To          string   `json:"to,omitempty"`
-	Request     string   `json:"request,omitempty"`
-	Certificate string   `json:"certificate,omitempty"`
-	Error       string   `json:"error,omitempty"`
-	Replaces    string   `json:"replaces,omitempty"`
+// Action is ActionACMEAccountKeyChange.
+func (ACMEAccountKeyChangeEvent) Action() string { return ActionACMEAccountKeyChange }
+
+// ACMEAccountDeactivateEvent records an account deactivated.
+type ACMEAccountDeactivateEvent struct {
+	Binding string `json:"binding"`
 }
+
+// Action is ActionACMEAccountDeactivate.
+func (ACMEAccountDeactivateEvent) Action() string { return ActionACMEAccountDeactivate }
+
+// ACMEOrderCreateEvent records an order, pre-authorised by its binding.
+type ACMEOrderCreateEvent struct {
+	Account     string     `json:"account"`
+	Binding     string     `json:"binding"`
+	Identifiers StringList `json:"identifiers"`
+	Replaces    string     `json:"replaces,omitempty"`
+}
+
+// Action is ActionACMEOrderCreate.
+func (ACMEOrderCreateEvent) Action() string { return ActionACMEOrderCreate }
+
+// ACMEOrderMoveEvent records an order's move to another status; its action
+// is "acme_order.<to>" (processing, valid, invalid).
+type ACMEOrderMoveEvent struct {
+	Account     string `json:"account"`
+	Binding     string `json:"binding"`
+	Certificate string `json:"certificate,omitempty"`
+	Error       string `json:"error,omitempty"`
+	From        string `json:"from"`
+	Request     string `json:"request,omitempty"`
+	To          string `json:"to"`
+}
+
+// Action is "acme_order." and the status moved to.
+func (e ACMEOrderMoveEvent) Action() string { return "acme_order." + e.To }
+
+// RequestPreauthorizedEvent records a request approved by an authorisation
+// given beforehand (an ACME binding's approver).
+type RequestPreauthorizedEvent struct {
+	From   string `json:"from"`
+	Reason string `json:"reason"`
+	To     string `json:"to"`
+	Via    string `json:"via"`
+	ViaRef string `json:"via_ref"`
+}
+
+// Action is ActionRequestPreauthorized.
+func (RequestPreauthorizedEvent) Action() string { return ActionRequestPreauthorized }
 
 // RequestACMEBinding stores a binding in state requested. Org, at least one
 // DNS name and an expiry in the future are required; RequestedBy is the
@@ -194,7 +282,7 @@ func (s *Store) RequestACMEBinding(ctx context.Context, a Actor, b *ACMEBinding)
 		if err := tx.Create(b).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, b.Org, "acme_binding.request", "acme_binding", b.ID, bindingEvent{
+		return s.appendAudit(tx, a, b.Org, "acme_binding", b.ID, ACMEBindingRequestEvent{
 			Name: b.Name, DNSNames: b.DNSNames, ValidityDays: b.ValidityDays, ExpiresAt: b.ExpiresAt.Format(time.RFC3339),
 		})
 	})
@@ -229,7 +317,7 @@ func (s *Store) ListACMEBindings(ctx context.Context, org string) ([]ACMEBinding
 
 // bindingTransition changes a binding in one transaction with its audit
 // event; check sees the row first and may refuse.
-func (s *Store) bindingTransition(ctx context.Context, a Actor, id, verb, action string, check func(b *ACMEBinding) error, set map[string]any) (*ACMEBinding, error) {
+func (s *Store) bindingTransition(ctx context.Context, a Actor, id, verb string, event func(ACMEBindingChange) Event, check func(b *ACMEBinding) error, set map[string]any) (*ACMEBinding, error) {
 	var out ACMEBinding
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var b ACMEBinding
@@ -250,9 +338,9 @@ func (s *Store) bindingTransition(ctx context.Context, a Actor, id, verb, action
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
-		return s.appendAudit(tx, a, b.Org, action, "acme_binding", id, bindingEvent{
+		return s.appendAudit(tx, a, b.Org, "acme_binding", id, event(ACMEBindingChange{
 			Name: b.Name, DNSNames: b.DNSNames, RequestedBy: b.RequestedBy, From: b.State, To: out.State,
-		})
+		}))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s ACME binding %s: %w", verb, id, err)
@@ -265,7 +353,7 @@ func (s *Store) bindingTransition(ctx context.Context, a Actor, id, verb, action
 // Audit "acme_binding.approve".
 func (s *Store) ApproveACMEBinding(ctx context.Context, a Actor, id string, sealedKey []byte) (*ACMEBinding, error) {
 	now := s.now()
-	return s.bindingTransition(ctx, a, id, "approving", "acme_binding.approve", func(b *ACMEBinding) error {
+	return s.bindingTransition(ctx, a, id, "approving", func(c ACMEBindingChange) Event { return ACMEBindingApproveEvent{c} }, func(b *ACMEBinding) error {
 		switch {
 		case b.RequestedBy == a.Subject:
 			return fmt.Errorf("%w: nobody approves the binding they asked for", ErrForbidden)
@@ -283,7 +371,7 @@ func (s *Store) ApproveACMEBinding(ctx context.Context, a Actor, id string, seal
 // anyone else gets ErrNotFound. Audit "acme_binding.key_shown".
 func (s *Store) TakeACMEBindingKey(ctx context.Context, a Actor, id string) (*ACMEBinding, error) {
 	var sealed []byte
-	b, err := s.bindingTransition(ctx, a, id, "handing out the key of", "acme_binding.key_shown", func(b *ACMEBinding) error {
+	b, err := s.bindingTransition(ctx, a, id, "handing out the key of", func(c ACMEBindingChange) Event { return ACMEBindingKeyShownEvent{c} }, func(b *ACMEBinding) error {
 		switch {
 		case b.RequestedBy != a.Subject:
 			return ErrNotFound
@@ -307,7 +395,7 @@ func (s *Store) TakeACMEBindingKey(ctx context.Context, a Actor, id string) (*AC
 // Audit "acme_binding.revoke".
 func (s *Store) RevokeACMEBinding(ctx context.Context, a Actor, id string) (*ACMEBinding, error) {
 	now := s.now()
-	return s.bindingTransition(ctx, a, id, "revoking", "acme_binding.revoke", func(b *ACMEBinding) error {
+	return s.bindingTransition(ctx, a, id, "revoking", func(c ACMEBindingChange) Event { return ACMEBindingRevokeEvent{c} }, func(b *ACMEBinding) error {
 		if a.Role != RoleAdmin && b.Org != a.Org {
 			return ErrNotFound
 		}
@@ -348,8 +436,8 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a Actor, acct *ACMEAccoun
 		if err := tx.Create(acct).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, acct.Org, "acme_account.create", "acme_account", acct.ID,
-			accountEvent{Binding: b.ID, Thumbprint: acct.Thumbprint})
+		return s.appendAudit(tx, a, acct.Org, "acme_account", acct.ID,
+			ACMEAccountCreateEvent{Binding: b.ID, Thumbprint: acct.Thumbprint})
 	})
 	if err != nil {
 		return fmt.Errorf("creating ACME account: %w", err)
@@ -380,20 +468,23 @@ func (s *Store) GetACMEAccountByThumbprint(ctx context.Context, thumbprint strin
 // if it is still oldThumbprint; a new key already in use is ErrConflict.
 // Audit "acme_account.key_change".
 func (s *Store) ChangeACMEAccountKey(ctx context.Context, a Actor, id, oldThumbprint, newThumbprint, jwk string) (*ACMEAccount, error) {
-	return s.accountUpdate(ctx, a, id, "changing the key of", "acme_account.key_change",
+	return s.accountUpdate(ctx, a, id, "changing the key of",
 		"thumbprint = ? AND status = ?", []any{oldThumbprint, ACMEValid},
 		map[string]any{"thumbprint": newThumbprint, "jwk": jwk},
-		accountEvent{Thumbprint: newThumbprint, OldThumbprint: oldThumbprint})
+		func(binding string) Event {
+			return ACMEAccountKeyChangeEvent{Binding: binding, Thumbprint: newThumbprint, OldThumbprint: oldThumbprint}
+		})
 }
 
 // DeactivateACMEAccount deactivates a valid account (RFC 8555 §7.3.6).
 // Audit "acme_account.deactivate".
 func (s *Store) DeactivateACMEAccount(ctx context.Context, a Actor, id string) (*ACMEAccount, error) {
-	return s.accountUpdate(ctx, a, id, "deactivating", "acme_account.deactivate",
-		"status = ?", []any{ACMEValid}, map[string]any{"status": ACMEDeactivated}, accountEvent{})
+	return s.accountUpdate(ctx, a, id, "deactivating",
+		"status = ?", []any{ACMEValid}, map[string]any{"status": ACMEDeactivated},
+		func(binding string) Event { return ACMEAccountDeactivateEvent{Binding: binding} })
 }
 
-func (s *Store) accountUpdate(ctx context.Context, a Actor, id, verb, action, cond string, args []any, set map[string]any, ev accountEvent) (*ACMEAccount, error) {
+func (s *Store) accountUpdate(ctx context.Context, a Actor, id, verb, cond string, args []any, set map[string]any, event func(binding string) Event) (*ACMEAccount, error) {
 	var out ACMEAccount
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		set["updated_at"] = s.now()
@@ -407,8 +498,7 @@ func (s *Store) accountUpdate(ctx context.Context, a Actor, id, verb, action, co
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
-		ev.Binding = out.BindingID
-		return s.appendAudit(tx, a, out.Org, action, "acme_account", id, ev)
+		return s.appendAudit(tx, a, out.Org, "acme_account", id, event(out.BindingID))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s ACME account %s: %w", verb, id, err)
@@ -428,7 +518,7 @@ func (s *Store) CreateACMEOrder(ctx context.Context, a Actor, o *ACMEOrder) erro
 		if err := tx.Create(o).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, o.Org, "acme_order.create", "acme_order", o.ID, orderEvent{
+		return s.appendAudit(tx, a, o.Org, "acme_order", o.ID, ACMEOrderCreateEvent{
 			Binding: o.BindingID, Account: o.AccountID, Identifiers: o.Identifiers, Replaces: o.Replaces,
 		})
 	})
@@ -489,7 +579,7 @@ func (s *Store) MoveACMEOrder(ctx context.Context, a Actor, id, from, to string,
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
-		return s.appendAudit(tx, a, out.Org, "acme_order."+to, "acme_order", id, orderEvent{
+		return s.appendAudit(tx, a, out.Org, "acme_order", id, ACMEOrderMoveEvent{
 			Binding: out.BindingID, Account: out.AccountID, From: from, To: to,
 			Request: u.RequestID, Certificate: u.CertificateID, Error: u.Error,
 		})
@@ -523,16 +613,6 @@ func (s *Store) UseACMENonce(ctx context.Context, value string) (bool, error) {
 	return res.RowsAffected == 1, nil
 }
 
-// preauthorizedEvent is the audit detail of a request decided by a binding
-// or by the current certificate.
-type preauthorizedEvent struct {
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Reason string `json:"reason"`
-	Via    string `json:"via"`
-	ViaRef string `json:"via_ref"`
-}
-
 // PreauthorizeRequest approves a submitted request that came through an
 // automation channel whose authorisation a person gave beforehand: decidedBy
 // is that person (the binding's approver), who must not be the requester
@@ -563,7 +643,7 @@ func (s *Store) PreauthorizeRequest(ctx context.Context, a Actor, id, decidedBy,
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
-		return s.appendAudit(tx, a, out.Org, "request.preauthorized", "request", id, preauthorizedEvent{
+		return s.appendAudit(tx, a, out.Org, "request", id, RequestPreauthorizedEvent{
 			From: StateSubmitted, To: StateApproved, Reason: reason, Via: r.Via, ViaRef: r.ViaRef,
 		})
 	})

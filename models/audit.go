@@ -70,16 +70,25 @@ const (
 )
 
 // Record appends a standalone audit event (sign-in, failed sign-in, HSM
-// signature, configuration change) in its own transaction. detail must
-// marshal to a JSON object (or be nil); it is stored with sorted keys.
-func (s *Store) Record(ctx context.Context, a Actor, action, objectType, objectID string, detail any) error {
+// signature, configuration change) in its own transaction. ev is one of the
+// event structs of audit_events.go, or a VariableEvent; its detail is stored
+// with sorted keys.
+func (s *Store) Record(ctx context.Context, a Actor, objectType, objectID string, ev Event) error {
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		return s.appendAudit(tx, a, a.Org, action, objectType, objectID, detail)
+		return s.appendAudit(tx, a, a.Org, objectType, objectID, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("recording audit event %q: %w", action, err)
+		return fmt.Errorf("recording audit event %q: %w", actionOf(ev), err)
 	}
 	return nil
+}
+
+// actionOf is ev's action, "" for a nil event.
+func actionOf(ev Event) string {
+	if ev == nil {
+		return ""
+	}
+	return ev.Action()
 }
 
 // appendAudit adds one event to the chain inside tx, the transaction of the
@@ -88,14 +97,15 @@ func (s *Store) Record(ctx context.Context, a Actor, action, objectType, objectI
 // contiguous sequence numbers and each links to its predecessor. Callers make
 // it the last statement of their transaction, so the head lock is held only
 // until commit and always taken after any row locks (no lock-order cycles).
-func (s *Store) appendAudit(tx *gorm.DB, a Actor, org, action, objectType, objectID string, detail any) error {
+func (s *Store) appendAudit(tx *gorm.DB, a Actor, org, objectType, objectID string, event Event) error {
+	action := actionOf(event)
 	if strings.TrimSpace(a.Subject) == "" {
 		return fmt.Errorf("%w: audit event %q needs an actor", ErrInvalid, action)
 	}
 	if strings.TrimSpace(action) == "" {
 		return fmt.Errorf("%w: audit event needs an action", ErrInvalid)
 	}
-	d, err := canonicalDetail(detail)
+	d, err := canonicalDetail(event)
 	if err != nil {
 		return err
 	}
@@ -148,13 +158,11 @@ func cut(s string, n int) string {
 	return s
 }
 
-// canonicalDetail encodes detail as a JSON object with sorted keys, numbers
-// kept as written, and no HTML escaping. nil becomes "{}".
-func canonicalDetail(detail any) (string, error) {
-	if detail == nil {
-		return "{}", nil
-	}
-	raw, err := json.Marshal(detail)
+// canonicalDetail encodes an event's detail as a JSON object with sorted
+// keys, numbers kept as written, and no HTML escaping; JSON null becomes
+// "{}".
+func canonicalDetail(ev Event) (string, error) {
+	raw, err := json.Marshal(ev)
 	if err != nil {
 		return "", fmt.Errorf("%w: audit detail: %v", ErrInvalid, err)
 	}
@@ -309,28 +317,53 @@ func (s *Store) VerifyAuditWith(ctx context.Context, verifySig func(cp *AuditChe
 	if err != nil {
 		return nil, err
 	}
-	bySeq := make(map[int64]*AuditCheckpoint, len(cps))
-	for i := range cps {
-		bySeq[cps[i].Seq] = &cps[i]
-	}
 	var head auditHead
 	if err := db.Where("id = ?", 1).Take(&head).Error; err != nil {
 		return nil, fmt.Errorf("reading audit head: %w", dbErr(err))
 	}
 	v := &AuditVerification{HeadHash: head.Hash}
-	bad := func(seq int64, problem string) (*AuditVerification, error) {
-		v.OK, v.FirstBadSeq, v.Problem = false, seq, problem
+	p, err := walkAudit(db, head, cps, verifySig, v)
+	if err == nil && p == nil {
+		p, err = checkBeyondHead(db, head, cps)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
+		v.OK, v.FirstBadSeq, v.Problem = false, p.seq, p.problem
 		return v, nil
 	}
-	rewritten := func(cp *AuditCheckpoint) (*AuditVerification, error) {
-		return bad(cp.Seq, fmt.Sprintf("checkpoint %d (event %d) does not match the chain: the log was rewritten", cp.ID, cp.Seq))
+	v.OK = true
+	return v, nil
+}
+
+// auditProblem is the first bad event a verification found.
+type auditProblem struct {
+	seq     int64
+	problem string
+}
+
+// rewrittenAt is the problem of a checkpoint that the chain no longer
+// matches.
+func rewrittenAt(cp *AuditCheckpoint) *auditProblem {
+	return &auditProblem{cp.Seq, fmt.Sprintf("checkpoint %d (event %d) does not match the chain: the log was rewritten", cp.ID, cp.Seq)}
+}
+
+// walkAudit checks the events from 1 to head.Seq in order, in batches: each
+// present, unaltered and linked to its predecessor, each checkpoint among
+// cps at its seq well signed (when verifySig is set) and matching, and the
+// last event being the head. It counts what it checked in v.
+func walkAudit(db *gorm.DB, head auditHead, cps []AuditCheckpoint, verifySig func(cp *AuditCheckpoint) error, v *AuditVerification) (*auditProblem, error) {
+	bySeq := make(map[int64]*AuditCheckpoint, len(cps))
+	for i := range cps {
+		bySeq[cps[i].Seq] = &cps[i]
 	}
 	var (
 		last     int64
 		prevHash = zeroHash
 	)
-	// Walk only what the head read above covers: events appended while we
-	// walk are not ours to judge (each append moves head and event together).
+	// Walk only what the head covers: events appended while we walk are not
+	// ours to judge (each append moves head and event together).
 	for last < head.Seq {
 		var evs []AuditEvent
 		err := db.Where("seq > ? AND seq <= ?", last, head.Seq).Order("seq ASC").Limit(streamBatch).Find(&evs).Error
@@ -342,24 +375,15 @@ func (s *Store) VerifyAuditWith(ctx context.Context, verifySig func(cp *AuditChe
 		}
 		for i := range evs {
 			e := &evs[i]
-			want := last + 1
-			switch {
-			case e.Seq != want:
-				return bad(want, fmt.Sprintf("event %d is missing (removed)", want))
-			case AuditHash(e) != e.Hash:
-				return bad(e.Seq, fmt.Sprintf("event %d was altered", e.Seq))
-			case e.PrevHash != prevHash:
-				if e.Seq == 1 {
-					return bad(1, "event 1 does not start the chain (inserted or reordered)")
-				}
-				return bad(e.Seq, fmt.Sprintf("event %d does not follow event %d (inserted or reordered)", e.Seq, e.Seq-1))
+			if p := checkLink(e, last+1, prevHash); p != nil {
+				return p, nil
 			}
 			if cp := bySeq[e.Seq]; cp != nil {
 				if verifySig != nil && verifySig(cp) != nil {
-					return bad(cp.Seq, fmt.Sprintf("checkpoint %d has a bad signature", cp.ID))
+					return &auditProblem{cp.Seq, fmt.Sprintf("checkpoint %d has a bad signature", cp.ID)}, nil
 				}
 				if cp.Hash != e.Hash {
-					return rewritten(cp)
+					return rewrittenAt(cp), nil
 				}
 				v.Checkpoints++
 				v.LastCheckpointSeq = cp.Seq
@@ -370,35 +394,57 @@ func (s *Store) VerifyAuditWith(ctx context.Context, verifySig func(cp *AuditChe
 	}
 	switch {
 	case last < head.Seq:
-		return bad(last+1, fmt.Sprintf("event %d is missing (removed)", last+1))
+		return &auditProblem{last + 1, fmt.Sprintf("event %d is missing (removed)", last+1)}, nil
 	case prevHash != head.Hash:
-		return bad(last, fmt.Sprintf("event %d was altered", last))
+		return &auditProblem{last, fmt.Sprintf("event %d was altered", last)}, nil
 	}
-	// A checkpoint beyond the head covers events that are gone: the log was
-	// cut back and rebuilt.
+	return nil, nil
+}
+
+// checkLink checks that e is event want, that its hash matches its
+// contents, and that it follows the event whose hash is prevHash.
+func checkLink(e *AuditEvent, want int64, prevHash string) *auditProblem {
+	switch {
+	case e.Seq != want:
+		return &auditProblem{want, fmt.Sprintf("event %d is missing (removed)", want)}
+	case AuditHash(e) != e.Hash:
+		return &auditProblem{e.Seq, fmt.Sprintf("event %d was altered", e.Seq)}
+	case e.PrevHash != prevHash:
+		if e.Seq == 1 {
+			return &auditProblem{1, "event 1 does not start the chain (inserted or reordered)"}
+		}
+		return &auditProblem{e.Seq, fmt.Sprintf("event %d does not follow event %d (inserted or reordered)", e.Seq, e.Seq-1)}
+	}
+	return nil
+}
+
+// checkBeyondHead looks past the head of a chain that verified up to it: a
+// checkpoint there covers events that are gone (the log was cut back and
+// rebuilt), and an event there was not appended by the store.
+func checkBeyondHead(db *gorm.DB, head auditHead, cps []AuditCheckpoint) (*auditProblem, error) {
 	for i := range cps {
 		if cps[i].Seq > head.Seq {
-			return rewritten(&cps[i])
+			return rewrittenAt(&cps[i]), nil
 		}
 	}
-	// An event past the head was not appended by the store, unless it was
-	// appended after we read the head: read the first such event, then the
-	// head again (the head only grows, so this order has no false alarm).
+	// An event past the head may have been appended after we read the head:
+	// read the first such event, then the head again (the head only grows,
+	// so this order has no false alarm).
 	var beyond *int64
 	if err := db.Model(&AuditEvent{}).Where("seq > ?", head.Seq).Select("MIN(seq)").Scan(&beyond).Error; err != nil {
 		return nil, fmt.Errorf("reading audit events: %w", err)
 	}
-	if beyond != nil {
-		var now auditHead
-		if err := db.Where("id = ?", 1).Take(&now).Error; err != nil {
-			return nil, fmt.Errorf("reading audit head: %w", dbErr(err))
-		}
-		if *beyond > now.Seq {
-			return bad(*beyond, fmt.Sprintf("event %d is beyond the chain head (event %d): inserted", *beyond, now.Seq))
-		}
+	if beyond == nil {
+		return nil, nil
 	}
-	v.OK = true
-	return v, nil
+	var now auditHead
+	if err := db.Where("id = ?", 1).Take(&now).Error; err != nil {
+		return nil, fmt.Errorf("reading audit head: %w", dbErr(err))
+	}
+	if *beyond > now.Seq {
+		return &auditProblem{*beyond, fmt.Sprintf("event %d is beyond the chain head (event %d): inserted", *beyond, now.Seq)}, nil
+	}
+	return nil, nil
 }
 
 // pageLimit applies the list default (50) and maximum (500).

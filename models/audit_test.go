@@ -16,11 +16,11 @@ func TestRecord_AppendsLinkedEventsWithCanonicalDetail(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
 		clk := newClock()
 		s.Now = clk.Now
-		if err := s.Record(ctx, admin, "auth.sign_in", "session", "", map[string]any{"z": 1, "a": "<b>", "m": []int{2, 1}}); err != nil {
+		if err := s.Record(ctx, admin, "session", "", models.VariableEvent{Kind: "auth.sign_in", Fields: map[string]any{"z": 1, "a": "<b>", "m": []int{2, 1}}}); err != nil {
 			t.Fatal(err)
 		}
 		clk.Advance(time.Second + 1234*time.Nanosecond)
-		if err := s.Record(ctx, partner, "auth.sign_in_failed", "", "", nil); err != nil {
+		if err := s.Record(ctx, partner, "", "", models.VariableEvent{Kind: "auth.sign_in_failed"}); err != nil {
 			t.Fatal(err)
 		}
 		evs, _, err := s.ListAudit(ctx, models.AuditFilter{})
@@ -64,22 +64,27 @@ func TestRecord_AppendsLinkedEventsWithCanonicalDetail(t *testing.T) {
 	})
 }
 
+// listEvent is an event whose detail is a JSON array, not an object.
+type listEvent []string
+
+func (listEvent) Action() string { return "x" }
+
 func TestRecord_BadInput_IsInvalidAndAppendsNothing(t *testing.T) {
 	cases := []struct {
-		name   string
-		actor  models.Actor
-		action string
-		detail any
+		name  string
+		actor models.Actor
+		ev    models.Event
 	}{
-		{"no actor", models.Actor{}, "x", nil},
-		{"no action", admin, "", nil},
-		{"detail not an object", admin, "x", []string{"a"}},
-		{"detail not encodable", admin, "x", map[string]any{"f": func() {}}},
+		{"no actor", models.Actor{}, models.VariableEvent{Kind: "x"}},
+		{"no event", admin, nil},
+		{"no action", admin, models.VariableEvent{}},
+		{"detail not an object", admin, listEvent{"a"}},
+		{"detail not encodable", admin, models.VariableEvent{Kind: "x", Fields: map[string]any{"f": func() {}}}},
 	}
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				wantErr(t, s.Record(ctx, c.actor, c.action, "", "", c.detail), models.ErrInvalid)
+				wantErr(t, s.Record(ctx, c.actor, "", "", c.ev), models.ErrInvalid)
 				if n := auditCount(t, s); n != 0 {
 					t.Fatalf("%d events appended", n)
 				}
@@ -96,7 +101,7 @@ func TestRecord_50Concurrent_ChainVerifies(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				errs <- s.Record(ctx, admin, "hsm.sign", "certificate", fmt.Sprint(i), map[string]any{"i": i})
+				errs <- s.Record(ctx, admin, "certificate", fmt.Sprint(i), models.VariableEvent{Kind: "hsm.sign", Fields: map[string]any{"i": i}})
 			}(i)
 		}
 		wg.Wait()
@@ -175,7 +180,7 @@ func TestVerifyAudit_Tampering_NamesTheEvent(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			modelstest.Each(t, func(t *testing.T, s *models.Store) {
 				for i := 0; i < 5; i++ {
-					if err := s.Record(ctx, admin, "config.change", "config", "", map[string]any{"i": i}); err != nil {
+					if err := s.Record(ctx, admin, "config", "", models.VariableEvent{Kind: "config.change", Fields: map[string]any{"i": i}}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -367,7 +372,7 @@ func TestVerifyAudit_WhileAppending_NoFalseAlarm(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			for i := 0; i < 200; i++ {
-				if err := s.Record(ctx, admin, "hsm.sign", "", "", nil); err != nil {
+				if err := s.Record(ctx, admin, "", "", models.VariableEvent{Kind: "hsm.sign"}); err != nil {
 					done <- err
 					return
 				}

@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/certdesk/certdesk/signer/serial"
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
@@ -27,6 +27,7 @@ type CertFilter struct {
 	// issuances.
 	State          string
 	ExpiringBefore *time.Time // NotAfter before this time
+	Serial         string     // any form serial.Parse accepts; "" for any serial
 	Cursor         string     // from the previous page
 	Limit          int        // default 50, max 500
 }
@@ -46,49 +47,47 @@ func CertState(c *Certificate, now time.Time) string {
 	return c.State
 }
 
-// NormalizeSerial returns the stored form of a serial given in hex: lower
-// case, no leading zeros (big.Int.Text(16)), or "" if it is not hex.
-func NormalizeSerial(serialHex string) string {
-	s := strings.ToLower(strings.TrimSpace(serialHex))
-	s = strings.TrimPrefix(s, "0x")
-	s = strings.ReplaceAll(s, ":", "")
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return ""
-		}
+// parseSerial returns the stored form of a serial given in any form
+// serial.Parse accepts (the OpenSSL form, serial.Number.String), or an
+// ErrInvalid error that says what is wrong with it.
+func parseSerial(what, s string) (string, error) {
+	n, err := serial.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w: %v", what, ErrInvalid, err)
 	}
-	s = strings.TrimLeft(s, "0")
-	if s == "" && serialHex != "" {
-		return "0"
-	}
-	return s
+	return n.String(), nil
 }
 
 // ReserveCertificate records a certificate about to be signed (record
 // before sign, Boulder ca/ca.go): c carries Serial, RequestID, NotBefore,
 // NotAfter, PrecertDER and optionally Org, Identities and KeyType (taken from
-// the request when empty). The request must be approved and have no pending,
+// the request when empty). The reserving caller holds the certificate's
+// lease (c.ClaimedBy, until c.LeaseUntil) and signs only while HoldClaim
+// says it still does. The request must be approved and have no pending,
 // issued or revoked certificate (ErrConflict otherwise, also for a serial
 // already used). The store assigns ID and State=pending. Audit
 // "certificate.reserve".
 func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate) error {
-	serial := NormalizeSerial(c.Serial)
+	sn, err := parseSerial("reserving certificate", c.Serial)
+	if err != nil {
+		return err
+	}
 	switch {
-	case serial == "" || len(serial) > 40:
-		return fmt.Errorf("reserving certificate: %w: serial must be 1-40 hex digits", ErrInvalid)
 	case c.RequestID == "":
 		return fmt.Errorf("reserving certificate: %w: request id required", ErrInvalid)
 	case c.NotBefore.IsZero() || !c.NotAfter.After(c.NotBefore):
 		return fmt.Errorf("reserving certificate: %w: not_after must follow not_before", ErrInvalid)
 	}
 	now := s.now()
-	c.Serial = serial
+	c.Serial = sn
 	c.ID = uuid.NewString()
 	c.State = CertPending
 	c.NotBefore, c.NotAfter = normTime(c.NotBefore), normTime(c.NotAfter)
 	c.DER, c.RevokedAt, c.RevocationReason, c.RevokedBy = nil, nil, nil, ""
 	c.CreatedAt, c.UpdatedAt = now, now
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	lease := now.Add(IssuanceLease)
+	c.ClaimedBy, c.LeaseUntil = uuid.NewString(), &lease
+	err = s.tx(ctx, func(tx *gorm.DB) error {
 		var r Request
 		if err := s.forUpdate(tx).Where("id = ?", c.RequestID).Take(&r).Error; err != nil {
 			return fmt.Errorf("request %s: %w", c.RequestID, dbErr(err))
@@ -121,13 +120,13 @@ func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate)
 		if err := tx.Create(c).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, c.Org, "certificate.reserve", "certificate", c.ID, map[string]any{
-			"serial": c.Serial, "request_id": c.RequestID, "identities": c.Identities,
-			"not_before": c.NotBefore.Format(time.RFC3339), "not_after": c.NotAfter.Format(time.RFC3339),
+		return s.appendAudit(tx, a, c.Org, "certificate", c.ID, CertificateReserveEvent{
+			Identities: c.Identities, NotAfter: c.NotAfter.Format(time.RFC3339),
+			NotBefore: c.NotBefore.Format(time.RFC3339), RequestID: c.RequestID, Serial: c.Serial,
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("reserving certificate %s: %w", serial, err)
+		return fmt.Errorf("reserving certificate %s: %w", sn, err)
 	}
 	return nil
 }
@@ -170,9 +169,9 @@ func (s *Store) CompleteCertificate(ctx context.Context, a Actor, certID string,
 			return err
 		}
 		fp := sha256.Sum256(der)
-		return s.appendAudit(tx, a, c.Org, "certificate.issue", "certificate", certID, map[string]any{
-			"serial": c.Serial, "request_id": c.RequestID,
-			"not_after": c.NotAfter.Format(time.RFC3339), "sha256": hex.EncodeToString(fp[:]),
+		return s.appendAudit(tx, a, c.Org, "certificate", certID, CertificateIssueEvent{
+			NotAfter: c.NotAfter.Format(time.RFC3339), RequestID: c.RequestID,
+			Serial: c.Serial, SHA256: hex.EncodeToString(fp[:]),
 		})
 	})
 	if err != nil {
@@ -201,14 +200,69 @@ func (s *Store) FailCertificate(ctx context.Context, a Actor, certID, why string
 		if res.RowsAffected != 1 {
 			return fmt.Errorf("%w: certificate is no longer pending", ErrConflict)
 		}
-		return s.appendAudit(tx, a, c.Org, "certificate.fail", "certificate", certID, map[string]any{
-			"serial": c.Serial, "request_id": c.RequestID, "reason": why,
+		return s.appendAudit(tx, a, c.Org, "certificate", certID, CertificateFailEvent{
+			Reason: why, RequestID: c.RequestID, Serial: c.Serial,
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("failing certificate %s: %w", certID, err)
 	}
 	return nil
+}
+
+// IssuanceLease is how long a claim on a pending certificate lasts: the
+// reserving issuance (or recovery) must sign within it, and recovery claims a
+// pending certificate only once its lease has expired.
+const IssuanceLease = 30 * time.Second
+
+// HoldClaim renews the lease on a pending certificate for the holder of
+// claim, and must succeed right before the HSM signs it: a conditional UPDATE
+// that matches only while the lease is unexpired and still the caller's.
+// ErrConflict means the claim is lost (expired and taken by recovery, or the
+// certificate is no longer pending): the caller must not sign.
+func (s *Store) HoldClaim(ctx context.Context, certID, claim string) error {
+	now := s.now()
+	res := s.db.WithContext(ctx).Model(&Certificate{}).
+		Where("id = ? AND state = ? AND claimed_by = ? AND lease_until > ?", certID, CertPending, claim, now).
+		Updates(map[string]any{"lease_until": now.Add(IssuanceLease)})
+	if res.Error != nil {
+		return fmt.Errorf("holding the claim on certificate %s: %w", certID, res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("holding the claim on certificate %s: %w: the lease expired or the certificate is no longer pending", certID, ErrConflict)
+	}
+	return nil
+}
+
+// ClaimExpiredCertificates claims, for recovery, the pending certificates
+// whose lease has expired (their issuer died or gave up), oldest first, at
+// most limit. Each claim is a conditional UPDATE that matches only the lease
+// the row had when read, so of two recoverers exactly one claims a
+// certificate, and never one that a live issuance still holds. The returned
+// certificates carry their new ClaimedBy.
+func (s *Store) ClaimExpiredCertificates(ctx context.Context, limit int) ([]Certificate, error) {
+	now := s.now()
+	var cs []Certificate
+	err := s.db.WithContext(ctx).Where("state = ? AND (lease_until IS NULL OR lease_until <= ?)", CertPending, now).
+		Order("created_at ASC, id ASC").Limit(limit).Find(&cs).Error
+	if err != nil {
+		return nil, fmt.Errorf("listing expired in-flight certificates: %w", err)
+	}
+	claimed := cs[:0]
+	for _, c := range cs {
+		claim, lease := uuid.NewString(), now.Add(IssuanceLease)
+		res := s.db.WithContext(ctx).Model(&Certificate{}).
+			Where("id = ? AND state = ? AND claimed_by = ? AND (lease_until IS NULL OR lease_until <= ?)", c.ID, CertPending, c.ClaimedBy, now).
+			Updates(map[string]any{"claimed_by": claim, "lease_until": lease})
+		if res.Error != nil {
+			return nil, fmt.Errorf("claiming certificate %s: %w", c.ID, res.Error)
+		}
+		if res.RowsAffected == 1 {
+			c.ClaimedBy, c.LeaseUntil = claim, &lease
+			claimed = append(claimed, c)
+		}
+	}
+	return claimed, nil
 }
 
 // PendingCertificates returns the issuances in flight (reserved, not yet
@@ -231,16 +285,16 @@ func (s *Store) GetCertificate(ctx context.Context, id string) (*Certificate, er
 	return &c, nil
 }
 
-// GetCertificateBySerial returns the certificate with this serial (hex, any
-// case, leading zeros ignored), or ErrNotFound.
-func (s *Store) GetCertificateBySerial(ctx context.Context, serialHex string) (*Certificate, error) {
-	serial := NormalizeSerial(serialHex)
-	if serial == "" {
-		return nil, fmt.Errorf("reading certificate by serial: %w: serial is not hex", ErrInvalid)
+// GetCertificateBySerial returns the certificate with this serial (any form
+// serial.Parse accepts), or ErrNotFound.
+func (s *Store) GetCertificateBySerial(ctx context.Context, serialText string) (*Certificate, error) {
+	sn, err := parseSerial("reading certificate by serial", serialText)
+	if err != nil {
+		return nil, err
 	}
 	var c Certificate
-	if err := s.db.WithContext(ctx).Where("serial = ?", serial).Take(&c).Error; err != nil {
-		return nil, fmt.Errorf("reading certificate %s: %w", serial, dbErr(err))
+	if err := s.db.WithContext(ctx).Where("serial = ?", sn).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("reading certificate %s: %w", sn, dbErr(err))
 	}
 	return &c, nil
 }
@@ -269,6 +323,13 @@ func (s *Store) ListCertificates(ctx context.Context, f CertFilter) ([]Certifica
 	}
 	if f.ExpiringBefore != nil {
 		q = q.Where("not_after < ?", normTime(*f.ExpiringBefore))
+	}
+	if f.Serial != "" {
+		sn, err := parseSerial("listing certificates", f.Serial)
+		if err != nil {
+			return nil, "", err
+		}
+		q = q.Where("serial = ?", sn)
 	}
 	q, err := afterTimeCursor(q, f.Cursor, "certificates")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // randSerial returns a random 128-bit serial in the stored form.
@@ -22,7 +23,11 @@ func randSerial(t *testing.T) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	return new(big.Int).SetBytes(b[:]).Text(16)
+	n, err := serial.FromBig(new(big.Int).SetBytes(b[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.String()
 }
 
 // reserve approves a new request for acme and reserves a certificate for it.

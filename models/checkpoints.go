@@ -10,9 +10,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ActionAuditCheckpoint is the audit event that records a saved checkpoint.
-const ActionAuditCheckpoint = "audit.checkpoint"
-
 // AuditCheckpoint is the audit chain head (Seq, Hash) signed by the issuing
 // CA key in the token. Someone who can rewrite both audit_events and
 // audit_heads can rebuild a consistent chain, but not forge this signature:
@@ -103,8 +100,8 @@ func (s *Store) SaveCheckpoint(ctx context.Context, cp *AuditCheckpoint) error {
 		if err := dbErr(tx.Create(cp).Error); err != nil {
 			return err
 		}
-		return s.appendAudit(tx, checkpointActor, "", ActionAuditCheckpoint, "audit_checkpoint", strconv.FormatInt(cp.ID, 10), map[string]any{
-			"seq": cp.Seq, "hash": cp.Hash, "key_id": cp.KeyID, "signed_at": cp.SignedAt.Format(time.RFC3339Nano),
+		return s.appendAudit(tx, checkpointActor, "", "audit_checkpoint", strconv.FormatInt(cp.ID, 10), AuditCheckpointEvent{
+			Hash: cp.Hash, KeyID: cp.KeyID, Seq: cp.Seq, SignedAt: cp.SignedAt.Format(time.RFC3339Nano),
 		})
 	})
 	if err != nil {

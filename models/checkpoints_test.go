@@ -26,7 +26,7 @@ func badSigAt(seq int64) func(*models.AuditCheckpoint) error {
 func recordN(t *testing.T, s *models.Store, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		if err := s.Record(ctx, admin, "config.change", "config", "", map[string]any{"i": i}); err != nil {
+		if err := s.Record(ctx, admin, "config", "", models.VariableEvent{Kind: "config.change", Fields: map[string]any{"i": i}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -51,8 +51,8 @@ func (s *Store) SetMembership(ctx context.Context, a Actor, subject, org string)
 		if auditOrg == "" {
 			auditOrg = previous
 		}
-		return s.appendAudit(tx, a, auditOrg, "membership.set", "membership", subject, map[string]any{
-			"subject": subject, "org": org, "previous_org": previous,
+		return s.appendAudit(tx, a, auditOrg, "membership", subject, MembershipSetEvent{
+			Org: org, PreviousOrg: previous, Subject: subject,
 		})
 	})
 	if err != nil {

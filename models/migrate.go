@@ -81,9 +81,18 @@ func (s *Store) SchemaVersion() int {
 // PostgreSQL several replicas may call it at once (each step takes a
 // transaction-scoped advisory lock and re-checks the version).
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, 0)
+}
+
+// migrateTo applies the steps up to version upTo (all of them when upTo is
+// 0), as Migrate describes.
+func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 	steps, err := migrations(s.driver)
 	if err != nil {
 		return err
+	}
+	if upTo > 0 && upTo < len(steps) {
+		steps = steps[:upTo]
 	}
 	db := s.db.WithContext(ctx)
 	createTable := `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Request states (DESIGN.md, "The request lifecycle").
+// Request states: submitted → approved → issued, or rejected, or cancelled.
 const (
 	StateSubmitted = "submitted"
 	StateApproved  = "approved"
@@ -62,24 +62,28 @@ type Request struct {
 	ValidityDays   int        `gorm:"not null" json:"validity_days"`
 	Note           string     `gorm:"type:text" json:"note"`
 	RequestedBy    string     `gorm:"index;size:255;not null" json:"requested_by"`
-	RequesterEmail string     `gorm:"size:255" json:"requester_email,omitempty"` // where the decision is sent (Actor.Email at submit)
-	RenewalOf      *string    `gorm:"size:36" json:"renewal_of,omitempty"`       // certificate id
+	RequesterEmail string     `gorm:"size:255" json:"requester_email,omitempty"`                   // where the decision is sent (Actor.Email at submit)
+	RenewalOf      *string    `gorm:"size:36" json:"renewal_of,omitempty"`                         // certificate id
+	KeySHA256      string     `gorm:"column:key_sha256;index;size:64" json:"key_sha256,omitempty"` // hex SHA-256 of the CSR's SubjectPublicKeyInfo
 	DecidedBy      string     `gorm:"size:255" json:"decided_by,omitempty"`
 	DecisionReason string     `gorm:"type:text" json:"decision_reason,omitempty"`
 	DecidedAt      *time.Time `json:"decided_at,omitempty"`
 	CertificateID  *string    `gorm:"size:36" json:"certificate_id,omitempty"`
-	Via            string     `gorm:"size:16" json:"via,omitempty"`      // channel: "" (portal), ViaACME, ViaEST, ViaRenew
-	ViaRef         string     `gorm:"size:255" json:"via_ref,omitempty"` // e.g. "binding/<id> account/<id>"
-	CreatedAt      time.Time  `gorm:"index" json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	// FailureReason, on an approved request, says why its certificate could
+	// not be issued; recovery leaves it alone until an admin retries it.
+	FailureReason string    `gorm:"type:text;not null;default:''" json:"failure_reason,omitempty"`
+	Via           string    `gorm:"size:16" json:"via,omitempty"`      // channel: "" (portal), ViaACME, ViaEST, ViaRenew
+	ViaRef        string    `gorm:"size:255" json:"via_ref,omitempty"` // e.g. "binding/<id> account/<id>"
+	CreatedAt     time.Time `gorm:"index" json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Certificate is an issued (or in-flight) leaf certificate. The row is written
 // with CertPending and the to-be-signed contents before the HSM signs, and
-// completed with the DER after (DESIGN.md, record before sign).
+// completed with the DER after (record before sign).
 type Certificate struct {
 	ID               string     `gorm:"primaryKey;size:36" json:"id"`
-	Serial           string     `gorm:"uniqueIndex;size:40;not null" json:"serial"` // lower-case hex
+	Serial           string     `gorm:"uniqueIndex;size:40;not null" json:"serial"` // serial.Number.String: upper-case hex, two digits a byte (as openssl prints it)
 	RequestID        string     `gorm:"index;size:36;not null" json:"request_id"`
 	Org              string     `gorm:"index;size:64;not null" json:"org"`
 	Identities       StringList `gorm:"type:text;serializer:json" json:"identities"`
@@ -92,8 +96,12 @@ type Certificate struct {
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 	RevocationReason *int       `json:"revocation_reason,omitempty"` // RFC 5280 §5.3.1 CRLReason
 	RevokedBy        string     `gorm:"size:255" json:"revoked_by,omitempty"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
+	// ClaimedBy and LeaseUntil say who may sign a pending certificate and
+	// until when: the reserving issuance, or recovery once that lease expired.
+	ClaimedBy  string     `gorm:"size:36;not null;default:''" json:"-"`
+	LeaseUntil *time.Time `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 // AuditEvent is one link of the tamper-evident audit chain: Hash covers every
@@ -123,6 +131,7 @@ type APIToken struct {
 	Role       string     `gorm:"size:16;not null" json:"role"`
 	Org        string     `gorm:"size:64" json:"org"`
 	Hash       string     `gorm:"uniqueIndex;size:64;not null" json:"-"`
+	ParentID   *string    `gorm:"index;size:36" json:"parent_id,omitempty"` // the token this one was made with, if any
 	ExpiresAt  time.Time  `json:"expires_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`

@@ -220,8 +220,8 @@ func (s *Store) RecordExpiryNotice(ctx context.Context, a Actor, certID string, 
 		if err := s.enqueue(tx, ns); err != nil {
 			return err
 		}
-		return s.appendAudit(tx, a, c.Org, "certificate.expiry_notice", "certificate", certID, map[string]any{
-			"serial": c.Serial, "threshold_days": thresholdDays, "notifications": len(ns),
+		return s.appendAudit(tx, a, c.Org, "certificate", certID, CertificateExpiryNoticeEvent{
+			Notifications: len(ns), Serial: c.Serial, ThresholdDays: thresholdDays,
 		})
 	})
 	if err != nil {

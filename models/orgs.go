@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultMaxValidityDays is an organisation's maximum certificate validity
-// when none is given (DESIGN.md: 90 days by default).
+// when none is given (90 days by default).
 const DefaultMaxValidityDays = 90
 
 // slugRE is what an organisation slug may look like: it appears in URLs and
@@ -50,16 +50,6 @@ func validateOrg(o *Organization) error {
 	return nil
 }
 
-// orgDetail is the audit view of an organisation.
-func orgDetail(o *Organization) map[string]any {
-	return map[string]any{
-		"slug": o.Slug, "name": o.Name,
-		"uri_prefixes": o.URIPrefixes, "dns_suffixes": o.DNSSuffixes, "email_domains": o.EmailDomains,
-		"max_validity_days": o.MaxValidityDays, "auto_approve_renewals": o.AutoApproveRenewals,
-		"contact_emails": o.ContactEmails, "expiry_notice_days": o.ExpiryNoticeDays,
-	}
-}
-
 // CreateOrg adds an organisation. A taken slug is ErrConflict; a malformed
 // one ErrInvalid. MaxValidityDays 0 means the default. Audit "org.create".
 func (s *Store) CreateOrg(ctx context.Context, a Actor, o *Organization) error {
@@ -76,10 +66,13 @@ func (s *Store) CreateOrg(ctx context.Context, a Actor, o *Organization) error {
 		if n > 0 {
 			return fmt.Errorf("%w: slug %q is taken", ErrConflict, o.Slug)
 		}
+		if err := checkNoOverlap(tx, o); err != nil {
+			return err
+		}
 		if err := tx.Create(o).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, o.Slug, "org.create", "org", o.Slug, orgDetail(o))
+		return s.appendAudit(tx, a, o.Slug, "org", o.Slug, OrgCreateEvent(snapshotOrg(o)))
 	})
 	if err != nil {
 		return fmt.Errorf("creating organisation %s: %w", o.Slug, err)
@@ -109,6 +102,9 @@ func (s *Store) UpdateOrg(ctx context.Context, a Actor, o *Organization) error {
 		after.ContactEmails = o.ContactEmails
 		after.ExpiryNoticeDays = o.ExpiryNoticeDays
 		after.UpdatedAt = s.now()
+		if err := checkNoOverlap(tx, &after); err != nil {
+			return err
+		}
 		err := tx.Model(&Organization{}).Where("id = ?", before.ID).Updates(map[string]any{
 			"name":                  after.Name,
 			"uri_prefixes":          jsonList(after.URIPrefixes),
@@ -124,14 +120,91 @@ func (s *Store) UpdateOrg(ctx context.Context, a Actor, o *Organization) error {
 			return err
 		}
 		*o = after
-		return s.appendAudit(tx, a, o.Slug, "org.update", "org", o.Slug, map[string]any{
-			"before": orgDetail(&before), "after": orgDetail(&after),
+		if err := s.appendAudit(tx, a, o.Slug, "org", o.Slug, OrgUpdateEvent{
+			After: snapshotOrg(&after), Before: snapshotOrg(&before),
+		}); err != nil {
+			return err
+		}
+		if before.AutoApproveRenewals == after.AutoApproveRenewals {
+			return nil
+		}
+		// Auto-approval lets renewals be signed without a second person at
+		// the time: switching it is an event of its own.
+		return s.appendAudit(tx, a, o.Slug, "org", o.Slug, OrgAutoApproveRenewalsEvent{
+			Enabled: after.AutoApproveRenewals,
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("updating organisation %s: %w", o.Slug, err)
 	}
 	return nil
+}
+
+// checkNoOverlap refuses an organisation whose namespace overlaps another's:
+// a URI prefix that equals or covers (on a path-segment boundary) another's,
+// or is covered by it; a DNS suffix equal to, or a parent or child of,
+// another's; an email domain equal to another's. Namespaces never overlap,
+// so that no identity can be certified for two organisations. The error
+// names the other organisation; only administrators manage organisations.
+func checkNoOverlap(tx *gorm.DB, o *Organization) error {
+	var others []Organization
+	if err := tx.Where("slug <> ?", o.Slug).Order("slug ASC").Find(&others).Error; err != nil {
+		return err
+	}
+	for _, other := range others {
+		if why := namespaceOverlap(o, &other); why != "" {
+			return fmt.Errorf("%w: the namespace overlaps organisation %s (%s): %s", ErrConflict, other.Slug, other.Name, why)
+		}
+	}
+	return nil
+}
+
+// namespaceOverlap says how the namespaces of a and b overlap, or "".
+func namespaceOverlap(a, b *Organization) string {
+	for _, p := range a.URIPrefixes {
+		for _, q := range b.URIPrefixes {
+			if uriPrefixesOverlap(p, q) {
+				return fmt.Sprintf("URI prefix %q overlaps %q", p, q)
+			}
+		}
+	}
+	for _, p := range a.DNSSuffixes {
+		for _, q := range b.DNSSuffixes {
+			if dnsSuffixesOverlap(p, q) {
+				return fmt.Sprintf("DNS suffix %q overlaps %q", p, q)
+			}
+		}
+	}
+	for _, p := range a.EmailDomains {
+		for _, q := range b.EmailDomains {
+			if strings.EqualFold(strings.TrimPrefix(p, "@"), strings.TrimPrefix(q, "@")) {
+				return fmt.Sprintf("email domain %q is also %q", p, q)
+			}
+		}
+	}
+	return ""
+}
+
+// uriPrefixesOverlap reports whether one prefix is the other or a prefix of
+// it on a path-segment boundary ("spiffe://td/a" covers "spiffe://td/a/b",
+// not "spiffe://td/ab").
+func uriPrefixesOverlap(p, q string) bool {
+	p, q = strings.TrimRight(p, "/"), strings.TrimRight(q, "/")
+	if p == "" || q == "" {
+		return false
+	}
+	return p == q || strings.HasPrefix(q, p+"/") || strings.HasPrefix(p, q+"/")
+}
+
+// dnsSuffixesOverlap reports whether one suffix equals the other or is a
+// parent domain of it.
+func dnsSuffixesOverlap(p, q string) bool {
+	p = strings.ToLower(strings.TrimPrefix(p, "."))
+	q = strings.ToLower(strings.TrimPrefix(q, "."))
+	if p == "" || q == "" {
+		return false
+	}
+	return p == q || strings.HasSuffix(q, "."+p) || strings.HasSuffix(p, "."+q)
 }
 
 // GetOrg returns the organisation with this slug, or ErrNotFound.

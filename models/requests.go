@@ -73,17 +73,16 @@ func (s *Store) SubmitRequest(ctx context.Context, a Actor, r *Request) error {
 				return err
 			}
 		}
+		if err := s.claimKey(tx, r.KeySHA256, r.Org); err != nil {
+			return err
+		}
 		if err := tx.Create(r).Error; err != nil {
 			return dbErr(err)
 		}
-		detail := map[string]any{
-			"identities": r.Identities, "validity_days": r.ValidityDays, "key_type": r.KeyType,
-			"requested_by": r.RequestedBy,
-		}
-		if r.RenewalOf != nil {
-			detail["renewal_of"] = *r.RenewalOf
-		}
-		return s.appendAudit(tx, a, r.Org, "request.submit", "request", r.ID, detail)
+		return s.appendAudit(tx, a, r.Org, "request", r.ID, RequestSubmitEvent{
+			Identities: r.Identities, KeyType: r.KeyType, RenewalOf: r.RenewalOf,
+			RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("submitting request: %w", err)
@@ -149,13 +148,21 @@ func afterTimeCursor(q *gorm.DB, cursor, kind string) (*gorm.DB, error) {
 	return q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, parts[1]), nil
 }
 
-// transition moves request id from state from to state to in one
+// transitionEvent is the audit event of a request's state change; it names
+// the states it moves between.
+type transitionEvent interface {
+	Event
+	states() (from, to string)
+}
+
+// transition moves request id between the states that ev names, in one
 // transaction: check may refuse (seeing the current row), the conditional
 // UPDATE … WHERE state = from makes concurrent transitions of the same
 // request exclusive (exactly one succeeds, the others get ErrConflict), and
-// the audit event is appended last.
-func (s *Store) transition(ctx context.Context, a Actor, id, verb, from, to, action string,
-	check func(tx *gorm.DB, r *Request) error, set map[string]any, detail map[string]any) (*Request, error) {
+// ev is appended to the audit chain last.
+func (s *Store) transition(ctx context.Context, a Actor, id, verb string, ev transitionEvent,
+	check func(tx *gorm.DB, r *Request) error, set map[string]any) (*Request, error) {
+	from, to := ev.states()
 	var out Request
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var r Request
@@ -188,11 +195,7 @@ func (s *Store) transition(ctx context.Context, a Actor, id, verb, from, to, act
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
-		d := map[string]any{"from": from, "to": to}
-		for k, v := range detail {
-			d[k] = v
-		}
-		return s.appendAudit(tx, a, out.Org, action, "request", id, d)
+		return s.appendAudit(tx, a, out.Org, "request", id, ev)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s request %s: %w", verb, id, err)
@@ -206,15 +209,14 @@ func (s *Store) transition(ctx context.Context, a Actor, id, verb, from, to, act
 // Audit "request.approve".
 func (s *Store) ApproveRequest(ctx context.Context, a Actor, id, reason string) (*Request, error) {
 	reason = strings.TrimSpace(reason)
-	return s.transition(ctx, a, id, "approving", StateSubmitted, StateApproved, "request.approve",
+	return s.transition(ctx, a, id, "approving", RequestApproveEvent{From: StateSubmitted, Reason: reason, To: StateApproved},
 		func(_ *gorm.DB, r *Request) error {
 			if r.RequestedBy == a.Subject {
 				return fmt.Errorf("%w: nobody approves their own request", ErrForbidden)
 			}
 			return nil
 		},
-		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil},
-		map[string]any{"reason": reason})
+		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil})
 }
 
 // AutoApproveRequest approves a renewal by its organisation's policy:
@@ -223,7 +225,7 @@ func (s *Store) ApproveRequest(ctx context.Context, a Actor, id, reason string) 
 // AutoApprover. Audit "request.auto_approve".
 func (s *Store) AutoApproveRequest(ctx context.Context, a Actor, id string) (*Request, error) {
 	const reason = "renewal approved automatically by organisation policy"
-	return s.transition(ctx, a, id, "auto-approving", StateSubmitted, StateApproved, "request.auto_approve",
+	return s.transition(ctx, a, id, "auto-approving", RequestAutoApproveEvent{From: StateSubmitted, Reason: reason, To: StateApproved},
 		func(tx *gorm.DB, r *Request) error {
 			if r.RenewalOf == nil {
 				return fmt.Errorf("%w: only renewals are approved automatically", ErrForbidden)
@@ -237,8 +239,7 @@ func (s *Store) AutoApproveRequest(ctx context.Context, a Actor, id string) (*Re
 			}
 			return nil
 		},
-		map[string]any{"decided_by": AutoApprover, "decision_reason": reason, "decided_at": nil},
-		map[string]any{"reason": reason})
+		map[string]any{"decided_by": AutoApprover, "decision_reason": reason, "decided_at": nil})
 }
 
 // RejectRequest moves a submitted request to rejected. A reason is required
@@ -248,14 +249,122 @@ func (s *Store) RejectRequest(ctx context.Context, a Actor, id, reason string) (
 	if reason == "" {
 		return nil, fmt.Errorf("rejecting request %s: %w: a reason is required", id, ErrInvalid)
 	}
-	return s.transition(ctx, a, id, "rejecting", StateSubmitted, StateRejected, "request.reject", nil,
-		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil},
-		map[string]any{"reason": reason})
+	return s.transition(ctx, a, id, "rejecting", RequestRejectEvent{From: StateSubmitted, Reason: reason, To: StateRejected}, nil,
+		map[string]any{"decided_by": a.Subject, "decision_reason": reason, "decided_at": nil})
 }
 
 // CancelRequest moves a submitted request to cancelled (the requester
 // withdraws it). Audit "request.cancel".
 func (s *Store) CancelRequest(ctx context.Context, a Actor, id string) (*Request, error) {
-	return s.transition(ctx, a, id, "cancelling", StateSubmitted, StateCancelled, "request.cancel", nil,
-		map[string]any{"decided_by": a.Subject, "decided_at": nil}, nil)
+	return s.transition(ctx, a, id, "cancelling", RequestCancelEvent{From: StateSubmitted, To: StateCancelled}, nil,
+		map[string]any{"decided_by": a.Subject, "decided_at": nil})
+}
+
+// StrandedRequests returns approved requests, decided at least grace ago,
+// that have no pending, issued or revoked certificate and no recorded
+// failure: their issuance was never recorded (the process died, or the
+// database went away, between approval and reservation) or its certificate
+// failed. Recovery issues them. Oldest first, at most limit.
+func (s *Store) StrandedRequests(ctx context.Context, grace time.Duration, limit int) ([]Request, error) {
+	var rs []Request
+	err := s.db.WithContext(ctx).
+		Where("state = ? AND failure_reason = '' AND updated_at <= ?", StateApproved, s.now().Add(-grace)).
+		Where("NOT EXISTS (SELECT 1 FROM certificates c WHERE c.request_id = requests.id AND c.state IN ?)",
+			[]string{CertPending, CertIssued, CertRevoked}).
+		Order("updated_at ASC, id ASC").Limit(limit).Find(&rs).Error
+	if err != nil {
+		return nil, fmt.Errorf("listing stranded approved requests: %w", err)
+	}
+	return rs, nil
+}
+
+// FailRequest records why an approved request's certificate cannot be
+// issued (policy now refuses it, or it cannot be prepared). The request
+// keeps its decision, shows the reason, and waits for an admin's retry
+// (RetryRequest). Audit "request.fail".
+func (s *Store) FailRequest(ctx context.Context, a Actor, id, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, fmt.Errorf("failing request %s: %w: a reason is required", id, ErrInvalid)
+	}
+	return s.transition(ctx, a, id, "failing", RequestFailEvent{From: StateApproved, Reason: reason, To: StateApproved}, noLiveCertificate,
+		map[string]any{"failure_reason": reason})
+}
+
+// RetryRequest lets an admin retry the issuance of an approved request whose
+// issuance failed (FailureReason set, or its certificate failed): it clears
+// the failure, and the caller issues. The same four-eyes rule as approval
+// applies: nobody retries their own request (ErrForbidden). A request that
+// did not fail, or has a live certificate, is ErrConflict. Audit
+// "request.retry".
+func (s *Store) RetryRequest(ctx context.Context, a Actor, id string) (*Request, error) {
+	ev := &RequestRetryEvent{From: StateApproved, To: StateApproved}
+	return s.transition(ctx, a, id, "retrying", ev,
+		func(tx *gorm.DB, r *Request) error {
+			if r.RequestedBy == a.Subject {
+				return fmt.Errorf("%w: nobody retries their own request", ErrForbidden)
+			}
+			if err := noLiveCertificate(tx, r); err != nil {
+				return err
+			}
+			if r.State == StateApproved && r.FailureReason == "" {
+				var failed int64
+				if err := tx.Model(&Certificate{}).Where("request_id = ? AND state = ?", r.ID, CertFailed).Count(&failed).Error; err != nil {
+					return err
+				}
+				if failed == 0 {
+					return fmt.Errorf("%w: the request's issuance has not failed", ErrConflict)
+				}
+			}
+			ev.PreviousFailure = r.FailureReason
+			return nil
+		},
+		map[string]any{"failure_reason": ""})
+}
+
+// noLiveCertificate refuses (ErrConflict) a request that has a pending,
+// issued or revoked certificate.
+func noLiveCertificate(tx *gorm.DB, r *Request) error {
+	var live int64
+	err := tx.Model(&Certificate{}).Where("request_id = ? AND state IN ?", r.ID, []string{CertPending, CertIssued, CertRevoked}).
+		Count(&live).Error
+	if err != nil {
+		return err
+	}
+	if live > 0 {
+		return fmt.Errorf("%w: request %s already has a certificate", ErrConflict, r.ID)
+	}
+	return nil
+}
+
+// Issuance states of an approved request, as RequestIssuance reports them.
+const (
+	IssuancePending = "pending" // a certificate is recorded and waits to be signed (e.g. for the HSM)
+	IssuanceFailed  = "failed"  // the issuance failed; an admin may retry it
+)
+
+// RequestIssuance says where the issuance of an approved request stands:
+// IssuancePending while a certificate is recorded but not signed,
+// IssuanceFailed when FailureReason is set or its latest certificate failed,
+// and "" otherwise (not approved, issued, or not yet recorded).
+func (s *Store) RequestIssuance(ctx context.Context, r *Request) (string, error) {
+	if r.State != StateApproved {
+		return "", nil
+	}
+	if r.FailureReason != "" {
+		return IssuanceFailed, nil
+	}
+	var c Certificate
+	err := s.db.WithContext(ctx).Select("state").Where("request_id = ?", r.ID).Order("created_at DESC, id DESC").Take(&c).Error
+	switch {
+	case errIsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("reading the issuance of request %s: %w", r.ID, err)
+	case c.State == CertPending:
+		return IssuancePending, nil
+	case c.State == CertFailed:
+		return IssuanceFailed, nil
+	}
+	return "", nil
 }

@@ -10,38 +10,24 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/certdesk/certdesk/signer/crlreason"
 )
 
-// RFC 5280 §5.3.1 CRLReason codes.
+// RFC 5280 §5.3.1 CRLReason codes, as crlreason defines them (which also
+// says which are accepted and who may give each).
 const (
-	ReasonUnspecified          = 0
-	ReasonKeyCompromise        = 1
-	ReasonCACompromise         = 2
-	ReasonAffiliationChanged   = 3
-	ReasonSuperseded           = 4
-	ReasonCessationOfOperation = 5
-	ReasonCertificateHold      = 6
-	ReasonRemoveFromCRL        = 8
-	ReasonPrivilegeWithdrawn   = 9
-	ReasonAACompromise         = 10
+	ReasonUnspecified          = crlreason.Unspecified
+	ReasonKeyCompromise        = crlreason.KeyCompromise
+	ReasonCACompromise         = crlreason.CACompromise
+	ReasonAffiliationChanged   = crlreason.AffiliationChanged
+	ReasonSuperseded           = crlreason.Superseded
+	ReasonCessationOfOperation = crlreason.CessationOfOperation
+	ReasonCertificateHold      = crlreason.CertificateHold
+	ReasonRemoveFromCRL        = crlreason.RemoveFromCRL
+	ReasonPrivilegeWithdrawn   = crlreason.PrivilegeWithdrawn
+	ReasonAACompromise         = crlreason.AACompromise
 )
-
-// reasonNames are the revocation reasons certdesk accepts. certificateHold
-// and removeFromCRL are not: a revocation here is final (issue 4).
-var reasonNames = map[int]string{
-	ReasonUnspecified:          "unspecified",
-	ReasonKeyCompromise:        "keyCompromise",
-	ReasonCACompromise:         "cACompromise",
-	ReasonAffiliationChanged:   "affiliationChanged",
-	ReasonSuperseded:           "superseded",
-	ReasonCessationOfOperation: "cessationOfOperation",
-	ReasonPrivilegeWithdrawn:   "privilegeWithdrawn",
-	ReasonAACompromise:         "aACompromise",
-}
-
-// ReasonName returns the RFC 5280 name of an accepted revocation reason,
-// or "" if certdesk does not accept it.
-func ReasonName(reason int) string { return reasonNames[reason] }
 
 // crlLockClass is the first key of the transaction advisory lock SaveCRL
 // takes per issuer on PostgreSQL.
@@ -60,8 +46,8 @@ type RevokedEntry struct {
 // Revoking a certificate that is not issued — already revoked, pending,
 // failed — is ErrConflict and changes nothing. Audit "certificate.revoke".
 func (s *Store) RevokeCertificate(ctx context.Context, a Actor, id string, reason int) (*Certificate, error) {
-	name := ReasonName(reason)
-	if name == "" {
+	r, ok := crlreason.ByCode(reason)
+	if !ok {
 		return nil, fmt.Errorf("revoking certificate %s: %w: reason %d is not accepted", id, ErrInvalid, reason)
 	}
 	var out Certificate
@@ -90,8 +76,11 @@ func (s *Store) RevokeCertificate(ctx context.Context, a Actor, id string, reaso
 		if err := tx.Where("id = ?", id).Take(&out).Error; err != nil {
 			return err
 		}
-		return s.appendAudit(tx, a, c.Org, "certificate.revoke", "certificate", id, map[string]any{
-			"serial": c.Serial, "reason": reason, "reason_name": name,
+		if err := s.blockRevokedKey(tx, a, &c, reason); err != nil {
+			return err
+		}
+		return s.appendAudit(tx, a, c.Org, "certificate", id, CertificateRevokeEvent{
+			Reason: reason, ReasonName: r.Name, Serial: c.Serial,
 		})
 	})
 	if err != nil {
@@ -204,10 +193,10 @@ func (s *Store) SaveCRL(ctx context.Context, c *CRL) error {
 		}
 		// A CRL is a signature by a CA key: it is audited like one.
 		sum := sha256.Sum256(c.DER)
-		return s.appendAudit(tx, crlPublisher, "", "crl.publish", "crl", fmt.Sprintf("%s-%d", c.Issuer, c.Number), map[string]any{
-			"issuer": c.Issuer, "key_id": c.KeyID, "number": c.Number, "entries": c.Entries,
-			"this_update": c.ThisUpdate.Format(time.RFC3339), "next_update": c.NextUpdate.Format(time.RFC3339),
-			"sha256": hex.EncodeToString(sum[:]),
+		return s.appendAudit(tx, crlPublisher, "", "crl", fmt.Sprintf("%s-%d", c.Issuer, c.Number), CRLPublishEvent{
+			Entries: c.Entries, Issuer: c.Issuer, KeyID: c.KeyID,
+			NextUpdate: c.NextUpdate.Format(time.RFC3339), Number: c.Number,
+			SHA256: hex.EncodeToString(sum[:]), ThisUpdate: c.ThisUpdate.Format(time.RFC3339),
 		})
 	})
 	if err != nil {

@@ -43,16 +43,20 @@ func (s *Store) SaveOCSPResponder(ctx context.Context, a Actor, r *OCSPResponder
 	case !r.NotAfter.After(r.NotBefore):
 		return fmt.Errorf("saving OCSP responder: %w: not_after must follow not_before", ErrInvalid)
 	}
+	sn, err := parseSerial("saving OCSP responder", r.Serial)
+	if err != nil {
+		return err
+	}
 	r.ID = 0
-	r.Serial = NormalizeSerial(r.Serial)
+	r.Serial = sn
 	r.NotBefore, r.NotAfter = normTime(r.NotBefore), normTime(r.NotAfter)
 	r.CreatedAt = s.now()
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	err = s.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(r).Error; err != nil {
 			return dbErr(err)
 		}
-		return s.appendAudit(tx, a, "", "ocsp_responder.create", "ocsp_responder", r.Serial, map[string]any{
-			"issuer": r.Issuer, "key_id": r.KeyID, "key_label": r.KeyLabel, "not_after": r.NotAfter.Format(time.RFC3339),
+		return s.appendAudit(tx, a, "", "ocsp_responder", r.Serial, OCSPResponderCreateEvent{
+			Issuer: r.Issuer, KeyID: r.KeyID, KeyLabel: r.KeyLabel, NotAfter: r.NotAfter.Format(time.RFC3339),
 		})
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ const (
 
 // Error kinds. Every error the store returns for a caller's mistake wraps one
 // of these, so callers test with errors.Is and the web layer maps each kind to
-// one HTTP status (CONVENTIONS.md habit 8).
+// one HTTP status, mapped once in web/problem.go.
 var (
 	// ErrNotFound means the object does not exist (or is not visible to the actor).
 	ErrNotFound = errors.New("not found")
@@ -37,26 +38,58 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
-// Config selects and addresses the database.
+// Config selects and addresses the database: the configuration file's
+// database section.
 type Config struct {
 	// Driver is "sqlite" (the embedded default) or "postgres".
 	Driver string `yaml:"driver"`
 	// DSN is a file path for SQLite and a URL for PostgreSQL
-	// (postgres://user@host:5432/db?sslmode=verify-full).
+	// (postgres://user@host:5432/db?sslmode=verify-full), without a password.
 	DSN string `yaml:"dsn"`
+	// DSNFile, instead of DSN, is a file holding the DSN, password included.
+	DSNFile string `yaml:"dsn_file"`
 }
 
-// Validate reports the first problem with the configuration, naming the field.
+// WithDefaults returns c with the driver defaulted to SQLite.
+func (c Config) WithDefaults() Config {
+	if c.Driver == "" {
+		c.Driver = DriverSQLite
+	}
+	return c
+}
+
+// Validate reports the first problem with the configuration, naming the
+// field. The DSN itself is only required by Open, so that commands that
+// need no database can load a configuration without one.
 func (c Config) Validate() error {
 	switch c.Driver {
 	case DriverSQLite, DriverPostgres:
 	default:
 		return fmt.Errorf("database.driver: %w: must be %q or %q, got %q", ErrInvalid, DriverSQLite, DriverPostgres, c.Driver)
 	}
-	if strings.TrimSpace(c.DSN) == "" {
-		return fmt.Errorf("database.dsn: %w: required", ErrInvalid)
+	if c.DSN != "" && c.DSNFile != "" {
+		return fmt.Errorf("database: %w: set dsn or dsn_file, not both", ErrInvalid)
 	}
 	return nil
+}
+
+// dsn returns the DSN, read from DSNFile when that is set. Errors name the
+// field and never show the DSN.
+func (c Config) dsn() (string, error) {
+	if c.DSNFile != "" {
+		b, err := os.ReadFile(c.DSNFile)
+		if err != nil {
+			return "", fmt.Errorf("database.dsn_file: %v (%w)", err, ErrInvalid)
+		}
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("database.dsn_file: %w: %s is empty", ErrInvalid, c.DSNFile)
+	}
+	if strings.TrimSpace(c.DSN) == "" {
+		return "", fmt.Errorf("database.dsn: %w: required (or dsn_file)", ErrInvalid)
+	}
+	return c.DSN, nil
 }
 
 // Actor is who does something. Every state-changing method takes one and
@@ -67,6 +100,7 @@ type Actor struct {
 	Org     string // the actor's organisation slug, if any
 	Source  string // remote address, or "cli", "startup"
 	Email   string // the actor's e-mail address, if known (for notifications)
+	TokenID string // the API token the actor authenticated with, if any
 }
 
 // Store is certdesk's persistent state: organisations, requests,
@@ -86,7 +120,8 @@ type Store struct {
 	locks  map[int64]*sync.Mutex // SQLite only: in-process stand-in for advisory locks
 }
 
-// Open connects to the database described by cfg and checks that it answers.
+// Open connects to the database described by cfg (the DSN read from
+// cfg.DSNFile when set) and checks that it answers.
 // SQLite is opened in WAL mode with a busy timeout, foreign keys on and a
 // single connection (one writer); PostgreSQL gets a bounded pool. Open does not
 // migrate: call Migrate.
@@ -94,6 +129,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	dsn, err := cfg.dsn()
+	if err != nil {
+		return nil, err
+	}
+	cfg.DSN = dsn
 	s := &Store{Now: time.Now, driver: cfg.Driver, locks: map[int64]*sync.Mutex{}}
 	gcfg := &gorm.Config{
 		Logger:                 logger.Discard,
@@ -112,7 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	db, err := gorm.Open(dial, gcfg)
 	if err != nil {
 		// The DSN may carry a password: do not echo it.
-		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, unavailable(redactErr(err, cfg.DSN)))
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -129,6 +169,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		sqlDB.SetMaxIdleConns(5)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := registerUnavailable(db); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, err)
 	}
 	s.db = db
 	if err := s.Ping(ctx); err != nil {
@@ -176,7 +220,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return sqlDB.PingContext(ctx)
+	return unavailable(sqlDB.PingContext(ctx))
 }
 
 // Driver returns "sqlite" or "postgres".
@@ -221,7 +265,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var events []AuditEvent
 	ctx = context.WithValue(ctx, committedEventsKey{}, &events)
 	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
-		return err
+		return unavailable(err)
 	}
 	if s.AuditSink != nil {
 		for i := range events {

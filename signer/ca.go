@@ -65,7 +65,7 @@ func IntermediateURLs(base string) URLs {
 // NewRoot creates a self-signed root certificate for signer's key, linting a
 // throwaway-key twin first.
 func NewRoot(signer crypto.Signer, subject pkix.Name, now time.Time, validity time.Duration, linter *Linter) ([]byte, error) {
-	serial, err := NewSerial()
+	sn, err := NewSerial()
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func NewRoot(signer crypto.Signer, subject pkix.Name, now time.Time, validity ti
 		}
 		nb := now.Add(-Backdate).UTC().Truncate(time.Second)
 		return &x509.Certificate{
-			SerialNumber: serial, Subject: subject,
+			SerialNumber: sn.Big(), Subject: subject,
 			NotBefore: nb, NotAfter: nb.Add(validity - time.Second),
 			BasicConstraintsValid: true, IsCA: true,
 			KeyUsage:     x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -114,7 +114,7 @@ func NewRoot(signer crypto.Signer, subject pkix.Name, now time.Time, validity ti
 // digitalSignature (for OCSP responses signed by the CA key), the root's CRL
 // and the root certificate's URL. Its validity never outlasts the root.
 func NewIntermediate(root *x509.Certificate, rootSigner crypto.Signer, pub crypto.PublicKey, subject pkix.Name, now time.Time, validity time.Duration, urls URLs, linter *Linter) ([]byte, error) {
-	serial, err := NewSerial()
+	sn, err := NewSerial()
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func NewIntermediate(root *x509.Certificate, rootSigner crypto.Signer, pub crypt
 		na = root.NotAfter
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: subject, NotBefore: nb, NotAfter: na,
+		SerialNumber: sn.Big(), Subject: subject, NotBefore: nb, NotAfter: na,
 		BasicConstraintsValid: true, IsCA: true, MaxPathLen: 0, MaxPathLenZero: true,
 		KeyUsage:     x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		SubjectKeyId: ski,

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // CRLSigner signs certificate revocation lists for one CA (RFC 5280 §5)
@@ -67,7 +69,7 @@ func (s *CRLSigner) Certificate() *x509.Certificate { return s.cert }
 
 // RevokedCert is one entry of a CRL.
 type RevokedCert struct {
-	Serial    *big.Int
+	Serial    serial.Number
 	RevokedAt time.Time
 	// Reason is the RFC 5280 §5.3.1 CRLReason code. unspecified (0) is left
 	// out of the entry, as §5.3.1 asks.
@@ -135,14 +137,15 @@ func (s *CRLSigner) template(t CRLTemplate) (*x509.RevocationList, error) {
 	}
 	entries := make([]x509.RevocationListEntry, len(t.Entries))
 	for i, e := range t.Entries {
-		if e.Serial == nil || e.Serial.Sign() <= 0 {
+		sn := e.Serial.Big()
+		if sn == nil || sn.Sign() <= 0 {
 			return nil, fmt.Errorf("CRL entry %d has no positive serial", i)
 		}
 		if e.Reason < 0 || e.Reason == 7 || e.Reason > 10 {
-			return nil, fmt.Errorf("CRL entry %x: %d is not an RFC 5280 §5.3.1 reason code", e.Serial, e.Reason)
+			return nil, fmt.Errorf("CRL entry %s: %d is not an RFC 5280 §5.3.1 reason code", e.Serial, e.Reason)
 		}
 		entries[i] = x509.RevocationListEntry{
-			SerialNumber:   e.Serial,
+			SerialNumber:   sn,
 			RevocationTime: e.RevokedAt.UTC().Truncate(time.Second),
 			ReasonCode:     e.Reason,
 		}

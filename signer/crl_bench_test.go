@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // crlEntries makes n revoked entries with random 128-bit serials.
@@ -25,7 +26,11 @@ func crlEntries(n int, now time.Time) []signer.RevokedCert {
 		_, _ = rand.Read(buf)
 		buf[0] &= 0x7f
 		buf[0] |= 0x01
-		out[i] = signer.RevokedCert{Serial: new(big.Int).SetBytes(buf), RevokedAt: now.Add(-time.Duration(i%86400) * time.Second), Reason: []int{0, 1, 4, 5}[i%4]}
+		sn, err := serial.FromBig(new(big.Int).SetBytes(buf))
+		if err != nil {
+			panic(err)
+		}
+		out[i] = signer.RevokedCert{Serial: sn, RevokedAt: now.Add(-time.Duration(i%86400) * time.Second), Reason: []int{0, 1, 4, 5}[i%4]}
 	}
 	return out
 }

@@ -10,11 +10,11 @@ import (
 	"encoding/asn1"
 	"errors"
 	"io"
-	"math/big"
 	"testing"
 	"time"
 
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 func TestCRLSigner_SignsLintedCRLWithNumberAKIAndReasons(t *testing.T) {
@@ -37,8 +37,8 @@ func TestCRLSigner_SignsLintedCRLWithNumberAKIAndReasons(t *testing.T) {
 			der, err := s.Sign(signer.CRLTemplate{
 				Number: 7, ThisUpdate: now, NextUpdate: now.Add(24 * time.Hour),
 				Entries: []signer.RevokedCert{
-					{Serial: big.NewInt(0x1234), RevokedAt: now.Add(-time.Hour), Reason: 1},
-					{Serial: big.NewInt(0x5678), RevokedAt: now.Add(-time.Minute), Reason: 0},
+					{Serial: mustSerial("1234"), RevokedAt: now.Add(-time.Hour), Reason: 1},
+					{Serial: mustSerial("5678"), RevokedAt: now.Add(-time.Minute), Reason: 0},
 				},
 			})
 			if err != nil {
@@ -90,7 +90,7 @@ func TestCRLSigner_RefusesBadTemplates(t *testing.T) {
 		{"zero number", signer.CRLTemplate{Number: 0, ThisUpdate: now, NextUpdate: now.Add(time.Hour)}},
 		{"nextUpdate before thisUpdate", signer.CRLTemplate{Number: 1, ThisUpdate: now, NextUpdate: now.Add(-time.Hour)}},
 		{"reason 7 does not exist", signer.CRLTemplate{Number: 1, ThisUpdate: now, NextUpdate: now.Add(time.Hour),
-			Entries: []signer.RevokedCert{{Serial: big.NewInt(5), RevokedAt: now, Reason: 7}}}},
+			Entries: []signer.RevokedCert{{Serial: mustSerial("5"), RevokedAt: now, Reason: 7}}}},
 		{"missing serial", signer.CRLTemplate{Number: 1, ThisUpdate: now, NextUpdate: now.Add(time.Hour),
 			Entries: []signer.RevokedCert{{RevokedAt: now}}}},
 	}
@@ -114,7 +114,7 @@ func TestCRLSigner_LintFailure_NeverReachesTheKey(t *testing.T) {
 	// A revocation date after thisUpdate is refused by zlint's RFC 5280
 	// lint e_crl_revocation_time_after_this_update.
 	_, err = s.Sign(signer.CRLTemplate{Number: 1, ThisUpdate: now, NextUpdate: now.Add(time.Hour),
-		Entries: []signer.RevokedCert{{Serial: big.NewInt(1), RevokedAt: now.Add(48 * time.Hour), Reason: 1}}})
+		Entries: []signer.RevokedCert{{Serial: mustSerial("1"), RevokedAt: now.Add(48 * time.Hour), Reason: 1}}})
 	if !errors.Is(err, signer.ErrLint) {
 		t.Fatalf("err = %v, want ErrLint", err)
 	}
@@ -140,4 +140,13 @@ type countingSigner struct {
 func (c *countingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	c.n++
 	return c.Signer.Sign(r, digest, opts)
+}
+
+// mustSerial parses a serial written in a test.
+func mustSerial(hex string) serial.Number {
+	n, err := serial.Parse(hex)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }

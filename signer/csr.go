@@ -6,8 +6,10 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -266,5 +268,69 @@ func KeyTypeName(pub any) string {
 		return fmt.Sprintf("RSA %d", k.N.BitLen())
 	default:
 		return fmt.Sprintf("%T", pub)
+	}
+}
+
+// Names of the key rules that need the store and so are applied by the
+// request workflow, after the CSR rules above.
+const (
+	// RuleBlockedKey refuses a key on the blocked list (revoked for
+	// keyCompromise, or reported compromised elsewhere), in every
+	// organisation.
+	RuleBlockedKey = "blocked-key"
+	// RuleKeyOwner refuses a key already submitted or certified for another
+	// organisation: a public key belongs to one organisation.
+	RuleKeyOwner = "key-owner"
+)
+
+// KeySHA256 is the lower-case hex SHA-256 of the DER SubjectPublicKeyInfo of
+// pub: the fingerprint by which keys are blocked and owned.
+func KeySHA256(pub any) (string, error) {
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("encoding the public key: %w", err)
+	}
+	sum := sha256.Sum256(spki)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// KeySHA256 is the fingerprint of the accepted CSR's public key.
+func (a *AcceptedCSR) KeySHA256() string {
+	h, _ := KeySHA256(a.CSR.PublicKey) // accepted keys are always encodable
+	return h
+}
+
+// PublicKeyFromPEM reads the public key of a PEM CSR (whose self-signature
+// must verify), certificate or PUBLIC KEY block: what an administrator
+// pastes to block a key reported compromised.
+func PublicKeyFromPEM(insecurePEM []byte) (any, error) {
+	block, _ := pem.Decode(bytes.TrimSpace(insecurePEM))
+	if block == nil {
+		return nil, fmt.Errorf("expected a PEM block (CERTIFICATE REQUEST, CERTIFICATE or PUBLIC KEY)")
+	}
+	switch block.Type {
+	case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
+		csr, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("not a valid PKCS#10 request: %s", strings.TrimPrefix(err.Error(), "x509: "))
+		}
+		if err := csr.CheckSignature(); err != nil {
+			return nil, fmt.Errorf("the CSR's self-signature does not verify")
+		}
+		return csr.PublicKey, nil
+	case "CERTIFICATE":
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("not a valid X.509 certificate: %s", strings.TrimPrefix(err.Error(), "x509: "))
+		}
+		return c.PublicKey, nil
+	case "PUBLIC KEY":
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("not a valid SubjectPublicKeyInfo: %s", strings.TrimPrefix(err.Error(), "x509: "))
+		}
+		return k, nil
+	default:
+		return nil, fmt.Errorf("found a PEM block of type %q; expected CERTIFICATE REQUEST, CERTIFICATE or PUBLIC KEY", block.Type)
 	}
 }

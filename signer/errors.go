@@ -3,7 +3,11 @@
 // and CRL and OCSP signing. It holds no HTTP and no SQL.
 package signer
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/certdesk/certdesk/signer/pkcs11"
+)
 
 // Error kinds of the signer, usable with errors.Is. The web layer maps them to
 // HTTP statuses in one place.
@@ -14,6 +18,10 @@ var (
 	// ErrLint is a certificate or CRL that failed lint-before-sign: a bug or
 	// misconfiguration on our side, never signed (HTTP 500).
 	ErrLint = errors.New("lint-before-sign failed")
+	// ErrHSMUnavailable is pkcs11.ErrHSMUnavailable, re-exported so that
+	// callers of the signer need not import signer/pkcs11: the token failed
+	// or is being re-opened, and the operation may succeed later (HTTP 503).
+	ErrHSMUnavailable = pkcs11.ErrHSMUnavailable
 )
 
 // PolicyError is a refusal by one named policy rule.

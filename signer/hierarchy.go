@@ -115,18 +115,9 @@ func InitCA(cfg CAConfig, keys Keys, pkiURL string, externalRoot bool, now time.
 		return nil, err
 	}
 	if externalRoot {
-		if _, err := os.Stat(cfg.IssuingPath()); err == nil {
-			rep.existed("issuing CA certificate %s", cfg.IssuingPath())
-			return rep, nil
-		}
-		der, err := NewIntermediateCSR(issuingKey, cfg.Issuing.Name())
-		if err != nil {
+		if err := initIssuingCSR(cfg, issuingKey, rep); err != nil {
 			return nil, err
 		}
-		if err := writePEM(cfg.CSRPath(), "CERTIFICATE REQUEST", der); err != nil {
-			return nil, err
-		}
-		rep.created("issuing CA CSR %s (have the offline root sign it, then run: certdesk ca import --cert FILE --root ROOT.pem)", cfg.CSRPath())
 		return rep, nil
 	}
 	if cfg.RootKey == "" {
@@ -136,6 +127,37 @@ func InitCA(cfg CAConfig, keys Keys, pkiURL string, externalRoot bool, now time.
 	if err != nil {
 		return nil, err
 	}
+	root, err := initRoot(cfg, rootKey, now, linter, rep)
+	if err != nil {
+		return nil, err
+	}
+	if err := initIssuing(cfg, root, rootKey, issuingKey, pkiURL, now, linter, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// initIssuingCSR writes the issuing CA's CSR for an offline root to sign,
+// unless the issuing certificate is already there.
+func initIssuingCSR(cfg CAConfig, issuingKey crypto.Signer, rep *InitReport) error {
+	if _, err := os.Stat(cfg.IssuingPath()); err == nil {
+		rep.existed("issuing CA certificate %s", cfg.IssuingPath())
+		return nil
+	}
+	der, err := NewIntermediateCSR(issuingKey, cfg.Issuing.Name())
+	if err != nil {
+		return err
+	}
+	if err := writePEM(cfg.CSRPath(), "CERTIFICATE REQUEST", der); err != nil {
+		return err
+	}
+	rep.created("issuing CA CSR %s (have the offline root sign it, then run: certdesk ca import --cert FILE --root ROOT.pem)", cfg.CSRPath())
+	return nil
+}
+
+// initRoot returns the root certificate in ca.dir, checked against rootKey,
+// or makes and writes it when there is none.
+func initRoot(cfg CAConfig, rootKey crypto.Signer, now time.Time, linter *Linter, rep *InitReport) (*x509.Certificate, error) {
 	root, err := readCert(cfg.RootPath())
 	switch {
 	case err == nil:
@@ -143,38 +165,45 @@ func InitCA(cfg CAConfig, keys Keys, pkiURL string, externalRoot bool, now time.
 			return nil, fmt.Errorf("existing %s: %w", cfg.RootPath(), err)
 		}
 		rep.existed("root certificate %s", cfg.RootPath())
+		return root, nil
 	case errors.Is(err, os.ErrNotExist):
-		der, err := NewRoot(rootKey, cfg.Root.Name(), now, days(cfg.RootValidityDays), linter)
-		if err != nil {
-			return nil, err
-		}
-		if err := writePEM(cfg.RootPath(), "CERTIFICATE", der); err != nil {
-			return nil, err
-		}
-		root, _ = x509.ParseCertificate(der)
-		rep.created("root certificate %s (%s, valid until %s)", cfg.RootPath(), root.Subject, root.NotAfter.Format(time.DateOnly))
 	default:
 		return nil, err
 	}
-	if iss, err := readCert(cfg.IssuingPath()); err == nil {
-		if err := CheckIntermediate(iss, root, issuingKey.Public(), now); err != nil {
-			return nil, fmt.Errorf("existing %s: %w", cfg.IssuingPath(), err)
-		}
-		rep.existed("issuing CA certificate %s", cfg.IssuingPath())
-		return rep, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	der, err := NewIntermediate(root, rootKey, issuingKey.Public(), cfg.Issuing.Name(), now, days(cfg.IssuingValidityDays), IntermediateURLs(pkiURL), linter)
+	der, err := NewRoot(rootKey, cfg.Root.Name(), now, days(cfg.RootValidityDays), linter)
 	if err != nil {
 		return nil, err
 	}
-	if err := writePEM(cfg.IssuingPath(), "CERTIFICATE", der); err != nil {
+	if err := writePEM(cfg.RootPath(), "CERTIFICATE", der); err != nil {
 		return nil, err
+	}
+	root, _ = x509.ParseCertificate(der)
+	rep.created("root certificate %s (%s, valid until %s)", cfg.RootPath(), root.Subject, root.NotAfter.Format(time.DateOnly))
+	return root, nil
+}
+
+// initIssuing checks the issuing CA certificate in ca.dir against root and
+// the issuing key, or has the root certify the issuing key and writes it.
+func initIssuing(cfg CAConfig, root *x509.Certificate, rootKey, issuingKey crypto.Signer, pkiURL string, now time.Time, linter *Linter, rep *InitReport) error {
+	if iss, err := readCert(cfg.IssuingPath()); err == nil {
+		if err := CheckIntermediate(iss, root, issuingKey.Public(), now); err != nil {
+			return fmt.Errorf("existing %s: %w", cfg.IssuingPath(), err)
+		}
+		rep.existed("issuing CA certificate %s", cfg.IssuingPath())
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	der, err := NewIntermediate(root, rootKey, issuingKey.Public(), cfg.Issuing.Name(), now, days(cfg.IssuingValidityDays), IntermediateURLs(pkiURL), linter)
+	if err != nil {
+		return err
+	}
+	if err := writePEM(cfg.IssuingPath(), "CERTIFICATE", der); err != nil {
+		return err
 	}
 	iss, _ := x509.ParseCertificate(der)
 	rep.created("issuing CA certificate %s (%s, valid until %s)", cfg.IssuingPath(), iss.Subject, iss.NotAfter.Format(time.DateOnly))
-	return rep, nil
+	return nil
 }
 
 func findOrCreate(keys Keys, ref, keyType, what string, rep *InitReport) (crypto.Signer, error) {

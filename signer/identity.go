@@ -110,34 +110,70 @@ func checkNameCharacters(name string) error {
 }
 
 func parseURIIdentity(insecureName string) (*url.URL, error) {
+	if strings.HasPrefix(strings.ToLower(insecureName), "spiffe:") {
+		if err := checkSPIFFEID(insecureName); err != nil {
+			return nil, err
+		}
+	}
 	u, err := url.Parse(insecureName)
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return nil, syntaxError("identity %q is not a well-formed URI", insecureName)
 	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" || u.ForceQuery {
 		return nil, syntaxError("URI identity %q must not carry user info, a port, a query or a fragment", insecureName)
 	}
 	if u.Host == "" {
 		return nil, syntaxError("URI identity %q has no authority (host or trust domain)", insecureName)
 	}
-	if u.Scheme == "spiffe" {
-		// SPIFFE-ID §2: lower-case trust domain, a path, no dot segments.
-		if u.Host != strings.ToLower(u.Host) {
-			return nil, syntaxError("SPIFFE ID %q: the trust domain must be lower case", insecureName)
-		}
-		if u.Path == "" || u.Path == "/" || strings.HasSuffix(u.Path, "/") {
-			return nil, syntaxError("SPIFFE ID %q must have a path that does not end in /", insecureName)
-		}
-		for _, seg := range strings.Split(u.Path[1:], "/") {
-			if seg == "" || seg == "." || seg == ".." {
-				return nil, syntaxError("SPIFFE ID %q has an empty or dot path segment", insecureName)
-			}
-		}
+	if strings.Contains(insecureName, "%") {
+		return nil, syntaxError("URI identity %q contains percent-encoding; write every character as itself", insecureName)
 	}
 	if u.String() != insecureName {
 		return nil, syntaxError("URI identity %q is not in canonical form (%q)", insecureName, u.String())
 	}
 	return u, nil
+}
+
+// checkSPIFFEID applies the SPIFFE ID specification (SPIFFE-ID §2) to the
+// text as written, before any URI decoding: the scheme "spiffe" in lower
+// case; a trust domain of lower-case letters, digits, '.', '-' and '_' (so
+// no port, no user info, no percent-encoding); a path of one or more
+// segments of letters, digits, '.', '_' and '-', none of them empty, "." or
+// ".."; and no query or fragment.
+func checkSPIFFEID(insecureName string) error {
+	rest, ok := strings.CutPrefix(insecureName, "spiffe://")
+	if !ok {
+		return syntaxError("SPIFFE ID %q must start with spiffe:// in lower case", insecureName)
+	}
+	td, path, _ := strings.Cut(rest, "/")
+	if td == "" {
+		return syntaxError("SPIFFE ID %q has no trust domain", insecureName)
+	}
+	for _, c := range td {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			if c >= 'A' && c <= 'Z' {
+				return syntaxError("SPIFFE ID %q: the trust domain must be lower case", insecureName)
+			}
+			return syntaxError("SPIFFE ID %q: the trust domain may hold only lower-case letters, digits, '.', '-' and '_' (no port, user info, query or percent-encoding), found %q", insecureName, c)
+		}
+	}
+	if path == "" {
+		return syntaxError("SPIFFE ID %q must have a path that does not end in /", insecureName)
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "" {
+			return syntaxError("SPIFFE ID %q must have a path that does not end in / and has no empty segment", insecureName)
+		}
+		if seg == "." || seg == ".." {
+			return syntaxError("SPIFFE ID %q has a dot path segment", insecureName)
+		}
+		for _, c := range seg {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+				return syntaxError("SPIFFE ID %q: path segments may hold only letters, digits, '.', '-' and '_' (no percent-encoding, query or fragment), found %q", insecureName, c)
+			}
+		}
+	}
+	return nil
 }
 
 func parseDNSIdentity(insecureName string) (string, error) {

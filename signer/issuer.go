@@ -12,9 +12,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync/atomic"
 	"time"
+
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // Issuer is an issuing CA: its certificate, the crypto.Signer for its key
@@ -155,7 +156,7 @@ func (i *Issuer) URLs() URLs { return i.urls }
 // Prepared can reach the HSM (Issue), and only once. Its exported fields are
 // what the store records before signing.
 type Prepared struct {
-	Serial     *big.Int
+	Serial     serial.Number
 	NotBefore  time.Time
 	NotAfter   time.Time
 	PrecertDER []byte // the lint certificate: same TBS as the real one
@@ -169,11 +170,11 @@ type Prepared struct {
 // Prepare builds and lints the leaf for an approved request. It does not
 // touch the CA key.
 func (i *Issuer) Prepare(req LeafRequest) (*Prepared, error) {
-	serial, err := NewSerial()
+	sn, err := NewSerial()
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := i.profile.leafTemplate(req, serial, i.Now(), i.urls)
+	tmpl, err := i.profile.leafTemplate(req, sn, i.Now(), i.urls)
 	if err != nil {
 		return nil, err
 	}
@@ -188,8 +189,12 @@ func (i *Issuer) prepare(tmpl *x509.Certificate, pub crypto.PublicKey) (*Prepare
 	if err := i.linter.LintCertificate(lintDER); err != nil {
 		return nil, err
 	}
+	sn, err := serial.FromBig(tmpl.SerialNumber)
+	if err != nil {
+		return nil, fmt.Errorf("the certificate's serial: %w", err)
+	}
 	return &Prepared{
-		Serial: tmpl.SerialNumber, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, PrecertDER: lintDER,
+		Serial: sn, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, PrecertDER: lintDER,
 		issuer: i, template: tmpl, pub: pub,
 	}, nil
 }
@@ -203,7 +208,8 @@ func (i *Issuer) Resume(precertDER []byte) (*Prepared, error) {
 		return nil, fmt.Errorf("parsing the recorded certificate: %w", err)
 	}
 	if !bytes.Equal(pre.AuthorityKeyId, i.cert.SubjectKeyId) || !bytes.Equal(pre.RawIssuer, i.cert.RawSubject) {
-		return nil, fmt.Errorf("the recorded certificate %x was prepared for another issuer", pre.SerialNumber)
+		sn, _ := serial.FromBig(pre.SerialNumber)
+		return nil, fmt.Errorf("the recorded certificate %s was prepared for another issuer", sn)
 	}
 	tmpl := *pre
 	tmpl.Extensions, tmpl.ExtraExtensions = nil, nil
@@ -222,7 +228,7 @@ func (i *Issuer) Issue(p *Prepared) ([]byte, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, p.template, i.cert, p.pub, i.signer)
 	if err != nil {
-		return nil, fmt.Errorf("signing certificate %x: %w", p.Serial, err)
+		return nil, fmt.Errorf("signing certificate %s: %w", p.Serial, err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {

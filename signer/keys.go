@@ -19,7 +19,7 @@ import (
 )
 
 // SoftwareKeyPrefix starts a key reference to a file-backed software key.
-// Such keys exist only for the one-command demo (DESIGN.md, "Keys"): they are
+// Such keys exist only for the one-command demo: they are
 // refused unless the caller explicitly allows them.
 const SoftwareKeyPrefix = "demo-file:"
 
@@ -35,6 +35,21 @@ type Keys struct {
 
 // IsSoftware reports whether ref names a demo software key.
 func IsSoftware(ref string) bool { return strings.HasPrefix(ref, SoftwareKeyPrefix) }
+
+// SiblingKeyRef derives the reference of another key next to ref's, named
+// label: for a PKCS#11 URI the same token, module and PIN source with
+// object=label (pkcs11.SiblingURI); for a software key the file label.pem in
+// the same directory.
+func SiblingKeyRef(ref, label string) (string, error) {
+	if IsSoftware(ref) {
+		if label == "" || strings.ContainsAny(label, `/\`) || label == "." || label == ".." {
+			return "", fmt.Errorf("software key label %q must be a plain file name", label)
+		}
+		path := strings.TrimPrefix(ref, SoftwareKeyPrefix)
+		return SoftwareKeyPrefix + filepath.Join(filepath.Dir(path), label+".pem"), nil
+	}
+	return pkcs11.SiblingURI(ref, label)
+}
 
 // Find returns the signer for ref; pkcs11.ErrKeyNotFound (or fs.ErrNotExist
 // for a software key) when it does not exist.

@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/certdesk/certdesk/signer/serial"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -54,7 +55,7 @@ func (i *Issuer) NewOCSPResponderCert(pub crypto.PublicKey, now time.Time, valid
 	if validity <= 0 {
 		return nil, errors.New("OCSP responder validity must be positive")
 	}
-	serial, err := NewSerial()
+	sn, err := NewSerial()
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func (i *Issuer) NewOCSPResponderCert(pub crypto.PublicKey, now time.Time, valid
 		na = i.cert.NotAfter
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
+		SerialNumber: sn.Big(),
 		Subject: pkix.Name{
 			CommonName:   truncate(i.cert.Subject.CommonName+" OCSP Responder", 64),
 			Organization: i.cert.Subject.Organization,
@@ -208,7 +209,7 @@ func (r *OCSPResponder) Authorized(req *ocsp.Request) bool {
 
 // OCSPStatus is what a response says about one certificate.
 type OCSPStatus struct {
-	Serial *big.Int
+	Serial serial.Number
 	// Status is ocsp.Good, ocsp.Revoked or ocsp.Unknown.
 	Status     int
 	RevokedAt  time.Time
@@ -230,9 +231,49 @@ type OCSPStatus struct {
 // responseExtensions, hence this encoder; its structures mirror that
 // package's.
 func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
-	if st.Serial == nil {
+	if st.Serial.IsZero() {
 		return nil, errors.New("OCSP response: serial required")
 	}
+	single, err := r.singleResponse(st)
+	if err != nil {
+		return nil, err
+	}
+	tbsDER, err := r.responseData(single, st)
+	if err != nil {
+		return nil, err
+	}
+	sigAlg, hashFunc, err := signatureParams(r.key.Public())
+	if err != nil {
+		return nil, err
+	}
+	d := hashFunc.New()
+	d.Write(tbsDER)
+	sig, err := r.key.Sign(rand.Reader, d.Sum(nil), hashFunc)
+	if err != nil {
+		return nil, fmt.Errorf("signing OCSP response for %s: %w", st.Serial, err)
+	}
+	basic := ocspBasicResponse{
+		TBSResponseData:    asn1.RawValue{FullBytes: tbsDER},
+		SignatureAlgorithm: sigAlg,
+		Signature:          asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)},
+	}
+	if r.Delegated() {
+		basic.Certificates = []asn1.RawValue{{FullBytes: r.cert.Raw}}
+	}
+	basicDER, err := asn1.Marshal(basic)
+	if err != nil {
+		return nil, fmt.Errorf("encoding OCSP response: %w", err)
+	}
+	return asn1.Marshal(ocspResponseASN1{
+		Status:   asn1.Enumerated(ocsp.Success),
+		Response: ocspResponseBytes{ResponseType: oidOCSPBasic, Response: basicDER},
+	})
+}
+
+// singleResponse is the SingleResponse for st (RFC 6960 §4.2.1): its CertID
+// under the request's hash (SHA-1 unless SHA-256), the status and the
+// validity.
+func (r *OCSPResponder) singleResponse(st OCSPStatus) (ocspSingleResponse, error) {
 	h := st.IssuerHash
 	if h == 0 {
 		h = crypto.SHA1
@@ -244,7 +285,7 @@ func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
 	single := ocspSingleResponse{
 		CertID: ocspCertID{
 			HashAlgorithm: pkix.AlgorithmIdentifier{Algorithm: hashOID, Parameters: asn1.NullRawValue},
-			NameHash:      r.nameHash[h], IssuerKeyHash: r.keyHash[h], SerialNumber: st.Serial,
+			NameHash:      r.nameHash[h], IssuerKeyHash: r.keyHash[h], SerialNumber: st.Serial.Big(),
 		},
 		ThisUpdate: st.ThisUpdate.UTC().Truncate(time.Second),
 		NextUpdate: st.NextUpdate.UTC().Truncate(time.Second),
@@ -257,8 +298,15 @@ func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
 	case ocsp.Revoked:
 		single.Revoked = ocspRevokedInfo{RevocationTime: st.RevokedAt.UTC().Truncate(time.Second), Reason: asn1.Enumerated(st.Reason)}
 	default:
-		return nil, fmt.Errorf("OCSP response: status %d is not good, revoked or unknown", st.Status)
+		return ocspSingleResponse{}, fmt.Errorf("OCSP response: status %d is not good, revoked or unknown", st.Status)
 	}
+	return single, nil
+}
+
+// responseData is the DER ResponseData to be signed (RFC 6960 §4.2.1): the
+// responder by key hash (§4.2.2.3), producedAt, the one single response and
+// the nonce, if any (§4.4.1).
+func (r *OCSPResponder) responseData(single ocspSingleResponse, st OCSPStatus) ([]byte, error) {
 	spkiHash, err := responderKeyHash(r.cert)
 	if err != nil {
 		return nil, err
@@ -279,32 +327,7 @@ func (r *OCSPResponder) Sign(st OCSPStatus) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding OCSP response: %w", err)
 	}
-	sigAlg, hashFunc, err := signatureParams(r.key.Public())
-	if err != nil {
-		return nil, err
-	}
-	d := hashFunc.New()
-	d.Write(tbsDER)
-	sig, err := r.key.Sign(rand.Reader, d.Sum(nil), hashFunc)
-	if err != nil {
-		return nil, fmt.Errorf("signing OCSP response for %x: %w", st.Serial, err)
-	}
-	basic := ocspBasicResponse{
-		TBSResponseData:    asn1.RawValue{FullBytes: tbsDER},
-		SignatureAlgorithm: sigAlg,
-		Signature:          asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)},
-	}
-	if r.Delegated() {
-		basic.Certificates = []asn1.RawValue{{FullBytes: r.cert.Raw}}
-	}
-	basicDER, err := asn1.Marshal(basic)
-	if err != nil {
-		return nil, fmt.Errorf("encoding OCSP response: %w", err)
-	}
-	return asn1.Marshal(ocspResponseASN1{
-		Status:   asn1.Enumerated(ocsp.Success),
-		Response: ocspResponseBytes{ResponseType: oidOCSPBasic, Response: basicDER},
-	})
+	return tbsDER, nil
 }
 
 // responderKeyHash is the SHA-1 of the responder's subjectPublicKey bits

@@ -93,7 +93,7 @@ func TestOCSPResponder_SignsGoodRevokedUnknownThatVerify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := tt.st
-			st.Serial = big.NewInt(0xc0ffee)
+			st.Serial = mustSerial("c0ffee")
 			st.ThisUpdate, st.NextUpdate = now, now.Add(time.Hour)
 			der, err := r.Sign(st)
 			if err != nil {
@@ -103,8 +103,8 @@ func TestOCSPResponder_SignsGoodRevokedUnknownThatVerify(t *testing.T) {
 			if err != nil {
 				t.Fatalf("x/crypto/ocsp cannot verify the response: %v", err)
 			}
-			if resp.Status != st.Status || resp.SerialNumber.Cmp(st.Serial) != 0 {
-				t.Errorf("status %d serial %x, want %d %x", resp.Status, resp.SerialNumber, st.Status, st.Serial)
+			if resp.Status != st.Status || resp.SerialNumber.Cmp(st.Serial.Big()) != 0 {
+				t.Errorf("status %d serial %x, want %d %s", resp.Status, resp.SerialNumber, st.Status, st.Serial)
 			}
 			if st.Status == ocsp.Revoked && (!resp.RevokedAt.Equal(revokedAt) || resp.RevocationReason != tt.reason) {
 				t.Errorf("revoked at %v reason %d, want %v %d", resp.RevokedAt, resp.RevocationReason, revokedAt, tt.reason)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // Profile is the leaf certificate profile (config section "profile"). The CA
@@ -28,7 +30,7 @@ type Profile struct {
 }
 
 // Backdate is how far notBefore is set before the time of issuance, to absorb
-// clock skew on relying parties (DESIGN.md: at most a minute).
+// clock skew on relying parties (at most a minute).
 const Backdate = time.Minute
 
 // DefaultMaxValidityDays is the default validity cap.
@@ -72,21 +74,18 @@ type LeafRequest struct {
 
 // NewSerial returns a positive random serial of 128 bits (RFC 5280 §4.1.2.2:
 // positive, at most 20 octets; CA/B Forum practice: at least 64 random bits).
-func NewSerial() (*big.Int, error) {
+func NewSerial() (serial.Number, error) {
 	b := make([]byte, 16)
 	for {
 		if _, err := rand.Read(b); err != nil {
-			return nil, fmt.Errorf("reading random serial: %w", err)
+			return serial.Number{}, fmt.Errorf("reading random serial: %w", err)
 		}
 		n := new(big.Int).SetBytes(b)
 		if n.BitLen() > 64 { // never zero, and never short enough to look guessable
-			return n, nil
+			return serial.FromBig(n)
 		}
 	}
 }
-
-// SerialHex renders a serial as lower-case hex, the form the API uses.
-func SerialHex(n *big.Int) string { return fmt.Sprintf("%x", n) }
 
 // SubjectKeyID computes a key identifier per RFC 7093 §2 method 1: the
 // leftmost 160 bits of the SHA-256 of the subjectPublicKey BIT STRING.
@@ -106,8 +105,8 @@ func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	return sum[:20], nil
 }
 
-// leafTemplate builds the certificate of DESIGN.md's profile for req.
-func (p Profile) leafTemplate(req LeafRequest, serial *big.Int, now time.Time, urls URLs) (*x509.Certificate, error) {
+// leafTemplate builds the leaf certificate of the profile for req.
+func (p Profile) leafTemplate(req LeafRequest, sn serial.Number, now time.Time, urls URLs) (*x509.Certificate, error) {
 	if req.Identities.Len() == 0 {
 		return nil, &PolicyError{Rule: "identities", Reason: "no identities to issue for"}
 	}
@@ -126,7 +125,7 @@ func (p Profile) leafTemplate(req LeafRequest, serial *big.Int, now time.Time, u
 	}
 	notBefore := now.Add(-Backdate).UTC().Truncate(time.Second)
 	t := &x509.Certificate{
-		SerialNumber: serial,
+		SerialNumber: sn.Big(),
 		Subject:      leafSubject(req),
 		NotBefore:    notBefore,
 		// RFC 5280 §4.1.2.5: the validity period includes both ends.

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -18,133 +20,6 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 )
-
-// Default values of AuthConfig.
-const (
-	DefaultRoleClaim       = "groups"
-	DefaultOrgClaim        = "org"
-	DefaultSessionIdle     = 30 * time.Minute
-	DefaultSessionAbsolute = 12 * time.Hour
-	// MinSessionKeyLen is the shortest accepted AuthConfig.SessionKey.
-	MinSessionKeyLen = 32
-)
-
-// DefaultRoles maps certdesk's roles to the groups of the demo provider
-// (devidp.DemoUsers); real deployments configure their own.
-var DefaultRoles = map[string][]string{
-	models.RolePartner: {"certdesk-partners"},
-	models.RoleAdmin:   {"certdesk-admins"},
-	models.RoleAuditor: {"certdesk-auditors"},
-}
-
-// rolePrecedence orders roles for a user whose claims grant several: the
-// highest wins.
-var rolePrecedence = []string{models.RoleAdmin, models.RoleAuditor, models.RolePartner}
-
-// AuthConfig configures OpenID Connect sign-in, roles and sessions.
-type AuthConfig struct {
-	// Issuer is the OpenID Provider's issuer URL (discovery is at
-	// Issuer/.well-known/openid-configuration).
-	Issuer       string `yaml:"issuer"`
-	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"-"` // from a file or the environment, never the config text
-	// RedirectURL is certdesk's callback, e.g.
-	// "http://127.0.0.1:8080/auth/callback"; register it at the provider.
-	RedirectURL string `yaml:"redirect_url"`
-	// PostLogoutRedirectURL is where the provider sends the browser after
-	// logout; defaults to the root of RedirectURL. Register it at the provider.
-	PostLogoutRedirectURL string `yaml:"post_logout_redirect_url"`
-	// Scopes requested; default openid, profile, email.
-	Scopes []string `yaml:"scopes"`
-	// RoleClaim is the ID token claim holding group names (default "groups").
-	RoleClaim string `yaml:"role_claim"`
-	// Roles maps a role (partner, admin, auditor) to the claim values that
-	// grant it. A user matching several gets the highest: admin > auditor >
-	// partner. Default: DefaultRoles.
-	Roles map[string][]string `yaml:"roles"`
-	// OrgClaim is the claim holding a partner's organisation slug (default
-	// "org"); without it an admin-assigned membership is used.
-	OrgClaim string `yaml:"org_claim"`
-	// SessionIdle and SessionAbsolute end a session after inactivity and
-	// after sign-in respectively (defaults 30m and 12h).
-	SessionIdle     time.Duration `yaml:"session_idle"`
-	SessionAbsolute time.Duration `yaml:"session_absolute"`
-	// SecureCookies sets the Secure flag on cookies (true behind TLS).
-	SecureCookies bool `yaml:"secure_cookies"`
-	// SessionKey (at least 32 random bytes) encrypts and authenticates the
-	// short-lived pending-login cookie. From a file or the environment.
-	SessionKey []byte `yaml:"-"`
-}
-
-// withDefaults returns cfg with defaults filled in.
-func (cfg AuthConfig) withDefaults() AuthConfig {
-	if len(cfg.Scopes) == 0 {
-		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
-	}
-	if cfg.RoleClaim == "" {
-		cfg.RoleClaim = DefaultRoleClaim
-	}
-	if cfg.OrgClaim == "" {
-		cfg.OrgClaim = DefaultOrgClaim
-	}
-	if len(cfg.Roles) == 0 {
-		cfg.Roles = DefaultRoles
-	}
-	if cfg.SessionIdle == 0 {
-		cfg.SessionIdle = DefaultSessionIdle
-	}
-	if cfg.SessionAbsolute == 0 {
-		cfg.SessionAbsolute = DefaultSessionAbsolute
-	}
-	if cfg.PostLogoutRedirectURL == "" {
-		if u, err := url.Parse(cfg.RedirectURL); err == nil && u.Host != "" {
-			cfg.PostLogoutRedirectURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}).String()
-		}
-	}
-	return cfg
-}
-
-// Validate reports the first problem with the configuration (defaults
-// applied), naming the field. It never echoes a secret.
-func (cfg AuthConfig) Validate() error {
-	cfg = cfg.withDefaults()
-	for _, f := range []struct{ name, value string }{
-		{"auth.issuer", cfg.Issuer}, {"auth.client_id", cfg.ClientID}, {"auth.redirect_url", cfg.RedirectURL},
-	} {
-		if strings.TrimSpace(f.value) == "" {
-			return fmt.Errorf("%s: required", f.name)
-		}
-	}
-	for _, f := range []struct{ name, value string }{
-		{"auth.issuer", cfg.Issuer}, {"auth.redirect_url", cfg.RedirectURL}, {"auth.post_logout_redirect_url", cfg.PostLogoutRedirectURL},
-	} {
-		u, err := url.Parse(f.value)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("%s: must be an absolute http(s) URL, got %q", f.name, f.value)
-		}
-	}
-	if u, _ := url.Parse(cfg.RedirectURL); u.Path != callbackPath {
-		return fmt.Errorf("auth.redirect_url: path must be %s, got %q", callbackPath, u.Path)
-	}
-	if len(cfg.SessionKey) < MinSessionKeyLen {
-		return fmt.Errorf("auth.session_key: must be at least %d bytes, got %d", MinSessionKeyLen, len(cfg.SessionKey))
-	}
-	if !slicesContains(cfg.Scopes, oidc.ScopeOpenID) {
-		return fmt.Errorf("auth.scopes: must include %q", oidc.ScopeOpenID)
-	}
-	for role, values := range cfg.Roles {
-		if !slicesContains(rolePrecedence, role) {
-			return fmt.Errorf("auth.roles: unknown role %q (use partner, admin or auditor)", role)
-		}
-		if len(values) == 0 {
-			return fmt.Errorf("auth.roles.%s: at least one claim value is required", role)
-		}
-	}
-	if cfg.SessionIdle < time.Minute || cfg.SessionAbsolute < cfg.SessionIdle {
-		return fmt.Errorf("auth.session_idle/session_absolute: need 1m <= idle (%s) <= absolute (%s)", cfg.SessionIdle, cfg.SessionAbsolute)
-	}
-	return nil
-}
 
 // AuthStore is what authentication needs from the store; *models.Store
 // satisfies it.
@@ -155,7 +30,7 @@ type AuthStore interface {
 	DeleteSession(ctx context.Context, id string) error
 	LookupToken(ctx context.Context, hash string) (*models.APIToken, error)
 	GetMembership(ctx context.Context, subject string) (string, error)
-	Record(ctx context.Context, a models.Actor, action, objectType, objectID string, detail any) error
+	Record(ctx context.Context, a models.Actor, objectType, objectID string, ev models.Event) error
 }
 
 // Auth signs users in with OpenID Connect (authorization code flow with
@@ -166,23 +41,66 @@ type Auth struct {
 	// tests inject one. Defaults to time.Now.
 	Now func() time.Time
 
-	cfg        AuthConfig
-	store      AuthStore
-	log        *slog.Logger
-	provider   *oidc.Provider
-	verifier   *oidc.IDTokenVerifier
-	oauth      oauth2.Config
-	endSession string // the provider's end_session_endpoint, "" if none
-	loginAEAD  cipher.AEAD
+	cfg       AuthConfig
+	store     AuthStore
+	log       *slog.Logger
+	loginAEAD cipher.AEAD
+
+	// op is the discovered provider; nil until discovery succeeded.
+	op       atomic.Pointer[provider]
+	discoMu  sync.Mutex
+	discoErr error // why the last discovery failed
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // states already consumed, until their cookie would expire
+
+	// failures limits and folds failed authentication per source.
+	failures *failureGuard
+}
+
+// provider is what discovery found: the OpenID provider, its ID token
+// verifier, the OAuth 2.0 client and the end-session endpoint.
+type provider struct {
+	verifier   *oidc.IDTokenVerifier
+	oauth      oauth2.Config
+	endSession string // the provider's end_session_endpoint, "" if none
 }
 
 // NewAuth discovers the provider at cfg.Issuer and returns a ready Auth.
 // ctx bounds discovery only; the provider's keys are fetched later with a
 // context that outlives it.
 func NewAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
+	a, err := newAuth(cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Discover(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// StartAuth is NewAuth for a server that must start while the provider is
+// unreachable: API tokens and existing sessions work at once, and until
+// discovery succeeds sign-in answers 503 with Retry-After and SignInReady
+// says why. Discovery is retried with backoff (1 s doubling to 1 min) until
+// it succeeds or ctx ends, and folded failures are recorded
+// (RunFailureFolding) until ctx ends. Only a configuration mistake is an
+// error.
+func StartAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
+	a, err := newAuth(cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Discover(ctx); err != nil {
+		a.log.Warn("OpenID provider unreachable; serving without sign-in and retrying discovery", "issuer", cfg.Issuer, "err", err)
+		go a.keepDiscovering(ctx)
+	}
+	go a.RunFailureFolding(ctx)
+	return a, nil
+}
+
+func newAuth(cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -190,44 +108,135 @@ func NewAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	// go-oidc keeps this context for fetching the provider's keys later.
-	provider, err := oidc.NewProvider(context.WithoutCancel(ctx), cfg.Issuer)
+	aead, err := newLoginAEAD(cfg.SessionKey)
 	if err != nil {
-		return nil, fmt.Errorf("auth.issuer: OpenID Connect discovery at %s: %w", cfg.Issuer, err)
+		return nil, err
+	}
+	a := &Auth{Now: time.Now, cfg: cfg, store: store, log: log, loginAEAD: aead, used: map[string]time.Time{}}
+	a.discoErr = errors.New("OpenID Connect discovery has not run yet")
+	a.SetFailureLimits(DefaultFailureLimits)
+	return a, nil
+}
+
+// SetFailureLimits replaces the limits of failed authentication (and
+// forgets what was counted so far); call it before serving.
+func (a *Auth) SetFailureLimits(l FailureLimits) {
+	var observe func(string)
+	if a.failures != nil {
+		observe = a.failures.observe
+	}
+	g := newFailureGuard(l, a.now)
+	g.record = recordFolded(a.store)
+	g.observe = observe
+	g.onError = func(ctx context.Context, err error) {
+		a.log.ErrorContext(ctx, "auditing failed authentication", "err", err)
+	}
+	a.failures = g
+}
+
+// ObserveFailures makes fn count every failed authentication by kind
+// (FailureBearer, FailureCookie, FailureCallback), e.g. Metrics.AuthFailure;
+// call it before serving.
+func (a *Auth) ObserveFailures(fn func(kind string)) { a.failures.observe = fn }
+
+// RunFailureFolding records the counts of ended folding windows until ctx
+// ends, a few times per window; StartAuth runs it. At shutdown, call
+// FlushFailures once the server stopped.
+func (a *Auth) RunFailureFolding(ctx context.Context) {
+	t := time.NewTicker(max(a.failures.limits.Window/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.failures.flush(ctx, false)
+		}
+	}
+}
+
+// FlushFailures records every pending count of folded failures, ended
+// window or not (at shutdown, so that a clean stop loses no count).
+func (a *Auth) FlushFailures(ctx context.Context) { a.failures.flush(ctx, true) }
+
+// Discover runs OpenID Connect discovery at the issuer once and, if it
+// succeeds, makes sign-in available.
+func (a *Auth) Discover(ctx context.Context) error {
+	op, err := discover(ctx, a.cfg)
+	a.discoMu.Lock()
+	a.discoErr = err
+	a.discoMu.Unlock()
+	if err != nil {
+		return err
+	}
+	a.op.Store(op)
+	return nil
+}
+
+func discover(ctx context.Context, cfg AuthConfig) (*provider, error) {
+	// go-oidc keeps this context for fetching the provider's keys later.
+	p, err := oidc.NewProvider(context.WithoutCancel(ctx), cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("oidc.issuer: OpenID Connect discovery at %s: %w", cfg.Issuer, err)
 	}
 	var disco struct {
 		EndSession string   `json:"end_session_endpoint"`
 		PKCE       []string `json:"code_challenge_methods_supported"`
 	}
-	if err := provider.Claims(&disco); err != nil {
-		return nil, fmt.Errorf("auth.issuer: reading discovery document: %w", err)
+	if err := p.Claims(&disco); err != nil {
+		return nil, fmt.Errorf("oidc.issuer: reading discovery document: %w", err)
 	}
 	if len(disco.PKCE) > 0 && !slicesContains(disco.PKCE, "S256") {
-		return nil, fmt.Errorf("auth.issuer: the provider does not support PKCE S256 (supports %v)", disco.PKCE)
+		return nil, fmt.Errorf("oidc.issuer: the provider does not support PKCE S256 (supports %v)", disco.PKCE)
 	}
-	aead, err := newLoginAEAD(cfg.SessionKey)
-	if err != nil {
-		return nil, err
-	}
-	a := &Auth{
-		Now:      time.Now,
-		cfg:      cfg,
-		store:    store,
-		log:      log,
-		provider: provider,
-		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+	return &provider{
+		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
 		oauth: oauth2.Config{
-			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
-			Endpoint:     provider.Endpoint(),
-			RedirectURL:  cfg.RedirectURL,
-			Scopes:       cfg.Scopes,
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: p.Endpoint(),
+			RedirectURL: cfg.RedirectURL, Scopes: cfg.Scopes,
 		},
 		endSession: disco.EndSession,
-		loginAEAD:  aead,
-		used:       map[string]time.Time{},
+	}, nil
+}
+
+// keepDiscovering retries discovery with backoff until it succeeds or ctx
+// ends.
+func (a *Auth) keepDiscovering(ctx context.Context) {
+	wait := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := a.Discover(dctx)
+		cancel()
+		if err == nil {
+			a.log.Info("OpenID provider discovered; sign-in is available", "issuer", a.cfg.Issuer)
+			return
+		}
+		a.log.Warn("OpenID provider still unreachable", "issuer", a.cfg.Issuer, "retry_in", (2 * wait).String(), "err", err)
+		wait = min(2*wait, time.Minute)
 	}
-	return a, nil
+}
+
+// SignInReady is nil once discovery succeeded, and otherwise says why
+// sign-in is not available.
+func (a *Auth) SignInReady() error {
+	if a.op.Load() != nil {
+		return nil
+	}
+	a.discoMu.Lock()
+	defer a.discoMu.Unlock()
+	return a.discoErr
+}
+
+// signInUnavailable is the answer to a sign-in attempt before discovery
+// succeeded.
+func signInUnavailable() error {
+	return &Problem{Type: ProblemTypeDefault, Title: http.StatusText(http.StatusServiceUnavailable), Status: http.StatusServiceUnavailable,
+		Detail: "Sign-in is not available yet: the OpenID provider could not be reached. Try again shortly.", RetryAfter: RetryAfterSeconds}
 }
 
 func (a *Auth) now() time.Time {

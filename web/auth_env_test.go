@@ -71,7 +71,7 @@ func newAuthEnv(t *testing.T, store *models.Store) *authEnv {
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	auth, err := NewAuth(ctx, AuthConfig{
-		Issuer: idp.Issuer, ClientID: "certdesk", ClientSecret: secret, RedirectURL: rp + "/auth/callback",
+		OIDCConfig: OIDCConfig{Issuer: idp.Issuer, ClientID: "certdesk"}, ClientSecret: secret, RedirectURL: rp + "/auth/callback",
 		SessionKey: []byte("0123456789abcdef0123456789abcdef"),
 	}, store, log)
 	if err != nil {

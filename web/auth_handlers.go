@@ -43,6 +43,10 @@ func (a *Auth) Register(e *echo.Echo) {
 // login starts the authorization code flow: fresh state, nonce and PKCE
 // verifier, remembered in the encrypted pending-login cookie.
 func (a *Auth) login(c echo.Context) error {
+	op := a.op.Load()
+	if op == nil {
+		return signInUnavailable()
+	}
 	state, err := newSecret()
 	if err != nil {
 		return err
@@ -64,7 +68,7 @@ func (a *Auth) login(c echo.Context) error {
 	}
 	a.setLoginCookie(c, sealed)
 	noStore(c)
-	return c.Redirect(http.StatusFound, a.oauth.AuthCodeURL(p.State, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)))
+	return c.Redirect(http.StatusFound, op.oauth.AuthCodeURL(p.State, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)))
 }
 
 // callback completes the flow: it checks state, exchanges the code with the
@@ -72,6 +76,10 @@ func (a *Auth) login(c echo.Context) error {
 // organisation, and starts a new session. The pending login is consumed
 // whatever the outcome.
 func (a *Auth) callback(c echo.Context) error {
+	op := a.op.Load()
+	if op == nil {
+		return signInUnavailable()
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), exchangeTimeout)
 	defer cancel()
 	q := c.QueryParams()
@@ -80,48 +88,48 @@ func (a *Auth) callback(c echo.Context) error {
 	a.clearLoginCookie(c)
 	noStore(c)
 	if ck == nil {
-		return a.loginFailed(c, "no_pending_login", "", nil)
+		return a.loginFailed(c, "no_pending_login", "", "")
 	}
 	pending, err := a.openPendingLogin(ck.Value)
 	if err != nil {
-		return a.loginFailed(c, "no_pending_login", "", nil)
+		return a.loginFailed(c, "no_pending_login", "", "")
 	}
 	if e := q.Get("error"); e != "" {
-		return a.loginFailed(c, "provider_error", "", map[string]any{"error": oauthErrorCode(e)})
+		return a.loginFailed(c, "provider_error", "", oauthErrorCode(e))
 	}
 	// RFC 6749 §10.12: the state binds the callback to this browser.
 	if !equalConstantTime(q.Get("state"), pending.State) {
-		return a.loginFailed(c, "bad_state", "", nil)
+		return a.loginFailed(c, "bad_state", "", "")
 	}
 	if a.markStateUsed(pending.State, pending.Expires) {
-		return a.loginFailed(c, "replayed_login", "", nil)
+		return a.loginFailed(c, "replayed_login", "", "")
 	}
 	code := q.Get("code")
 	if code == "" {
-		return a.loginFailed(c, "missing_code", "", nil)
+		return a.loginFailed(c, "missing_code", "", "")
 	}
-	tok, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(pending.Verifier))
+	tok, err := op.oauth.Exchange(ctx, code, oauth2.VerifierOption(pending.Verifier))
 	if err != nil {
 		// The error may quote the provider's answer but never the code or secret.
 		a.log.WarnContext(ctx, "sign-in: code exchange failed", "err", redactOAuthErr(err))
-		return a.loginFailed(c, "exchange_failed", "", nil)
+		return a.loginFailed(c, "exchange_failed", "", "")
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		return a.loginFailed(c, "no_id_token", "", nil)
+		return a.loginFailed(c, "no_id_token", "", "")
 	}
-	idt, err := a.verifier.Verify(ctx, rawID)
+	idt, err := op.verifier.Verify(ctx, rawID)
 	if err != nil {
 		a.log.WarnContext(ctx, "sign-in: ID token rejected", "err", err)
-		return a.loginFailed(c, "id_token_invalid", "", nil)
+		return a.loginFailed(c, "id_token_invalid", "", "")
 	}
 	// OpenID Connect Core §3.1.3.7 step 11; go-oidc leaves the nonce to us.
 	if !equalConstantTime(idt.Nonce, pending.Nonce) {
-		return a.loginFailed(c, "bad_nonce", idt.Subject, nil)
+		return a.loginFailed(c, "bad_nonce", idt.Subject, "")
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		return a.loginFailed(c, "id_token_invalid", idt.Subject, nil)
+		return a.loginFailed(c, "id_token_invalid", idt.Subject, "")
 	}
 	return a.startSession(ctx, c, idt.Subject, rawID, claims, pending.Next)
 }
@@ -165,7 +173,7 @@ func (a *Auth) startSession(ctx context.Context, c echo.Context, subject, rawID 
 	now := a.now()
 	sess := &models.Session{
 		ID: hashSecret(secret), Subject: subject, Name: name, Email: email, Role: role, Org: org,
-		CSRFToken: csrf, IDTokenHint: rawID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(a.cfg.SessionAbsolute),
+		CSRFToken: csrf, IDTokenHint: rawID, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(a.cfg.Absolute),
 	}
 	// Rotation: a sign-in never continues a previous session (session fixation).
 	if old != "" {
@@ -177,7 +185,7 @@ func (a *Auth) startSession(ctx context.Context, c echo.Context, subject, rawID 
 		return err
 	}
 	actor := models.Actor{Subject: subject, Role: role, Org: org, Source: c.RealIP()}
-	if err := a.store.Record(ctx, actor, "auth.login", "user", subject, map[string]any{"name": name, "email": email, "method": "oidc"}); err != nil {
+	if err := a.store.Record(ctx, actor, "user", subject, models.AuthLoginEvent{Email: email, Method: "oidc", Name: name}); err != nil {
 		// A sign-in that cannot be audited does not happen.
 		_ = a.store.DeleteSession(ctx, sess.ID)
 		return err
@@ -188,20 +196,26 @@ func (a *Auth) startSession(ctx context.Context, c echo.Context, subject, rawID 
 }
 
 // loginFailed audits a failed sign-in and answers with a plain page. why is
-// a short machine word; nothing secret goes into the event or the log.
-func (a *Auth) loginFailed(c echo.Context, why, subject string, detail map[string]any) error {
+// a short machine word, providerError the provider's error code ("" when it
+// sent none); nothing secret goes into the event or the log.
+//
+// Failures are limited and folded per source: the first of a source's
+// window for each why is recorded at once, later ones are counted into one
+// auth.failures_folded event (kind "callback"), and a source over its limit
+// is answered 429 with Retry-After instead of the page.
+func (a *Auth) loginFailed(c echo.Context, why, subject, providerError string) error {
 	ctx := c.Request().Context()
-	if detail == nil {
-		detail = map[string]any{}
-	}
-	detail["why"] = why
-	if subject != "" {
-		detail["subject"] = subject
-	}
-	if err := a.store.Record(ctx, models.Actor{Subject: anonymousActor, Source: c.RealIP()}, "auth.login_failed", "user", subject, detail); err != nil {
-		a.log.ErrorContext(ctx, "auditing failed sign-in", "why", why, "err", err)
+	first, wait := a.failures.failed(ctx, c.RealIP(), FailureCallback, why)
+	if first {
+		ev := models.AuthLoginFailedEvent{Error: providerError, Subject: subject, Why: why}
+		if err := a.store.Record(ctx, models.Actor{Subject: anonymousActor, Source: c.RealIP()}, "user", subject, ev); err != nil {
+			a.log.ErrorContext(ctx, "auditing failed sign-in", "why", why, "err", err)
+		}
 	}
 	a.log.WarnContext(ctx, "sign-in failed", "why", why, "remote_ip", c.RealIP())
+	if wait > 0 {
+		return &RateLimitedError{RetryAfter: wait}
+	}
 	return renderPage(c, http.StatusBadRequest, loginFailedTemplate, map[string]any{"Why": whyText(why), "Login": loginPath})
 }
 
@@ -217,8 +231,8 @@ func (a *Auth) loginDenied(ctx context.Context, c echo.Context, old, subject, wh
 	if len(values) > 50 {
 		values = values[:50]
 	}
-	if err := a.store.Record(ctx, models.Actor{Subject: subject, Source: c.RealIP()}, "auth.login_denied", "user", subject,
-		map[string]any{"why": why, "claim": a.cfg.RoleClaim, "values": values}); err != nil {
+	if err := a.store.Record(ctx, models.Actor{Subject: subject, Source: c.RealIP()}, "user", subject,
+		models.AuthLoginDeniedEvent{Claim: a.cfg.RoleClaim, Values: values, Why: why}); err != nil {
 		return err
 	}
 	a.log.InfoContext(ctx, "sign-in denied", "subject", subject, "why", why)
@@ -245,15 +259,15 @@ func (a *Auth) logout(c echo.Context) error {
 			return err
 		}
 		actor := models.Actor{Subject: p.Subject, Role: p.Role, Org: p.Org, Source: c.RealIP()}
-		if err := a.store.Record(ctx, actor, "auth.logout", "user", p.Subject, nil); err != nil {
+		if err := a.store.Record(ctx, actor, "user", p.Subject, models.AuthLogoutEvent{}); err != nil {
 			a.log.ErrorContext(ctx, "auditing logout", "err", err)
 		}
-		if a.endSession != "" {
+		if op := a.op.Load(); op != nil && op.endSession != "" {
 			hint := ""
 			if sess != nil {
 				hint = sess.IDTokenHint
 			}
-			redirect = a.endSessionURL(hint)
+			redirect = a.endSessionURL(op.endSession, hint)
 		}
 	}
 	a.clearSessionCookie(c)
@@ -265,8 +279,8 @@ func (a *Auth) logout(c echo.Context) error {
 }
 
 // endSessionURL builds the provider's logout URL.
-func (a *Auth) endSessionURL(idTokenHint string) string {
-	u, err := url.Parse(a.endSession)
+func (a *Auth) endSessionURL(endSession, idTokenHint string) string {
+	u, err := url.Parse(endSession)
 	if err != nil {
 		return "/"
 	}

@@ -171,7 +171,7 @@ func TestCallback_Refuses(t *testing.T) {
 					t.Fatal(err)
 				}
 				setJarCookie(b, env.rp, &http.Cookie{Name: LoginCookie, Value: sealed, Path: "/auth/"})
-				authURL := env.auth.oauth.AuthCodeURL("st-nonce", oidc.Nonce("nonce-A"), oauth2.S256ChallengeOption(verifier))
+				authURL := env.auth.op.Load().oauth.AuthCodeURL("st-nonce", oidc.Nonce("nonce-A"), oauth2.S256ChallengeOption(verifier))
 				loginURL := location(t, env.do(b, http.MethodGet, authURL, nil, nil), http.StatusFound)
 				cb := env.idpLogin(b, loginURL.Query().Get("authRequestID"), "partner")
 				return env.do(b, http.MethodGet, cb.String(), nil, nil)
@@ -188,7 +188,7 @@ func TestCallback_Refuses(t *testing.T) {
 				// A code that was already exchanged, presented with a new valid
 				// state: the provider's single-use code refuses it.
 				verifier := oauth2.GenerateVerifier()
-				authURL := env.auth.oauth.AuthCodeURL("st-1", oidc.Nonce("n-1"), oauth2.S256ChallengeOption(verifier))
+				authURL := env.auth.op.Load().oauth.AuthCodeURL("st-1", oidc.Nonce("n-1"), oauth2.S256ChallengeOption(verifier))
 				loginURL := location(t, env.do(b, http.MethodGet, authURL, nil, nil), http.StatusFound)
 				cb := env.idpLogin(b, loginURL.Query().Get("authRequestID"), "auditor")
 				for _, state := range []string{"st-1", "st-2"} {

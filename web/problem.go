@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
-	"github.com/certdesk/certdesk/signer/pkcs11"
 )
 
 // Problem types (RFC 9457 §3.1.1). "about:blank" means the status code says
@@ -20,7 +20,13 @@ const (
 	ProblemTypeDefault        = "about:blank"
 	ProblemTypePolicy         = "urn:certdesk:problem:policy"
 	ProblemTypeHSMUnavailable = "urn:certdesk:problem:hsm-unavailable"
+	ProblemTypeDBUnavailable  = "urn:certdesk:problem:database-unavailable"
+	ProblemTypeRateLimited    = "urn:certdesk:problem:rate-limited"
 )
+
+// RetryAfterSeconds is the Retry-After (RFC 9110 §10.2.3) of a 503 for an
+// unavailable HSM or database: about one recovery pass.
+const RetryAfterSeconds = 10
 
 // ContentTypeProblem is the media type of problem details (RFC 9457 §3).
 const ContentTypeProblem = "application/problem+json"
@@ -39,6 +45,8 @@ type Problem struct {
 	Instance  string `json:"instance,omitempty"`
 	Rule      string `json:"rule,omitempty"` // the policy rule that refused (signer.PolicyError)
 	RequestID string `json:"request_id,omitempty"`
+	// RetryAfter, in seconds, is sent as the Retry-After header when set.
+	RetryAfter int `json:"-"`
 }
 
 // Error implements error.
@@ -56,8 +64,8 @@ func NewProblem(status int, detail string) error {
 	return &Problem{Type: ProblemTypeDefault, Title: http.StatusText(status), Status: status, Detail: detail}
 }
 
-// ErrorHandler is the single mapping from errors to HTTP answers
-// (CONVENTIONS.md habit 8). Known error kinds become their status with the
+// ErrorHandler is the single mapping from errors to HTTP answers. Known
+// error kinds become their status with the
 // error's message as detail; anything else is a 500 whose detail is generic
 // and whose real error is logged with the request id, never sent.
 func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
@@ -93,6 +101,7 @@ func problemFor(err error) *Problem {
 		p      *Problem
 		he     *echo.HTTPError
 		policy *signer.PolicyError
+		rl     *RateLimitedError
 	)
 	switch {
 	case errors.As(err, &p):
@@ -109,13 +118,20 @@ func problemFor(err error) *Problem {
 		return &out
 	case errors.As(err, &he):
 		return fromHTTPError(he)
+	case errors.As(err, &rl):
+		return rateLimitedProblem(rl.RetryAfter)
 	case errors.As(err, &policy):
 		return &Problem{Type: ProblemTypePolicy, Title: "Refused by policy", Status: http.StatusUnprocessableEntity, Detail: policy.Reason, Rule: policy.Rule}
 	case errors.Is(err, signer.ErrPolicy):
 		return &Problem{Type: ProblemTypePolicy, Title: "Refused by policy", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
-	case errors.Is(err, pkcs11.ErrHSMUnavailable):
+	case errors.Is(err, signer.ErrHSMUnavailable):
 		// Retry-able; the message may name the token but never its PIN.
-		return &Problem{Type: ProblemTypeHSMUnavailable, Title: "Signing key unavailable", Status: http.StatusServiceUnavailable, Detail: "The signing key's HSM is unavailable. Try again shortly."}
+		return &Problem{Type: ProblemTypeHSMUnavailable, Title: "Signing key unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "The signing key's HSM is unavailable. Try again shortly.", RetryAfter: RetryAfterSeconds}
+	case errors.Is(err, models.ErrUnavailable):
+		// Nothing about the connection (host, user) reaches the client.
+		return &Problem{Type: ProblemTypeDBUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "The database is unavailable. Try again shortly.", RetryAfter: RetryAfterSeconds}
 	case errors.Is(err, models.ErrNotFound):
 		return simple(http.StatusNotFound, err.Error())
 	case errors.Is(err, models.ErrConflict):
@@ -164,6 +180,9 @@ func writeProblem(c echo.Context, p *Problem) error {
 	resp := c.Response()
 	resp.Header().Set(echo.HeaderContentType, ContentTypeProblem)
 	resp.Header().Set(echo.HeaderCacheControl, "no-store")
+	if p.RetryAfter > 0 {
+		resp.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	resp.WriteHeader(p.Status)
 	if c.Request().Method == http.MethodHead {
 		return nil

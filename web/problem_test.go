@@ -16,7 +16,6 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
-	"github.com/certdesk/certdesk/signer/pkcs11"
 )
 
 func TestErrorHandler_MapsErrorKinds(t *testing.T) {
@@ -34,7 +33,7 @@ func TestErrorHandler_MapsErrorKinds(t *testing.T) {
 		{"forbidden", fmt.Errorf("approving: %w: own request", models.ErrForbidden), 403, ProblemTypeDefault, "own request", ""},
 		{"invalid", fmt.Errorf("%w: validity_days must be positive", models.ErrInvalid), 400, ProblemTypeDefault, "validity_days", ""},
 		{"policy", fmt.Errorf("checking CSR: %w", &signer.PolicyError{Rule: "key-size", Reason: "RSA keys must be at least 3072 bits"}), 422, ProblemTypePolicy, "3072 bits", "key-size"},
-		{"HSM unavailable", fmt.Errorf("signing: %w", pkcs11.ErrHSMUnavailable), 503, ProblemTypeHSMUnavailable, "unavailable", ""},
+		{"HSM unavailable", fmt.Errorf("signing: %w", signer.ErrHSMUnavailable), 503, ProblemTypeHSMUnavailable, "unavailable", ""},
 		{"lint failure is ours", fmt.Errorf("issuing: %w: e_sub_cert_aia_missing", signer.ErrLint), 500, ProblemTypeDefault, "request id", ""},
 		{"unexpected error is not leaked", errors.New(secret), 500, ProblemTypeDefault, "request id", ""},
 		{"echo 404", echo.ErrNotFound, 404, ProblemTypeDefault, "", ""},

@@ -42,6 +42,7 @@ type Deps struct {
 	EST         *est.Server
 	Renew       *handlers.Renew
 	ClientCerts *ClientCerts
+	BlockedKeys *handlers.BlockedKeys
 	Metrics     *Metrics // GET /metrics and request metrics; nil to leave them out
 	// MetricsToken, when set, is the bearer token GET /metrics requires.
 	MetricsToken string
@@ -91,7 +92,7 @@ func New(d Deps) *echo.Echo {
 	}
 
 	d.Auth.Register(e)
-	api := e.Group("/api/v1", d.Auth.Middleware(), actorContext, d.Auth.CSRF())
+	api := e.Group("/api/v1", apiNoStore, d.Auth.Middleware(), actorContext, d.Auth.CSRF())
 	any := RequireRole(models.RolePartner, models.RoleAdmin, models.RoleAuditor)
 	submitter := RequireRole(models.RolePartner, models.RoleAdmin)
 	admin := RequireRole(models.RoleAdmin)
@@ -106,6 +107,7 @@ func New(d Deps) *echo.Echo {
 	api.GET("/requests/:id/events", d.Requests.Events, any)
 	api.POST("/requests/:id/approve", d.Requests.Approve, admin)
 	api.POST("/requests/:id/reject", d.Requests.Reject, admin)
+	api.POST("/requests/:id/retry", d.Requests.Retry, admin)
 	api.POST("/requests/:id/cancel", d.Requests.Cancel, submitter)
 
 	api.GET("/certificates", d.Certificates.List, any)
@@ -113,6 +115,7 @@ func New(d Deps) *echo.Echo {
 	api.GET("/certificates/:id/pem", d.Certificates.PEM, any)
 	api.GET("/certificates/:id/chain", d.Certificates.Chain, any)
 	api.POST("/certificates/:id/revoke", d.Certificates.Revoke, submitter)
+	api.GET("/revocation/reasons", handlers.RevocationReasons, any)
 
 	api.GET("/orgs", d.Orgs.List, any)
 	api.POST("/orgs", d.Orgs.Create, admin)
@@ -124,6 +127,11 @@ func New(d Deps) *echo.Echo {
 	api.GET("/tokens", d.Tokens.List, any)
 	api.POST("/tokens", d.Tokens.Create, any)
 	api.DELETE("/tokens/:id", d.Tokens.Delete, any)
+
+	if d.BlockedKeys != nil {
+		api.GET("/blocked-keys", d.BlockedKeys.List, admin)
+		api.POST("/blocked-keys", d.BlockedKeys.Create, admin)
+	}
 
 	api.GET("/audit/events", d.Audit.Events, auditor)
 	api.GET("/audit/export", d.Audit.Export, auditor)
@@ -192,6 +200,16 @@ func automationRoutes(e *echo.Echo, api *echo.Group, d Deps, any, submitter, adm
 	}
 }
 
+// apiNoStore marks every API answer not to be stored by any cache: they
+// carry one caller's view of certificates, requests, tokens and audit
+// events (RFC 9111 §5.2.2.5).
+func apiNoStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		return next(c)
+	}
+}
+
 // RevocationRoutes adds the public CRL and OCSP routes.
 func RevocationRoutes(e *echo.Echo, h *handlers.Revocation) {
 	e.GET("/crl/issuing.crl", h.CRL(revocation.CRLIssuing, false))
@@ -209,7 +227,7 @@ func RevocationRoutes(e *echo.Echo, h *handlers.Revocation) {
 func actorContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if p := PrincipalFrom(c); p != nil {
-			a := models.Actor{Subject: p.Subject, Role: p.Role, Org: p.Org, Source: c.RealIP(), Email: p.Email}
+			a := models.Actor{Subject: p.Subject, Role: p.Role, Org: p.Org, Source: c.RealIP(), Email: p.Email, TokenID: p.TokenID}
 			c.SetRequest(c.Request().WithContext(models.WithActor(c.Request().Context(), a)))
 		}
 		return next(c)
@@ -289,6 +307,10 @@ func serveFrontend(e *echo.Echo, dist fs.FS) {
 	}
 	assets := http.FileServer(http.FS(dist))
 	e.GET("/assets/*", func(c echo.Context) error {
+		// Files only: a directory is never listed.
+		if f, err := fs.Stat(dist, strings.TrimPrefix(c.Request().URL.Path, "/")); err != nil || f.IsDir() {
+			return echo.NewHTTPError(http.StatusNotFound)
+		}
 		c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		assets.ServeHTTP(c.Response(), c.Request())
 		return nil

@@ -113,7 +113,7 @@ func (a *Auth) clearLoginCookie(c echo.Context) {
 func (a *Auth) setSessionCookie(c echo.Context, secret string) {
 	c.SetCookie(&http.Cookie{
 		Name: SessionCookie, Value: secret, Path: "/",
-		MaxAge:   int(a.cfg.SessionAbsolute / time.Second),
+		MaxAge:   int(a.cfg.Absolute / time.Second),
 		HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
 }

@@ -88,7 +88,7 @@ func TestPendingLoginCookie_RoundTripsAndRejectsTampering(t *testing.T) {
 }
 
 func TestAuthConfig_Validate(t *testing.T) {
-	good := AuthConfig{Issuer: "http://127.0.0.1:9000", ClientID: "certdesk", RedirectURL: "http://127.0.0.1:8080/auth/callback",
+	good := AuthConfig{OIDCConfig: OIDCConfig{Issuer: "http://127.0.0.1:9000", ClientID: "certdesk"}, RedirectURL: "http://127.0.0.1:8080/auth/callback",
 		SessionKey: []byte(strings.Repeat("k", 32))}
 	tests := []struct {
 		name   string
@@ -96,15 +96,15 @@ func TestAuthConfig_Validate(t *testing.T) {
 		want   string // "" = valid
 	}{
 		{"defaults", func(*AuthConfig) {}, ""},
-		{"no issuer", func(c *AuthConfig) { c.Issuer = "" }, "auth.issuer"},
-		{"relative issuer", func(c *AuthConfig) { c.Issuer = "/idp" }, "auth.issuer"},
-		{"no client id", func(c *AuthConfig) { c.ClientID = "" }, "auth.client_id"},
+		{"no issuer", func(c *AuthConfig) { c.Issuer = "" }, "oidc.issuer"},
+		{"relative issuer", func(c *AuthConfig) { c.Issuer = "/idp" }, "oidc.issuer"},
+		{"no client id", func(c *AuthConfig) { c.ClientID = "" }, "oidc.client_id"},
 		{"wrong callback path", func(c *AuthConfig) { c.RedirectURL = "http://127.0.0.1:8080/cb" }, "auth.redirect_url"},
-		{"short session key", func(c *AuthConfig) { c.SessionKey = []byte("short") }, "auth.session_key"},
+		{"short session key", func(c *AuthConfig) { c.SessionKey = []byte("short") }, "session.key_file"},
 		{"unknown role", func(c *AuthConfig) { c.Roles = map[string][]string{"root": {"x"}} }, "unknown role"},
-		{"role without values", func(c *AuthConfig) { c.Roles = map[string][]string{"admin": nil} }, "auth.roles.admin"},
+		{"role without values", func(c *AuthConfig) { c.Roles = map[string][]string{"admin": nil} }, "oidc.roles.admin"},
 		{"scopes without openid", func(c *AuthConfig) { c.Scopes = []string{"email"} }, "auth.scopes"},
-		{"idle longer than absolute", func(c *AuthConfig) { c.SessionIdle, c.SessionAbsolute = 2*time.Hour, time.Hour }, "session_idle"},
+		{"idle longer than absolute", func(c *AuthConfig) { c.Idle, c.Absolute = 2*time.Hour, time.Hour }, "session.idle"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,10 +127,10 @@ func TestAuthConfig_Validate(t *testing.T) {
 func TestNewAuth_UnreachableIssuer_NamesTheField(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := NewAuth(ctx, AuthConfig{Issuer: "http://127.0.0.1:1", ClientID: "c", RedirectURL: "http://127.0.0.1:8080/auth/callback",
+	_, err := NewAuth(ctx, AuthConfig{OIDCConfig: OIDCConfig{Issuer: "http://127.0.0.1:1", ClientID: "c"}, RedirectURL: "http://127.0.0.1:8080/auth/callback",
 		SessionKey: []byte(strings.Repeat("k", 32))}, nil, nil)
-	if err == nil || !strings.Contains(err.Error(), "auth.issuer") {
-		t.Fatalf("error %v, want one naming auth.issuer", err)
+	if err == nil || !strings.Contains(err.Error(), "oidc.issuer") {
+		t.Fatalf("error %v, want one naming oidc.issuer", err)
 	}
 }
 

@@ -77,7 +77,7 @@ func TestACME_Certbot_ObtainsRenewsAndRevokes(t *testing.T) {
 	if out, err := tp.certbot(t, dir, "revoke", "--cert-path", filepath.Join(live, "cert.pem"), "--reason", "superseded", "--no-delete-after-revoke"); err != nil {
 		t.Fatalf("certbot revoke: %v\n%s", err, out)
 	}
-	c, err := tp.P.Store.GetCertificateBySerial(ctx, models.NormalizeSerial(leaf.SerialNumber.Text(16)))
+	c, err := tp.P.Store.GetCertificateBySerial(ctx, leaf.SerialNumber.Text(16))
 	if err != nil || c.State != models.CertRevoked || c.RevocationReason == nil || *c.RevocationReason != 4 {
 		t.Fatalf("certificate revoked by certbot: %+v, %v", c, err)
 	}

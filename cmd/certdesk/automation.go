@@ -22,7 +22,7 @@ import (
 // trusted gateway). The bindings' HMAC keys are
 // sealed under a key derived from the session key.
 func addAutomation(deps *web.Deps, cfg *Config, store *models.Store, wf *issuance.Workflow, ca *signer.CA) error {
-	key, err := readSecret(cfg.Session.KeyFile, "session.key_file", "CERTDESK_SESSION_KEY")
+	key, err := web.ReadSecret(cfg.Session.KeyFile, "session.key_file", web.EnvSessionKey)
 	if err != nil {
 		return err
 	}

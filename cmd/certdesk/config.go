@@ -16,6 +16,8 @@ import (
 
 	"github.com/certdesk/certdesk/handlers/audit"
 	"github.com/certdesk/certdesk/handlers/notify"
+	"github.com/certdesk/certdesk/handlers/revocation"
+	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
 	"github.com/certdesk/certdesk/web"
 )
@@ -30,17 +32,17 @@ type Config struct {
 	// PKIURL is the plain-http base written into certificates for CRLs, OCSP
 	// and CA certificates (RFC 5280 §4.2.1.13); defaults to PublicURL when
 	// that is http.
-	PKIURL        string           `yaml:"pki_url"`
-	Database      DatabaseConfig   `yaml:"database"`
-	CA            signer.CAConfig  `yaml:"ca"`
-	Profile       signer.Profile   `yaml:"profile"`
-	OIDC          OIDCConfig       `yaml:"oidc"`
-	Session       SessionConfig    `yaml:"session"`
-	Revocation    RevocationConfig `yaml:"revocation"`
-	Notifications notify.Config    `yaml:"notifications"`
-	Metrics       MetricsConfig    `yaml:"metrics"`
-	Audit         AuditConfig      `yaml:"audit"`
-	Log           LogConfig        `yaml:"log"`
+	PKIURL        string              `yaml:"pki_url"`
+	Database      models.Config       `yaml:"database"`
+	CA            signer.CAConfig     `yaml:"ca"`
+	Profile       signer.Profile      `yaml:"profile"`
+	OIDC          web.OIDCConfig      `yaml:"oidc"`
+	Session       web.SessionConfig   `yaml:"session"`
+	Revocation    revocation.Settings `yaml:"revocation"`
+	Notifications notify.Config       `yaml:"notifications"`
+	Metrics       MetricsConfig       `yaml:"metrics"`
+	Audit         AuditConfig         `yaml:"audit"`
+	Log           LogConfig           `yaml:"log"`
 	// TLS makes the portal terminate TLS itself; ClientCertificates says
 	// where client certificates come from (the TLS connection, or a
 	// trusted gateway's header).
@@ -62,43 +64,6 @@ type MetricsConfig struct {
 	// credentials_file); at least 16 characters. CERTDESK_METRICS_TOKEN may
 	// hold the token instead.
 	BearerTokenFile string `yaml:"bearer_token_file"`
-}
-
-// DatabaseConfig selects the store.
-type DatabaseConfig struct {
-	Driver  string `yaml:"driver"`   // sqlite (default) or postgres
-	DSN     string `yaml:"dsn"`      // sqlite: file path; postgres: URL without the password
-	DSNFile string `yaml:"dsn_file"` // or: a file holding the DSN (with the password)
-}
-
-// OIDCConfig is the identity provider.
-type OIDCConfig struct {
-	Issuer           string              `yaml:"issuer"`
-	ClientID         string              `yaml:"client_id"`
-	ClientSecretFile string              `yaml:"client_secret_file"`
-	RoleClaim        string              `yaml:"role_claim"`
-	Roles            map[string][]string `yaml:"roles"`
-	OrgClaim         string              `yaml:"org_claim"`
-}
-
-// SessionConfig is the browser session.
-type SessionConfig struct {
-	KeyFile  string        `yaml:"key_file"` // 32+ random bytes; encrypts the pending-login cookie
-	Idle     time.Duration `yaml:"idle"`
-	Absolute time.Duration `yaml:"absolute"`
-}
-
-// RevocationConfig tunes CRLs and OCSP (zero values take the defaults
-// documented in revocation.Config).
-type RevocationConfig struct {
-	CRLValidity           time.Duration `yaml:"crl_validity"`            // default 24h
-	OCSPValidity          time.Duration `yaml:"ocsp_validity"`           // default 24h
-	OCSPResponderValidity time.Duration `yaml:"ocsp_responder_validity"` // default 720h
-	DisableOCSPNonce      bool          `yaml:"disable_ocsp_nonce"`      // ignore nonces: every answer is pre-signed
-	OCSPFallbackToCAKey   bool          `yaml:"ocsp_fallback_to_ca_key"` // sign with the CA key when no delegated responder exists
-	// OCSPSignRate caps the OCSP answers signed on request (nonces, serials
-	// never issued) per second; default revocation.DefaultOCSPSignRate.
-	OCSPSignRate float64 `yaml:"ocsp_sign_rate"`
 }
 
 // LogConfig is logging.
@@ -141,26 +106,14 @@ func (c *Config) defaults() {
 		c.PKIURL = c.PublicURL
 	}
 	c.PKIURL = strings.TrimRight(c.PKIURL, "/")
-	if c.Database.Driver == "" {
-		c.Database.Driver = "sqlite"
-	}
+	c.Database = c.Database.WithDefaults()
 	c.CA = c.CA.WithDefaults()
 	c.Profile = c.Profile.WithDefaults()
 	if c.Audit.CheckpointInterval == 0 {
 		c.Audit.CheckpointInterval = audit.DefaultCheckpointEvery
 	}
-	if c.OIDC.RoleClaim == "" {
-		c.OIDC.RoleClaim = "groups"
-	}
-	if c.OIDC.OrgClaim == "" {
-		c.OIDC.OrgClaim = "org"
-	}
-	if c.Session.Idle == 0 {
-		c.Session.Idle = 30 * time.Minute
-	}
-	if c.Session.Absolute == 0 {
-		c.Session.Absolute = 12 * time.Hour
-	}
+	c.OIDC = c.OIDC.WithDefaults()
+	c.Session = c.Session.WithDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -176,22 +129,10 @@ func (c *Config) validate() error {
 	if u, err := url.Parse(c.PKIURL); err != nil || u.Scheme != "http" || u.Host == "" {
 		return fmt.Errorf("pki_url: %q must be a plain http:// URL (relying parties fetch it while validating; RFC 5280 §4.2.1.13)", c.PKIURL)
 	}
-	switch c.Database.Driver {
-	case "sqlite", "postgres":
-	default:
-		return fmt.Errorf("database.driver: %q is not sqlite or postgres", c.Database.Driver)
-	}
-	if c.Database.DSN != "" && c.Database.DSNFile != "" {
-		return errors.New("database: set dsn or dsn_file, not both")
-	}
-	if err := c.CA.Validate(); err != nil {
-		return err
-	}
-	if err := c.Profile.Validate(); err != nil {
-		return err
-	}
-	if c.Revocation.OCSPSignRate < 0 {
-		return fmt.Errorf("revocation.ocsp_sign_rate: %v is negative", c.Revocation.OCSPSignRate)
+	for _, section := range []interface{ Validate() error }{c.Database, c.CA, c.Profile, c.OIDC, c.Session, c.Revocation} {
+		if err := section.Validate(); err != nil {
+			return err
+		}
 	}
 	if i := c.Audit.CheckpointInterval; i < time.Minute || i > 24*time.Hour {
 		return fmt.Errorf("audit.checkpoint_interval: %s is not between 1m and 24h", i)
@@ -202,21 +143,6 @@ func (c *Config) validate() error {
 		return fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level)
 	}
 	return nil
-}
-
-// databaseDSN returns the DSN, read from dsn_file when set.
-func (c *Config) databaseDSN() (string, error) {
-	if c.Database.DSNFile != "" {
-		b, err := os.ReadFile(c.Database.DSNFile)
-		if err != nil {
-			return "", fmt.Errorf("database.dsn_file: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	if c.Database.DSN == "" {
-		return "", errors.New("database.dsn (or dsn_file) is required")
-	}
-	return c.Database.DSN, nil
 }
 
 // applyEnv overrides scalar fields from environment variables named after

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -33,36 +34,20 @@ const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 // is reachable from `certdesk serve`: serve refuses demo software keys and
 // never starts the development provider.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
-	data := fs.String("data", "demo-data", "folder for the database, token, CA and configuration")
-	addr := fs.String("addr", "127.0.0.1:8080", "address of the portal")
-	idpAddr := fs.String("idp-addr", "", "address of the demo OIDC provider (default: the portal's port + 1)")
-	softwareKey := fs.Bool("software-key", false, "keep the demo CA key in a file even when SoftHSM2 is installed (labelled: not for production)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	host, port, err := net.SplitHostPort(*addr)
-	if err != nil {
-		return fmt.Errorf("%w: --addr: %v", errUsage, err)
-	}
-	if *idpAddr == "" {
-		p, _ := strconv.Atoi(port)
-		*idpAddr = net.JoinHostPort(host, strconv.Itoa(p+1))
-	}
-	dir, err := filepath.Abs(*data)
+	f, err := parseDemoFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(f.dir, 0o700); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *addr, err)
+		return fmt.Errorf("listening on %s: %w", f.addr, err)
 	}
 	portalURL := "http://" + ln.Addr().String()
-	softhsm := softHSMAvailable() && !*softwareKey
-	cfgPath, err := writeDemoConfig(dir, ln.Addr().String(), portalURL, "http://"+*idpAddr, softhsm)
+	softhsm := softHSMAvailable() && !f.softwareKey
+	cfgPath, err := writeDemoConfig(f.dir, ln.Addr().String(), portalURL, "http://"+f.idpAddr, softhsm)
 	if err != nil {
 		return err
 	}
@@ -71,6 +56,63 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if err := demoCA(cfg, f.dir, softhsm, log); err != nil {
+		return err
+	}
+	if err := demoOrg(ctx, cfg); err != nil {
+		return err
+	}
+	idp, err := startDemoIdP(ctx, cfg, f.idpAddr, portalURL, log)
+	if err != nil {
+		return err
+	}
+	defer idp.Close()
+	keyKind := "SoftHSM2 token in " + filepath.Join(f.dir, "softhsm")
+	if !softhsm {
+		keyKind = "demo key — not for production (install softhsm2 for a PKCS#11 token)"
+	}
+	return runPortal(ctx, cfg, portalOptions{AllowSoftwareKey: !softhsm, Demo: true, Listener: ln}, log, func(string) {
+		fmt.Fprintf(stdout, demoBanner, portalURL, idp.Issuer, keyKind, cfg.CA.Dir, cfg.Database.DSN, cfgPath, cfgPath)
+	})
+}
+
+// demoFlags are the demo command's flags.
+type demoFlags struct {
+	dir         string // absolute --data
+	addr        string
+	idpAddr     string
+	softwareKey bool
+}
+
+// parseDemoFlags reads the demo's flags; the provider's address defaults
+// to the portal's port + 1.
+func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
+	fs := newFlags("demo", stderr)
+	data := fs.String("data", "demo-data", "folder for the database, token, CA and configuration")
+	addr := fs.String("addr", "127.0.0.1:8080", "address of the portal")
+	idpAddr := fs.String("idp-addr", "", "address of the demo OIDC provider (default: the portal's port + 1)")
+	softwareKey := fs.Bool("software-key", false, "keep the demo CA key in a file even when SoftHSM2 is installed (labelled: not for production)")
+	if err := fs.Parse(args); err != nil {
+		return demoFlags{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return demoFlags{}, fmt.Errorf("%w: --addr: %v", errUsage, err)
+	}
+	if *idpAddr == "" {
+		p, _ := strconv.Atoi(port)
+		*idpAddr = net.JoinHostPort(host, strconv.Itoa(p+1))
+	}
+	dir, err := filepath.Abs(*data)
+	if err != nil {
+		return demoFlags{}, err
+	}
+	return demoFlags{dir: dir, addr: *addr, idpAddr: *idpAddr, softwareKey: *softwareKey}, nil
+}
+
+// demoCA makes the demo's CA once: in a SoftHSM2 token in dir when
+// softhsm, else with the labelled software key.
+func demoCA(cfg *Config, dir string, softhsm bool, log *slog.Logger) error {
 	if softhsm {
 		if err := demoToken(dir); err != nil {
 			return fmt.Errorf("preparing the demo SoftHSM2 token: %w", err)
@@ -78,35 +120,36 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		log.Warn("the demo CA uses a file-backed software key — demo key, not for production (install softhsm2 for a PKCS#11 token)")
 	}
-	keys := signer.Keys{AllowSoftware: !softhsm}
-	rep, err := signer.InitCA(cfg.CA, keys, cfg.PKIURL, false, time.Now())
+	rep, err := signer.InitCA(cfg.CA, signer.Keys{AllowSoftware: !softhsm}, cfg.PKIURL, false, time.Now())
 	if err != nil {
 		return fmt.Errorf("creating the demo CA: %w", err)
 	}
 	for _, c := range rep.Created {
 		log.Info("demo CA: created " + c)
 	}
-	if err := demoOrg(ctx, cfg); err != nil {
-		return err
-	}
+	return nil
+}
+
+// startDemoIdP starts the development OIDC provider with the demo users
+// and the portal as its one client.
+func startDemoIdP(ctx context.Context, cfg *Config, addr, portalURL string, log *slog.Logger) (*devidp.Provider, error) {
 	secret, _ := os.ReadFile(cfg.OIDC.ClientSecretFile)
 	idp, err := devidp.Start(ctx, devidp.Config{
-		Addr: *idpAddr, Users: devidp.DemoUsers(), Demo: true, Logger: log,
+		Addr: addr, Users: devidp.DemoUsers(), Demo: true, Logger: log,
 		Clients: []devidp.Client{{
 			ID: cfg.OIDC.ClientID, Secret: strings.TrimSpace(string(secret)),
 			RedirectURIs: []string{portalURL + "/auth/callback"}, PostLogoutRedirectURIs: []string{portalURL + "/"},
 		}},
 	})
 	if err != nil {
-		return fmt.Errorf("starting the demo OIDC provider on %s: %w", *idpAddr, err)
+		return nil, fmt.Errorf("starting the demo OIDC provider on %s: %w", addr, err)
 	}
-	defer idp.Close()
-	keyKind := "SoftHSM2 token in " + filepath.Join(dir, "softhsm")
-	if !softhsm {
-		keyKind = "demo key — not for production (install softhsm2 for a PKCS#11 token)"
-	}
-	return runPortal(ctx, cfg, portalOptions{AllowSoftwareKey: !softhsm, Demo: true, Listener: ln}, log, func(string) {
-		fmt.Fprintf(stdout, `
+	return idp, nil
+}
+
+// demoBanner is printed once the demo serves: the portal and provider
+// URLs, the key, CA files, database and configuration.
+const demoBanner = `
 certdesk demo is running: %s
 
   sign in as   partner  (organisation acme: requests and downloads certificates)
@@ -120,9 +163,7 @@ certdesk demo is running: %s
   config:      %s   (e.g. certdesk token create --config %s --subject ci --role partner --org acme)
 
 Press Ctrl-C to stop.
-`, portalURL, idp.Issuer, keyKind, cfg.CA.Dir, cfg.Database.DSN, cfgPath, cfgPath)
-	})
-}
+`
 
 func softHSMAvailable() bool {
 	if _, err := os.Stat(softHSMModule); err != nil {

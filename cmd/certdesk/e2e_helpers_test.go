@@ -139,7 +139,7 @@ type e2eBrowser struct {
 	done  map[string]bool   // download guid → completed
 }
 
-// newE2EBrowser starts Chromium with the flags of FIELD-NOTES "Browser" and
+// newE2EBrowser starts Chromium with the flags that work on a closed network and
 // a new empty profile.
 func newE2EBrowser(t *testing.T, shotDir string) *e2eBrowser {
 	t.Helper()

@@ -27,7 +27,7 @@ import (
 )
 
 // TestE2E_PartnerAdminAuditor_FullLifecycleInChromium drives the whole
-// browser story of issue 5 in headless Chromium against a real portal: sign
+// browser story in headless Chromium against a real portal: sign
 // in through OIDC, upload a CSR file, approve, download and verify the
 // certificate, generate a key in the browser and open the PKCS#12 it
 // exports, revoke, read the audit history and its CSV export, and refuse a

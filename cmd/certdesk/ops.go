@@ -40,8 +40,8 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *role == models.RolePartner && *org == "" {
 		return fmt.Errorf("%w: --org is required for a partner token", errUsage)
 	}
-	if *ttl <= 0 || *ttl > 366*24*time.Hour {
-		return fmt.Errorf("%w: --ttl must be positive and at most a year", errUsage)
+	if *ttl <= 0 || *ttl > models.MaxTokenLifetime {
+		return fmt.Errorf("%w: --ttl must be positive and at most %s (%d days)", errUsage, models.MaxTokenLifetime, models.MaxTokenLifetimeDays)
 	}
 	if *name == "" {
 		*name = *subject

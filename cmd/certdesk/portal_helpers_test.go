@@ -97,7 +97,14 @@ log:
 // testIdP starts the in-process OpenID provider for a portal at url.
 func testIdP(t *testing.T, url string) *devidp.Provider {
 	t.Helper()
+	return testIdPAt(t, url, "")
+}
+
+// testIdPAt is testIdP listening on addr ("" for a free port).
+func testIdPAt(t *testing.T, url, addr string) *devidp.Provider {
+	t.Helper()
 	idp, err := devidp.Start(context.Background(), devidp.Config{
+		Addr: addr,
 		Users: []devidp.User{
 			{Subject: "pat", Username: "pat", Name: "Pat", Email: "pat@acme.example", Org: "acme", Groups: []string{"certdesk-partners"}},
 			{Subject: "ada", Username: "ada", Name: "Ada", Email: "ada@certdesk.example", Groups: []string{"certdesk-admins"}},

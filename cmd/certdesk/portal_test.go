@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +50,7 @@ func TestWorkflow_OverHTTP_SubmitApproveIssueDownload(t *testing.T) {
 			}
 			certID := a["certificate_id"].(string)
 			c := tp.must(200, "partner", "GET", "/api/v1/certificates/"+certID, nil)
-			if c["state"] != "valid" || c["org"] != "acme" || strings.ToLower(c["serial"].(string)) != c["serial"] {
+			if c["state"] != "valid" || c["org"] != "acme" {
 				t.Fatalf("certificate: %v", c)
 			}
 			tp.must(404, "other", "GET", "/api/v1/certificates/"+certID, nil)
@@ -63,6 +64,22 @@ func TestWorkflow_OverHTTP_SubmitApproveIssueDownload(t *testing.T) {
 				t.Fatalf("downloads: %d %d %d", leafPEM.Status, chain.Status, bundle.Status)
 			}
 			leaf := parsePEMCerts(t, leafPEM.Body)[0]
+			// The API shows the serial as openssl and nginx's $ssl_client_serial
+			// print it, so that a gateway log line finds the certificate.
+			if want := opensslSerial(t, leafPEM.Body); c["serial"] != want {
+				t.Errorf("API serial %v, openssl x509 -serial prints %s", c["serial"], want)
+			}
+			// A serial copied from openssl -text (lower case, colons) finds it.
+			byText := tp.must(200, "partner", "GET", "/api/v1/certificates?serial="+colonLower(c["serial"].(string)), nil)
+			if items := byText["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != certID {
+				t.Errorf("certificates?serial= found %v, want %s", items, certID)
+			}
+			if other := tp.must(200, "other", "GET", "/api/v1/certificates?serial="+c["serial"].(string), nil); len(other["items"].([]any)) != 0 {
+				t.Errorf("globex finds acme's certificate by serial: %v", other["items"])
+			}
+			if junk := tp.do("partner", "GET", "/api/v1/certificates?serial=08G1", nil); junk.Status != 400 || !strings.Contains(string(junk.Body), "only hex digits") {
+				t.Errorf("certificates?serial=08G1: HTTP %d %s, want 400 saying what is wrong", junk.Status, junk.Body)
+			}
 			if got := parsePEMCerts(t, chain.Body); len(got) != 2 || !got[0].Equal(leaf) {
 				t.Fatalf("chain has %d certificates", len(got))
 			}
@@ -215,12 +232,17 @@ func TestRecovery_CrashBetweenRecordAndSign(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &models.Certificate{Serial: signer.SerialHex(p.Serial), RequestID: id, Org: "acme", Identities: req.Identities,
+			c := &models.Certificate{Serial: p.Serial.String(), RequestID: id, Org: "acme", Identities: req.Identities,
 				KeyType: acc.KeyType, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER}
 			if err := tp.P.Store.ReserveCertificate(ctx, admin, c); err != nil {
 				t.Fatal(err)
 			}
-			// "Kill": stop this portal without signing; start another on the same database.
+			// "Kill": stop this portal without signing; start another on the same
+			// database once the dead issuance's lease has expired.
+			if err := tp.P.Store.DB().Model(&models.Certificate{}).Where("id = ?", c.ID).
+				Update("lease_until", time.Now().Add(-time.Second)).Error; err != nil {
+				t.Fatal(err)
+			}
 			tp.P.Store.Close()
 			tp2 := startPortalAt(t, driver, dir, dsn, false)
 			tp2.Tokens = tp.Tokens
@@ -476,4 +498,26 @@ func TestRevoke_Twice_AnsweredClearlyAndNothingChanges(t *testing.T) {
 	if bad["rule"] != "revocation-reason" {
 		t.Fatalf("certificateHold: %v", bad)
 	}
+}
+
+// opensslSerial is what `openssl x509 -noout -serial` prints after "serial=".
+func opensslSerial(t *testing.T, certPEM []byte) string {
+	t.Helper()
+	cmd := exec.Command("openssl", "x509", "-noout", "-serial")
+	cmd.Stdin = bytes.NewReader(certPEM)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl x509 -serial: %v\n%s", err, out)
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "serial=")
+}
+
+// colonLower spells a serial as openssl x509 -text does: lower case, a colon
+// between bytes.
+func colonLower(s string) string {
+	var parts []string
+	for i := 0; i+2 <= len(s); i += 2 {
+		parts = append(parts, strings.ToLower(s[i:i+2]))
+	}
+	return strings.Join(parts, ":")
 }

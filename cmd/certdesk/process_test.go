@@ -20,6 +20,7 @@ import (
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 	"github.com/certdesk/certdesk/web"
 	"github.com/certdesk/certdesk/web/devidp"
 )
@@ -246,7 +247,7 @@ func TestTwoProcesses_OnePostgres_ExactlyOneGeneratesTheCRL(t *testing.T) {
 		n, crl := servedCRLNumber(t, urlB)
 		listed := false
 		for _, e := range crl.RevokedCertificateEntries {
-			if signer.SerialHex(e.SerialNumber) == c["serial"] {
+			if sn, err := serial.FromBig(e.SerialNumber); err == nil && sn.String() == c["serial"] {
 				listed = true
 			}
 		}

@@ -79,11 +79,7 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 
 // openStore opens the configured database and applies migrations.
 func openStore(ctx context.Context, cfg *Config) (*models.Store, error) {
-	dsn, err := cfg.databaseDSN()
-	if err != nil {
-		return nil, err
-	}
-	store, err := models.Open(ctx, models.Config{Driver: cfg.Database.Driver, DSN: dsn})
+	store, err := models.Open(ctx, cfg.Database)
 	if err != nil {
 		return nil, fmt.Errorf("opening the %s database: %w", cfg.Database.Driver, err)
 	}
@@ -112,6 +108,8 @@ type portal struct {
 	Notifier   *notify.Service
 	// Checkpointer signs the audit chain head with the issuing CA key.
 	Checkpointer *audit.Checkpointer
+	// Auth is sign-in and the limits of failed authentication.
+	Auth *web.Auth
 }
 
 // buildPortal opens the store, loads the CA (checking the token key against
@@ -127,21 +125,11 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 			store.Close()
 		}
 	}()
-	ca, err := signer.LoadCA(cfg.CA, signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, cfg.Profile, cfg.PKIURL, time.Now())
+	ca, err := loadIssuingCA(cfg, opts, log)
 	if err != nil {
-		return nil, fmt.Errorf("loading the CA: %w", err)
+		return nil, err
 	}
-	if ca.Software {
-		log.Warn("the issuing CA key is a file-backed demo key — not for production")
-	}
-	log.Info("issuing CA loaded", "subject", ca.Issuer.Certificate().Subject.String(),
-		"key", signer.KeyFingerprint(ca.Issuer.Certificate().PublicKey), "not_after", ca.Issuer.Certificate().NotAfter)
-
-	// Audit events also go to the log, for a SIEM, once committed.
-	store.AuditSink = func(ctx context.Context, e *models.AuditEvent) {
-		log.InfoContext(ctx, "audit", "seq", e.Seq, "action", e.Action, "actor", e.Actor, "role", e.Role, "org", e.Org,
-			"object_type", e.ObjectType, "object_id", e.ObjectID, "source", e.Source, "detail", e.Detail, "hash", e.Hash)
-	}
+	store.AuditSink = auditToLog(log)
 	health := &handlers.Health{DBPing: store.Ping, HSMCheck: func(context.Context) error {
 		return signer.CheckKeyMatches(ca.Issuer.Certificate(), ca.Issuer.Signer())
 	}}
@@ -161,51 +149,83 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		return nil, err
 	}
 	wf := &issuance.Workflow{Store: store, Issuer: ca.Issuer, Log: log, Observer: metrics, Notifier: notifier, RevocationObserver: metrics}
-	if fin, failed, err := wf.Recover(ctx); err != nil {
-		log.Error("recovering in-flight issuances", "err", err)
-	} else if fin+failed > 0 {
-		log.Info("recovered in-flight issuances", "finished", fin, "failed", failed)
-	}
-
+	recoverIssuances(ctx, wf, log, slog.LevelError)
 	auth, err := newAuth(ctx, cfg, store, log)
 	if err != nil {
 		return nil, err
 	}
-	keys := signer.Keys{AllowSoftware: opts.AllowSoftwareKey}
+	health.SignIn = auth.SignInReady
+	auth.ObserveFailures(metrics.AuthFailure)
 	rev, err := revocation.New(revocation.Config{
-		Store: store, CA: ca, Keys: keys, IssuingKey: cfg.CA.IssuingKey, CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log,
-		CRLValidity: cfg.Revocation.CRLValidity, OCSPValidity: cfg.Revocation.OCSPValidity,
-		ResponderValidity: cfg.Revocation.OCSPResponderValidity, NonceEnabled: !cfg.Revocation.DisableOCSPNonce,
-		FallbackToCAKey: cfg.Revocation.OCSPFallbackToCAKey, OCSPSignRate: cfg.Revocation.OCSPSignRate, Observer: metrics,
+		Store: store, CA: ca, Keys: signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, IssuingKey: cfg.CA.IssuingKey,
+		CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log, Settings: cfg.Revocation, Observer: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revocation: %w", err)
 	}
 	wf.Publisher = rev
+	deps := webDeps(store, ca, wf, rev, opts)
+	deps.Log, deps.Auth, deps.Health, deps.Metrics, deps.MetricsToken = log, auth, health, metrics, metricsToken
+	deps.Audit.Log = log
+	if err := addAutomation(&deps, cfg, store, wf, ca); err != nil {
+		return nil, err
+	}
+	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
+	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer, Auth: auth}, nil
+}
+
+// loadIssuingCA loads the CA hierarchy of cfg.CA, refusing a software key
+// unless the demo allows it, and logs which key signs.
+func loadIssuingCA(cfg *Config, opts portalOptions, log *slog.Logger) (*signer.CA, error) {
+	ca, err := signer.LoadCA(cfg.CA, signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, cfg.Profile, cfg.PKIURL, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("loading the CA: %w", err)
+	}
+	if ca.Software {
+		log.Warn("the issuing CA key is a file-backed demo key — not for production")
+	}
+	cert := ca.Issuer.Certificate()
+	log.Info("issuing CA loaded", "subject", cert.Subject.String(), "key", signer.KeyFingerprint(cert.PublicKey), "not_after", cert.NotAfter)
+	return ca, nil
+}
+
+// auditToLog writes every committed audit event to the log, for a SIEM.
+func auditToLog(log *slog.Logger) func(context.Context, *models.AuditEvent) {
+	return func(ctx context.Context, e *models.AuditEvent) {
+		log.InfoContext(ctx, "audit", "seq", e.Seq, "action", e.Action, "actor", e.Actor, "role", e.Role, "org", e.Org,
+			"object_type", e.ObjectType, "object_id", e.ObjectID, "source", e.Source, "detail", e.Detail, "hash", e.Hash)
+	}
+}
+
+// recoverIssuances finishes or fails the issuances that were in flight,
+// logging a failure at failLevel.
+func recoverIssuances(ctx context.Context, wf *issuance.Workflow, log *slog.Logger, failLevel slog.Level) {
+	if fin, failed, err := wf.Recover(ctx); err != nil {
+		log.Log(ctx, failLevel, "recovering in-flight issuances", "err", err)
+	} else if fin+failed > 0 {
+		log.Info("recovered in-flight issuances", "finished", fin, "failed", failed)
+	}
+}
+
+// webDeps are the resource handlers of the web server; the caller adds
+// logging, sign-in, health and metrics.
+func webDeps(store *models.Store, ca *signer.CA, wf *issuance.Workflow, rev *revocation.Service, opts portalOptions) web.Deps {
 	now := time.Now
-	deps := web.Deps{
-		Log:          log,
-		Auth:         auth,
+	issuing := ca.Issuer.Certificate()
+	return web.Deps{
 		Requests:     &handlers.Requests{Store: store, Workflow: wf},
-		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(ca.Issuer.Certificate().Raw), Now: now, Revoker: wf},
+		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(issuing.Raw), Now: now, Revoker: wf},
 		Revocation:   &handlers.Revocation{Service: rev},
 		Orgs:         &handlers.Orgs{Store: store},
 		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
-		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(ca.Issuer.Certificate())},
-		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: ca.Issuer.Certificate().Raw},
-		Health:       health,
-		Metrics:      metrics,
-		MetricsToken: metricsToken,
+		BlockedKeys:  &handlers.BlockedKeys{Store: store},
+		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(issuing)},
+		CAFiles:      &handlers.CAFiles{RootDER: ca.Root.Raw, IssuingDER: issuing.Raw},
 		Stats:        &handlers.Stats{Store: store, Now: now},
 		Frontend:     frontend.Dist(),
 		Demo:         opts.Demo,
 		DemoKey:      ca.Software,
 	}
-	if err := addAutomation(&deps, cfg, store, wf, ca); err != nil {
-		return nil, err
-	}
-	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
-	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
 }
 
 // runPortal builds the portal and serves it until ctx ends. ready, if not
@@ -258,13 +278,22 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log.Info("shutting down")
-	return srv.Shutdown(shutdown)
+	err = srv.Shutdown(shutdown)
+	// Counts of folded authentication failures reach the audit log before
+	// the store closes.
+	p.Auth.FlushFailures(shutdown)
+	return err
 }
 
+// recoveryEvery is how often background recovers what was in flight. A
+// crashed issuance is finished within its lease (models.IssuanceLease) plus
+// this.
+const recoveryEvery = 10 * time.Second
+
 // background runs the periodic work: finishing issuances the HSM could not
-// sign, and removing expired sessions.
+// sign or a dead process left behind, and removing expired sessions.
 func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, store *models.Store) {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(recoveryEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -272,58 +301,25 @@ func background(ctx context.Context, log *slog.Logger, wf *issuance.Workflow, st
 			return
 		case <-t.C:
 		}
-		if fin, failed, err := wf.Recover(ctx); err != nil {
-			log.Warn("recovering in-flight issuances", "err", err)
-		} else if fin+failed > 0 {
-			log.Info("recovered in-flight issuances", "finished", fin, "failed", failed)
-		}
+		recoverIssuances(ctx, wf, log, slog.LevelWarn)
 		if _, err := store.DeleteExpiredSessions(ctx, time.Now()); err != nil {
 			log.Warn("deleting expired sessions", "err", err)
 		}
 	}
 }
 
-// newAuth builds OIDC sign-in from the configuration.
+// newAuth builds OIDC sign-in from the oidc and session sections, the
+// public URL, and the secrets read from their files or the environment.
 func newAuth(ctx context.Context, cfg *Config, store *models.Store, log *slog.Logger) (*web.Auth, error) {
-	if cfg.OIDC.Issuer == "" || cfg.OIDC.ClientID == "" {
-		return nil, errors.New("oidc.issuer and oidc.client_id are required")
-	}
-	secret, err := readSecret(cfg.OIDC.ClientSecretFile, "oidc.client_secret_file", "CERTDESK_OIDC_CLIENT_SECRET")
-	if err != nil {
-		return nil, err
-	}
-	key, err := readSecret(cfg.Session.KeyFile, "session.key_file", "CERTDESK_SESSION_KEY")
-	if err != nil {
-		return nil, err
-	}
-	if len(key) < 32 {
-		return nil, errors.New("session.key_file must hold at least 32 bytes (e.g. head -c 32 /dev/urandom | base64)")
-	}
-	return web.NewAuth(ctx, web.AuthConfig{
-		Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: secret,
-		RedirectURL: cfg.PublicURL + "/auth/callback",
-		RoleClaim:   cfg.OIDC.RoleClaim, Roles: cfg.OIDC.Roles, OrgClaim: cfg.OIDC.OrgClaim,
-		SessionIdle: cfg.Session.Idle, SessionAbsolute: cfg.Session.Absolute,
+	ac := web.AuthConfig{
+		OIDCConfig: cfg.OIDC, SessionConfig: cfg.Session,
+		RedirectURL:   cfg.PublicURL + "/auth/callback",
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
-		SessionKey:    []byte(key),
-	}, store, log)
-}
-
-// readSecret reads a secret from its file, trimming a trailing newline, or,
-// when no file is configured, from the environment variable env. Secrets are
-// never part of the configuration text.
-func readSecret(path, field, env string) (string, error) {
-	if path == "" {
-		if v, ok := os.LookupEnv(env); ok && v != "" {
-			return v, nil
-		}
-		return "", fmt.Errorf("%s (or the environment variable %s) is required", field, env)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", field, err)
+	if err := ac.ReadSecrets(); err != nil {
+		return nil, err
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return web.StartAuth(ctx, ac, store, log)
 }
 
 // readMetricsToken returns the bearer token that GET /metrics requires, or
@@ -333,7 +329,7 @@ func readMetricsToken(c MetricsConfig) (string, error) {
 	if c.BearerTokenFile == "" && os.Getenv("CERTDESK_METRICS_TOKEN") == "" {
 		return "", nil
 	}
-	tok, err := readSecret(c.BearerTokenFile, "metrics.bearer_token_file", "CERTDESK_METRICS_TOKEN")
+	tok, err := web.ReadSecret(c.BearerTokenFile, "metrics.bearer_token_file", "CERTDESK_METRICS_TOKEN")
 	if err != nil {
 		return "", err
 	}

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { api, ApiError, chronological, eventDetail, setCSRFToken, type AuditEvent } from "./api";
+import { api, ApiError, chronological, eventDetail, revocationReasons, setCSRFToken, type AuditEvent } from "./api";
 import { errorText } from "./components";
 import { match } from "./router";
 
@@ -39,6 +39,13 @@ describe("api", () => {
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(status);
     expect(errorText(err)).toBe(want);
+  });
+
+  it("reads the revocation reasons from the server", async () => {
+    const items = [{ name: "superseded", code: 4, label: "Superseded", roles: ["admin", "partner"] }];
+    const calls = stubFetch(200, JSON.stringify({ items, next: "" }));
+    expect(await revocationReasons()).toEqual(items);
+    expect(calls.map((c) => [c.url, c.init.method])).toEqual([["/api/v1/revocation/reasons", "GET"]]);
   });
 
   it("turns a network failure into a readable error", async () => {

@@ -1,7 +1,7 @@
-// The JSON API of issues 3 and 4. Every error becomes an ApiError carrying
+// The portal's JSON API (/api/v1). Every error becomes an ApiError carrying
 // the RFC 9457 problem details, which the pages show as they are.
 import type { Namespace, Problem } from "./lib/identity";
-import type { RevocationReason, Role } from "./lib/forms";
+import type { RevocationReason, RevocationReasonInfo, Role } from "./lib/forms";
 
 /** Me is the signed-in user (GET /api/v1/me). */
 export interface Me {
@@ -37,6 +37,10 @@ export interface CertRequest {
   renewal_of?: string;
   /** policy is the server's current verdict, sent only while the request is submitted. */
   policy?: { ok: boolean; problems: Problem[] };
+  /** Why an approved request's certificate could not be issued; an admin may retry. */
+  failure_reason?: string;
+  /** Where an approved request's issuance stands: its certificate waits for the HSM, or it failed. */
+  issuance?: "pending" | "failed";
 }
 
 /** Certificate is an issued certificate. */
@@ -156,6 +160,11 @@ export interface Revocation {
 export interface Page<T> {
   items: T[];
   next: string;
+}
+
+/** revocationReasons fetches the reasons the server accepts and who may give each. */
+export async function revocationReasons(): Promise<RevocationReasonInfo[]> {
+  return (await api<Page<RevocationReasonInfo>>("/api/v1/revocation/reasons")).items;
 }
 
 /** ProblemDetails is an RFC 9457 problem. */

@@ -16,7 +16,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/certdesk/certdesk/models"
-	"github.com/certdesk/certdesk/signer"
 )
 
 // acmeRevocationReasons are the RFC 5280 §5.3.1 reasons an ACME client may
@@ -48,7 +47,7 @@ func (s *Server) RevokeCert(c echo.Context) error {
 		return malformed("certificate cannot be parsed")
 	}
 	ctx := c.Request().Context()
-	cert, err := s.Store.GetCertificateBySerial(ctx, signer.SerialHex(x.SerialNumber))
+	cert, err := s.Store.GetCertificateBySerial(ctx, x.SerialNumber.Text(16))
 	if err != nil || !bytes.Equal(cert.DER, der) {
 		return &Problem{Type: errMalformed, Status: 404, Detail: "this server did not issue that certificate"}
 	}

@@ -15,7 +15,7 @@ import (
 func recordEvents(t *testing.T, s *models.Store, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		if err := s.Record(bg, admin, "config.change", "config", "", map[string]any{"i": i}); err != nil {
+		if err := s.Record(bg, admin, "config", "", models.VariableEvent{Kind: "config.change", Fields: map[string]any{"i": i}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/certdesk/certdesk/models"
-	"github.com/certdesk/certdesk/signer"
 )
 
 // ErrNoCertificate means the request carried no client certificate.
@@ -71,7 +70,7 @@ func (v *Verifier) Current(ctx context.Context) (*models.Certificate, error) {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotCurrent, err)
 	}
-	c, err := v.Store.GetCertificateBySerial(ctx, signer.SerialHex(insecureCert.SerialNumber))
+	c, err := v.Store.GetCertificateBySerial(ctx, insecureCert.SerialNumber.Text(16))
 	switch {
 	case err != nil || !bytes.Equal(c.DER, insecureCert.Raw):
 		return nil, fmt.Errorf("%w: this CA has no record of it", ErrNotCurrent)

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/certdesk/certdesk/models"
-	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/crlreason"
 )
 
 // Publisher is told of every revocation, after it is recorded, so that the
@@ -28,7 +28,7 @@ func (w *Workflow) Revoke(ctx context.Context, a models.Actor, id string, reason
 		return nil, err
 	}
 	if w.RevocationObserver != nil && c.RevocationReason != nil {
-		w.RevocationObserver.Revoked(c.Org, signer.ReasonName(*c.RevocationReason))
+		w.RevocationObserver.Revoked(c.Org, crlreason.Name(*c.RevocationReason))
 	}
 	if w.Publisher != nil {
 		w.Publisher.Revoked(c)

@@ -11,11 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // Store is what the workflow needs of the store.
@@ -30,8 +30,14 @@ type Store interface {
 	ReserveCertificate(ctx context.Context, a models.Actor, c *models.Certificate) error
 	CompleteCertificate(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Certificate, error)
 	FailCertificate(ctx context.Context, a models.Actor, certID, why string) error
-	PendingCertificates(ctx context.Context) ([]models.Certificate, error)
+	HoldClaim(ctx context.Context, certID, claim string) error
+	ClaimExpiredCertificates(ctx context.Context, limit int) ([]models.Certificate, error)
+	StrandedRequests(ctx context.Context, grace time.Duration, limit int) ([]models.Request, error)
+	FailRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
+	RetryRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	RevokeCertificate(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
+	KeyBlocked(ctx context.Context, keySHA256 string) (bool, error)
+	KeyOrgs(ctx context.Context, keySHA256 string) ([]string, error)
 }
 
 // Issuer is what the workflow needs of the CA: lint-before-sign and signing.
@@ -57,7 +63,7 @@ type Notifier interface {
 	RequestDecided(ctx context.Context, r *models.Request)
 }
 
-// Workflow runs the request lifecycle of DESIGN.md: submit, approve, issue
+// Workflow runs the request lifecycle: submit, approve, issue
 // with record-before-sign, and recovery of what was in flight.
 type Workflow struct {
 	Store    Store
@@ -68,11 +74,35 @@ type Workflow struct {
 	// Publisher and RevocationObserver are told of every revocation.
 	Publisher          Publisher
 	RevocationObserver RevocationObserver
+	// Now is the clock that decides whether a certificate is still valid
+	// for renewal; nil is time.Now.
+	Now func() time.Time
+}
+
+func (w *Workflow) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
 }
 
 // ErrHSMPending means the request is approved and its certificate recorded,
 // but the HSM did not sign; recovery finishes it when the HSM is back.
 var ErrHSMPending = errors.New("the request is approved but the HSM did not sign; the certificate will be issued when the HSM is available again")
+
+// errCannotIssue marks why an approved request cannot be issued as it
+// stands (policy refuses it now, or its certificate cannot be prepared), as
+// opposed to the store or the HSM failing for the moment.
+var errCannotIssue = errors.New("the request cannot be issued")
+
+// cannotIssue wraps err with errCannotIssue, keeping err's own kind (a
+// *signer.PolicyError stays one for the web layer).
+func cannotIssue(err error) error { return &issueError{err} }
+
+type issueError struct{ err error }
+
+func (e *issueError) Error() string   { return e.err.Error() }
+func (e *issueError) Unwrap() []error { return []error{e.err, errCannotIssue} }
 
 // Submission is a partner's request as received, before policy.
 type Submission struct {
@@ -126,9 +156,12 @@ func namespace(o *models.Organization) signer.Namespace {
 	return signer.Namespace{URIPrefixes: o.URIPrefixes, DNSSuffixes: o.DNSSuffixes, EmailDomains: o.EmailDomains}
 }
 
-// Submit checks and records a request. A renewal (same identities as a
-// certificate the organisation holds) of an organisation that allows it is
-// approved automatically and issued at once.
+// Submit checks and records a request. A renewal is approved automatically
+// and issued at once only when the organisation allows it, a partner of the
+// organisation (or a token a partner made) submits it, and it is for a
+// currently valid certificate of the organisation with exactly the same
+// identities; any other renewal waits for an admin like a new request.
+// Renewing a revoked or expired certificate is refused.
 func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*models.Request, error) {
 	org, err := w.Store.GetOrg(ctx, s.Org)
 	if err != nil {
@@ -138,21 +171,33 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 	if err != nil {
 		return nil, err
 	}
+	if err := w.CheckKey(ctx, a, org.Slug, checked.CSR); err != nil {
+		return nil, err
+	}
 	r := &models.Request{
 		Org: org.Slug, Identities: checked.Identities.Strings(), CSRPEM: s.CSRPEM,
 		KeyType: checked.CSR.KeyType, ValidityDays: checked.ValidityDays, Note: s.Note, RequestedBy: a.Subject,
-		RequesterEmail: a.Email,
+		RequesterEmail: a.Email, KeySHA256: checked.CSR.KeySHA256(),
 	}
+	sameIdentities := false
 	if s.RenewalOf != "" {
-		if err := w.checkRenewal(ctx, org, s.RenewalOf, r.Identities); err != nil {
+		if sameIdentities, err = w.checkRenewal(ctx, org, s.RenewalOf, r.Identities); err != nil {
 			return nil, err
 		}
 		r.RenewalOf = &s.RenewalOf
 	}
 	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
+		// Another organisation's submission of the same key won the race
+		// past CheckKey: the store's check is the one that holds.
+		var owned *models.KeyOwnedError
+		if errors.As(err, &owned) {
+			return nil, keyOwnerRefusal(a, owned.Org)
+		}
 		return nil, err
 	}
-	if r.RenewalOf == nil || !org.AutoApproveRenewals {
+	auto := r.RenewalOf != nil && org.AutoApproveRenewals && sameIdentities &&
+		a.Role == models.RolePartner && a.Org == org.Slug
+	if !auto {
 		w.notifySubmitted(ctx, r)
 		return r, nil
 	}
@@ -161,6 +206,41 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		return nil, err
 	}
 	return w.issueAndNotify(ctx, a, approved)
+}
+
+// CheckKey applies the key rules that need the store: a blocked key is
+// refused in every organisation (rule "blocked-key"), and a key already
+// submitted or certified for another organisation is refused (rule
+// "key-owner"); only an admin is told which organisation holds it.
+func (w *Workflow) CheckKey(ctx context.Context, a models.Actor, org string, acc *signer.AcceptedCSR) error {
+	fp := acc.KeySHA256()
+	blocked, err := w.Store.KeyBlocked(ctx, fp)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return &signer.PolicyError{Rule: signer.RuleBlockedKey, Reason: "this key is blocked because it is known to be compromised; generate a new key pair and a new CSR"}
+	}
+	orgs, err := w.Store.KeyOrgs(ctx, fp)
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		if o != org {
+			return keyOwnerRefusal(a, o)
+		}
+	}
+	return nil
+}
+
+// keyOwnerRefusal is the "key-owner" refusal of a key that organisation
+// owner holds; only an admin is told which organisation that is.
+func keyOwnerRefusal(a models.Actor, owner string) error {
+	reason := "this key is already used by another organisation; a key belongs to one organisation, so generate a new key pair and a new CSR"
+	if a.Role == models.RoleAdmin {
+		reason = fmt.Sprintf("this key is already used by organisation %s; a key belongs to one organisation, so generate a new key pair and a new CSR", owner)
+	}
+	return &signer.PolicyError{Rule: signer.RuleKeyOwner, Reason: reason}
 }
 
 // Reject refuses a submitted request with a reason and tells the requester.
@@ -196,33 +276,64 @@ func (w *Workflow) issueAndNotify(ctx context.Context, a models.Actor, r *models
 	return issued, nil
 }
 
-// checkRenewal accepts a renewal only of a certificate of the same
-// organisation, for identities that certificate holds.
-func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, certID string, identities []string) error {
+// checkRenewal accepts a renewal only of a currently valid certificate
+// (issued, not revoked, not expired) of the same organisation, for
+// identities that certificate holds; same reports whether the identities
+// are exactly the certificate's (the condition for auto-approval).
+func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, certID string, identities []string) (same bool, err error) {
 	old, err := w.Store.GetCertificate(ctx, certID)
 	if err != nil || old.Org != org.Slug {
-		return &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s is not one of %s's certificates", certID, org.Slug)}
+		return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s is not one of %s's certificates", certID, org.Slug)}
 	}
-	if old.State != models.CertIssued && old.State != models.CertRevoked {
-		return &signer.PolicyError{Rule: "renewal", Reason: "only an issued certificate can be renewed"}
+	switch {
+	case old.State == models.CertRevoked:
+		return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s is revoked and cannot be renewed; request a new certificate with a new key", certID)}
+	case old.State != models.CertIssued:
+		return false, &signer.PolicyError{Rule: "renewal", Reason: "only an issued certificate can be renewed"}
+	case !w.now().Before(old.NotAfter):
+		return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s expired on %s and cannot be renewed; request a new certificate", certID, old.NotAfter.UTC().Format(time.DateOnly))}
 	}
 	for _, id := range identities {
 		if !slices.Contains(old.Identities, id) {
-			return &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("identity %q is not held by certificate %s; request it as a new certificate", id, certID)}
+			return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("identity %q is not held by certificate %s; request it as a new certificate", id, certID)}
 		}
 	}
-	return nil
+	return len(identities) == len(old.Identities), nil
 }
 
 // Approve approves a submitted request and issues its certificate. Of
 // concurrent approvals of one request exactly one gets past the store's
 // conditional transition, so exactly one certificate is issued.
 func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error) {
+	// A key may have been blocked since the request was submitted.
+	if err := w.checkRequestKey(ctx, id); err != nil {
+		return nil, err
+	}
 	r, err := w.Store.ApproveRequest(ctx, a, id, reason)
 	if err != nil {
 		return nil, err
 	}
 	return w.issueAndNotify(ctx, a, r)
+}
+
+// checkRequestKey refuses to approve a request whose key is blocked.
+func (w *Workflow) checkRequestKey(ctx context.Context, id string) error {
+	r, err := w.Store.GetRequest(ctx, id)
+	if err != nil {
+		return err
+	}
+	acc, err := w.Issuer.Profile().CSRPolicy().Check([]byte(r.CSRPEM))
+	if err != nil {
+		return nil // the policy check before signing refuses it with its rule
+	}
+	blocked, err := w.Store.KeyBlocked(ctx, acc.KeySHA256())
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return &signer.PolicyError{Rule: signer.RuleBlockedKey, Reason: "the request's key has been blocked as compromised since it was submitted; reject the request"}
+	}
+	return nil
 }
 
 // issue runs record-before-sign for an approved request: lint and prepare,
@@ -237,17 +348,17 @@ func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request)
 	// Policy may have changed since submission: check again.
 	checked, err := w.Check(org, r.CSRPEM, r.Identities, r.ValidityDays)
 	if err != nil {
-		return nil, err
+		return nil, cannotIssue(err)
 	}
 	p, err := w.Issuer.Prepare(signer.LeafRequest{
 		PublicKey: checked.CSR.CSR.PublicKey, Identities: checked.Identities,
 		Organization: org.Name, Validity: time.Duration(checked.ValidityDays) * 24 * time.Hour,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("preparing the certificate for request %s: %w", r.ID, err)
+		return nil, cannotIssue(fmt.Errorf("preparing the certificate for request %s: %w", r.ID, err))
 	}
 	c := &models.Certificate{
-		Serial: signer.SerialHex(p.Serial), RequestID: r.ID, Org: r.Org, Identities: checked.Identities.Strings(),
+		Serial: p.Serial.String(), RequestID: r.ID, Org: r.Org, Identities: checked.Identities.Strings(),
 		KeyType: checked.CSR.KeyType, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER,
 	}
 	if err := w.Store.ReserveCertificate(ctx, a, c); err != nil {
@@ -259,7 +370,13 @@ func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request)
 	return w.Store.GetRequest(ctx, r.ID)
 }
 
+// sign has the HSM sign c, only while the caller still holds c's claim
+// (models.Store.HoldClaim), so a live issuance and recovery never both sign
+// one serial.
 func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certificate, p *signer.Prepared, start time.Time) error {
+	if err := w.Store.HoldClaim(ctx, c.ID, c.ClaimedBy); err != nil {
+		return fmt.Errorf("not signing certificate %s: %w", c.Serial, err)
+	}
 	hsmStart := time.Now()
 	der, err := w.Issuer.Issue(p)
 	hsm := time.Since(hsmStart)
@@ -282,16 +399,30 @@ func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certifica
 	return nil
 }
 
-// Recover finishes issuances that were recorded but not signed (the process
-// died, or the HSM failed): it signs exactly the recorded certificate, or
-// marks it failed when that can no longer be done. It runs at start and
+// recoveryBatch bounds the work of one recovery pass.
+const recoveryBatch = 100
+
+// StrandedGrace is how long an approved request may stay without a recorded
+// certificate before recovery issues it: longer than a live approval takes to
+// reserve, so recovery does not race it (and if it did, the store's one-live-
+// certificate rule lets only one reservation through).
+const StrandedGrace = models.IssuanceLease
+
+// Recover finishes what was in flight. It signs exactly the recorded
+// certificate of every pending issuance whose lease has expired (the process
+// died, or the HSM failed), claiming each first so that it never signs what
+// a live issuance still holds, or marks it failed when it can no longer be
+// signed. Then it issues approved requests left without a certificate
+// (the process died or the database went away between approval and
+// reservation), checking policy again; one that can no longer be issued
+// keeps a visible failure reason for an admin to retry. It runs at start and
 // periodically.
 func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error) {
-	pending, err := w.Store.PendingCertificates(ctx)
+	pending, err := w.Store.ClaimExpiredCertificates(ctx, recoveryBatch)
 	if err != nil {
-		return 0, 0, fmt.Errorf("listing in-flight issuances: %w", err)
+		return 0, 0, fmt.Errorf("claiming in-flight issuances: %w", err)
 	}
-	sys := models.Actor{Subject: "system:recovery", Role: models.RoleSystem, Source: "recovery"}
+	sys := recoveryActor
 	for i := range pending {
 		c := &pending[i]
 		p, err := w.Issuer.Resume(c.PrecertDER)
@@ -303,7 +434,7 @@ func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error
 			failed++
 			continue
 		}
-		if strings.TrimLeft(signer.SerialHex(p.Serial), "0") != strings.TrimLeft(c.Serial, "0") {
+		if recorded, err := serial.Parse(c.Serial); err != nil || recorded != p.Serial {
 			return finished, failed, fmt.Errorf("recorded certificate %s does not carry its serial", c.Serial)
 		}
 		if err := w.sign(ctx, sys, c, p, time.Now()); err != nil {
@@ -311,7 +442,45 @@ func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error
 		}
 		finished++
 	}
+	stranded, err := w.Store.StrandedRequests(ctx, StrandedGrace, recoveryBatch)
+	if err != nil {
+		return finished, failed, err
+	}
+	for i := range stranded {
+		r := &stranded[i]
+		_, err := w.issueAndNotify(ctx, sys, r)
+		switch {
+		case err == nil:
+			finished++
+		case errors.Is(err, models.ErrConflict):
+			// A live approval or another replica reserved it meanwhile.
+		case errors.Is(err, ErrHSMPending):
+			return finished, failed, err
+		case errors.Is(err, errCannotIssue):
+			w.Log.WarnContext(ctx, "approved request can no longer be issued; it waits for an admin's retry", "request", r.ID, "err", err)
+			if _, ferr := w.Store.FailRequest(ctx, sys, r.ID, err.Error()); ferr != nil && !errors.Is(ferr, models.ErrConflict) {
+				return finished, failed, ferr
+			}
+			failed++
+		default:
+			return finished, failed, err
+		}
+	}
 	return finished, failed, nil
+}
+
+// recoveryActor is who recovery acts as in the audit log.
+var recoveryActor = models.Actor{Subject: "system:recovery", Role: models.RoleSystem, Source: "recovery"}
+
+// Retry issues an approved request whose issuance failed, at an admin's
+// request: the store clears the failure (refusing the requester, and a
+// request that did not fail), then it is issued as after an approval.
+func (w *Workflow) Retry(ctx context.Context, a models.Actor, id string) (*models.Request, error) {
+	r, err := w.Store.RetryRequest(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return w.issueAndNotify(ctx, a, r)
 }
 
 // Preview is the policy verdict on a CSR and identities, before anything is

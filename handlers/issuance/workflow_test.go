@@ -174,6 +174,8 @@ func TestWorkflow_Reject_IssuesNothing(t *testing.T) {
 // signs exactly the recorded to-be-signed certificate, once.
 func TestWorkflow_Recover_SignsExactlyTheRecordedCertificate(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		clock := modelstest.NewClock(time.Now())
+		s.Now = clock.Now
 		e := newEnv(t, s)
 		r := e.submit("crash")
 		approved, err := s.ApproveRequest(bg, admin, r.ID, "ok")
@@ -185,11 +187,12 @@ func TestWorkflow_Recover_SignsExactlyTheRecordedCertificate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pending := &models.Certificate{Serial: signer.SerialHex(p.Serial), RequestID: r.ID, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER}
+		pending := &models.Certificate{Serial: p.Serial.String(), RequestID: r.ID, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER}
 		if err := s.ReserveCertificate(bg, admin, pending); err != nil {
 			t.Fatal(err)
 		}
-		// The process dies here. A restart recovers.
+		// The process dies here. Once its lease has expired, recovery finishes.
+		clock.Advance(models.IssuanceLease + time.Second)
 		finished, failed, err := e.wf.Recover(bg)
 		if err != nil || finished != 1 || failed != 0 {
 			t.Fatalf("Recover: finished %d failed %d, %v", finished, failed, err)
@@ -199,7 +202,7 @@ func TestWorkflow_Recover_SignsExactlyTheRecordedCertificate(t *testing.T) {
 			t.Fatalf("recovered certificate: %+v, %v", c, err)
 		}
 		cert := e.verify(c.DER)
-		if cert.SerialNumber.Cmp(p.Serial) != 0 || !cert.NotAfter.Equal(p.NotAfter) {
+		if cert.SerialNumber.Cmp(p.Serial.Big()) != 0 || !cert.NotAfter.Equal(p.NotAfter) {
 			t.Fatalf("recovery signed serial %x until %v, recorded %x until %v", cert.SerialNumber, cert.NotAfter, p.Serial, p.NotAfter)
 		}
 		if got, _ := s.GetRequest(bg, r.ID); got.State != models.StateIssued {

@@ -147,76 +147,114 @@ func (c Config) WithDefaults() Config {
 }
 
 // Validate reports the first problem with the configuration, naming the
-// field (as in the configuration file, under "notifications.").
+// field (as in the configuration file, under "notifications."). It checks,
+// in this order, the mail relay and the admin addresses, the webhooks, the
+// portal URL, the expiry thresholds, and the timings.
 func (c Config) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: notifications.%s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
-	}
-	if c.SMTP.Host != "" {
-		s := c.SMTP
-		if s.Port < 0 || s.Port > 65535 {
-			return bad("smtp.port", "must be 1-65535, got %d", s.Port)
-		}
-		if _, err := mail.ParseAddress(s.From); err != nil {
-			return bad("smtp.from", "must be an e-mail address: %v", err)
-		}
-		if (s.Username == "") != (s.PasswordFile == "") {
-			return bad("smtp.password_file", "smtp.username and smtp.password_file go together")
-		}
-		if s.StartTLS && s.ImplicitTLS {
-			return bad("smtp.implicit_tls", "choose one of smtp.starttls and smtp.implicit_tls")
-		}
-		if s.Username != "" && !s.tls() && !isLoopback(s.Host) {
-			return bad("smtp.starttls", "must be true (or smtp.implicit_tls) when a password is sent to %s", s.Host)
-		}
-		if s.CAFile != "" && !s.tls() {
-			return bad("smtp.ca_file", "is used only with smtp.starttls or smtp.implicit_tls")
-		}
-	} else if c.SMTP != (SMTPConfig{}) {
-		return bad("smtp.host", "required when any other smtp key is set")
+	if err := c.SMTP.validate(); err != nil {
+		return err
 	}
 	if len(c.AdminEmails) > 0 && c.SMTP.Host == "" {
-		return bad("admin_emails", "need smtp.host")
+		return configErr("admin_emails", "need smtp.host")
 	}
 	for i, a := range c.AdminEmails {
 		if _, err := mail.ParseAddress(a); err != nil {
-			return bad(fmt.Sprintf("admin_emails[%d]", i), "%q is not an e-mail address", a)
+			return configErr(fmt.Sprintf("admin_emails[%d]", i), "%q is not an e-mail address", a)
 		}
 	}
-	seen := map[string]bool{}
-	for i, w := range c.Webhooks {
-		field := fmt.Sprintf("webhooks[%d]", i)
-		u, err := url.Parse(w.URL)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			return bad(field+".url", "must be an absolute https URL")
-		}
-		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			return bad(field+".url", "must be https (http only on a loopback address)")
-		}
-		if u.User != nil {
-			return bad(field+".url", "must not carry credentials; the HMAC secret authenticates")
-		}
-		if seen[w.URL] {
-			return bad(field+".url", "%s is configured twice", w.URL)
-		}
-		seen[w.URL] = true
-		if w.SecretFile == "" {
-			return bad(field+".secret_file", "required")
-		}
-		for j, e := range w.Events {
-			if !slices.Contains(Events, e) {
-				return bad(fmt.Sprintf("%s.events[%d]", field, j), "unknown event %q (known: %s)", e, strings.Join(Events, ", "))
-			}
-		}
+	if err := validateWebhooks(c.Webhooks); err != nil {
+		return err
 	}
 	if c.PortalURL != "" {
 		if u, err := url.Parse(c.PortalURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			return bad("portal_url", "must be an absolute http(s) URL")
+			return configErr("portal_url", "must be an absolute http(s) URL")
 		}
 	}
 	if err := ValidateExpiryDays(c.DefaultExpiryDays); err != nil {
-		return bad("default_expiry_days", "%v", err)
+		return configErr("default_expiry_days", "%v", err)
 	}
+	return c.validateTimings()
+}
+
+// configErr is the error of a configuration field, named as in the file
+// under "notifications.".
+func configErr(field, format string, args ...any) error {
+	return fmt.Errorf("%w: notifications.%s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+}
+
+// validate checks the mail relay: no key without smtp.host, a valid sender,
+// a password only with a user name and over TLS (or to a loopback relay).
+func (s SMTPConfig) validate() error {
+	if s.Host == "" {
+		if s != (SMTPConfig{}) {
+			return configErr("smtp.host", "required when any other smtp key is set")
+		}
+		return nil
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		return configErr("smtp.port", "must be 1-65535, got %d", s.Port)
+	}
+	if _, err := mail.ParseAddress(s.From); err != nil {
+		return configErr("smtp.from", "must be an e-mail address: %v", err)
+	}
+	if (s.Username == "") != (s.PasswordFile == "") {
+		return configErr("smtp.password_file", "smtp.username and smtp.password_file go together")
+	}
+	if s.StartTLS && s.ImplicitTLS {
+		return configErr("smtp.implicit_tls", "choose one of smtp.starttls and smtp.implicit_tls")
+	}
+	if s.Username != "" && !s.tls() && !isLoopback(s.Host) {
+		return configErr("smtp.starttls", "must be true (or smtp.implicit_tls) when a password is sent to %s", s.Host)
+	}
+	if s.CAFile != "" && !s.tls() {
+		return configErr("smtp.ca_file", "is used only with smtp.starttls or smtp.implicit_tls")
+	}
+	return nil
+}
+
+// validateWebhooks checks each receiver and that no URL is listed twice.
+func validateWebhooks(ws []WebhookConfig) error {
+	seen := map[string]bool{}
+	for i, w := range ws {
+		if err := w.validate(fmt.Sprintf("webhooks[%d]", i), seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validate checks one receiver, named field in errors: an absolute https
+// URL (http on a loopback address) without credentials and not in seen (to
+// which it is added), a secret file, and only known events.
+func (w WebhookConfig) validate(field string, seen map[string]bool) error {
+	u, err := url.Parse(w.URL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return configErr(field+".url", "must be an absolute https URL")
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return configErr(field+".url", "must be https (http only on a loopback address)")
+	}
+	if u.User != nil {
+		return configErr(field+".url", "must not carry credentials; the HMAC secret authenticates")
+	}
+	if seen[w.URL] {
+		return configErr(field+".url", "%s is configured twice", w.URL)
+	}
+	seen[w.URL] = true
+	if w.SecretFile == "" {
+		return configErr(field+".secret_file", "required")
+	}
+	for j, e := range w.Events {
+		if !slices.Contains(Events, e) {
+			return configErr(fmt.Sprintf("%s.events[%d]", field, j), "unknown event %q (known: %s)", e, strings.Join(Events, ", "))
+		}
+	}
+	return nil
+}
+
+// validateTimings checks that no interval, backoff, timeout or attempt
+// count is negative (zero means the default).
+func (c Config) validateTimings() error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
@@ -225,11 +263,11 @@ func (c Config) Validate() error {
 		{"max_backoff", c.MaxBackoff}, {"poll_interval", c.PollInterval}, {"timeout", c.Timeout},
 	} {
 		if d.v < 0 {
-			return bad(d.field, "must not be negative")
+			return configErr(d.field, "must not be negative")
 		}
 	}
 	if c.MaxAttempts < 0 {
-		return bad("max_attempts", "must not be negative")
+		return configErr("max_attempts", "must not be negative")
 	}
 	return nil
 }

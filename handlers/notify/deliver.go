@@ -224,7 +224,9 @@ func (s *Service) sendWebhook(ctx context.Context, n models.Notification) error 
 }
 
 // sendEmail sends one message over SMTP (RFC 5321), upgrading with
-// STARTTLS (RFC 3207) or over implicit TLS (RFC 8314) when configured.
+// STARTTLS (RFC 3207) or over implicit TLS (RFC 8314) when configured. A
+// notification that can never be sent (no relay any more, a bad body or
+// sender) fails permanently; SMTP failures are classified by smtpErr.
 func (s *Service) sendEmail(ctx context.Context, n models.Notification) error {
 	cfg := s.cfg.SMTP
 	if cfg.Host == "" {
@@ -243,15 +245,33 @@ func (s *Service) sendEmail(ctx context.Context, n models.Notification) error {
 		return permanent{err}
 	}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	c, err := s.openSMTP(ctx, addr, from)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return transmit(c, addr, from, n.Recipient, msg)
+}
+
+// openSMTP connects to the relay at addr and makes the session ready for
+// a message: greeting as the sender's domain, TLS as configured (the
+// relay's certificate verified against s.smtpRoots, or the system's), and
+// authentication when a user name is set. The connection ends at ctx's
+// deadline.
+func (s *Service) openSMTP(ctx context.Context, addr, from string) (*smtp.Client, error) {
+	cfg := s.cfg.SMTP
 	tlsConfig := &tls.Config{ServerName: cfg.Host, RootCAs: s.smtpRoots, MinVersion: tls.VersionTLS12}
-	var conn net.Conn
+	var (
+		conn net.Conn
+		err  error
+	)
 	if cfg.ImplicitTLS {
 		conn, err = (&tls.Dialer{Config: tlsConfig}).DialContext(ctx, "tcp", addr)
 	} else {
 		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
-		return fmt.Errorf("smtp %s: %w", addr, err)
+		return nil, fmt.Errorf("smtp %s: %w", addr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
@@ -259,9 +279,19 @@ func (s *Service) sendEmail(ctx context.Context, n models.Notification) error {
 	c, err := smtp.NewClient(conn, cfg.Host)
 	if err != nil {
 		_ = conn.Close()
-		return smtpErr(addr, err)
+		return nil, smtpErr(addr, err)
 	}
-	defer c.Close()
+	if err := s.startSession(c, addr, from, tlsConfig); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// startSession greets the relay, upgrades with STARTTLS when configured
+// (refusing a relay that does not offer it) and authenticates.
+func (s *Service) startSession(c *smtp.Client, addr, from string, tlsConfig *tls.Config) error {
+	cfg := s.cfg.SMTP
 	if err := c.Hello(helloName(from)); err != nil {
 		return smtpErr(addr, err)
 	}
@@ -279,10 +309,15 @@ func (s *Service) sendEmail(ctx context.Context, n models.Notification) error {
 			return smtpErr(addr, fmt.Errorf("authentication as %s failed: %w", cfg.Username, err))
 		}
 	}
+	return nil
+}
+
+// transmit sends msg from from to rcpt over an open session and ends it.
+func transmit(c *smtp.Client, addr, from, rcpt string, msg []byte) error {
 	if err := c.Mail(from); err != nil {
 		return smtpErr(addr, err)
 	}
-	if err := c.Rcpt(n.Recipient); err != nil {
+	if err := c.Rcpt(rcpt); err != nil {
 		return smtpErr(addr, err)
 	}
 	w, err := c.Data()

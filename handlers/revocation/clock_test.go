@@ -63,7 +63,7 @@ func TestRevocation_OCSPSigningOptions(t *testing.T) {
 		wantNonce     bool
 	}{
 		{"delegated responder, nonce on", nil, true, true},
-		{"nonce off: the pre-signed answer", func(c *revocation.Config) { c.NonceEnabled = false }, true, false},
+		{"nonce off: the pre-signed answer", func(c *revocation.Config) { c.DisableOCSPNonce = true }, true, false},
 		{"fallback to the CA key", func(c *revocation.Config) { c.IssuingKey, c.FallbackToCAKey = "", true }, false, true},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,7 @@ import (
 	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // servedCRL fetches and parses the served issuing CRL.
@@ -93,13 +94,17 @@ func TestRevocation_FiftyConcurrentRevocations_NumbersOnlyGoUpAndFinalCRLListsAl
 	}
 	t.Logf("%d issuing CRLs stored for the burst (coalesced)", len(rows))
 	crl := env.servedCRL()
-	listed := map[string]bool{}
+	listed := map[serial.Number]bool{}
 	for _, e := range crl.RevokedCertificateEntries {
-		listed[e.SerialNumber.Text(16)] = e.ReasonCode == models.ReasonSuperseded
+		sn, err := serial.FromBig(e.SerialNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed[sn] = e.ReasonCode == models.ReasonSuperseded
 	}
 	for _, c := range certs {
-		if !listed[models.NormalizeSerial(c.x509.SerialNumber.Text(16))] {
-			t.Errorf("final CRL #%v lacks %x (or its reason)", crl.Number, c.x509.SerialNumber)
+		if sn, _ := serial.FromBig(c.x509.SerialNumber); !listed[sn] {
+			t.Errorf("final CRL #%v lacks %s (or its reason)", crl.Number, sn)
 		}
 	}
 }

@@ -92,7 +92,7 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY")); err == nil {
 		conc = n
 	}
-	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.NonceEnabled = false })
+	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.DisableOCSPNonce = true })
 	ca := env.ca.CA
 
 	// The same data for both responders: 200 certificates, 20 revoked.

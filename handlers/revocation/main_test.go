@@ -86,7 +86,7 @@ func startRevocation(t *testing.T, store *models.Store, ca *testCA, tweak func(*
 	t.Helper()
 	cfg := revocation.Config{
 		Store: store, CA: ca.CA, IssuingKey: ca.Config.IssuingKey, CADir: ca.Config.Dir, PKIURL: "http://127.0.0.1",
-		Log: testLogs, NonceEnabled: true, PollInterval: 200 * time.Millisecond,
+		Log: testLogs, PollInterval: 200 * time.Millisecond,
 	}
 	if tweak != nil {
 		tweak(&cfg)

@@ -93,7 +93,7 @@ http {
         ssl_verify_depth 3;
         ssl_client_certificate %[6]s;
         ssl_crl %[7]s;
-        location / { return 200 "hello $ssl_client_s_dn\n"; }
+        location / { return 200 "hello $ssl_client_s_dn serial=$ssl_client_serial\n"; }
     }
 }
 `, user, dir, addr, write("server.pem", serverCert), write("server.key", serverKey), write("ca-bundle.pem", caBundle), g.crl)))
@@ -191,6 +191,11 @@ func TestRevocation_Nginx_RefusesRevokedClientAfterCRLReload(t *testing.T) {
 	for _, c := range []issued{victim, bystander} {
 		if code, body := gw.call(c, issuingDER); code != http.StatusOK || !strings.Contains(body, "hello") {
 			t.Fatalf("fresh certificate %s: HTTP %d %q, want 200", c.cert.Serial, code, body)
+		}
+		// The stored serial (what the API and the portal show) is the one
+		// nginx logs, so a gateway log line finds the certificate.
+		if code, body := gw.call(c, issuingDER); code != http.StatusOK || !strings.HasSuffix(body, " serial="+c.cert.Serial+"\n") {
+			t.Errorf("nginx's $ssl_client_serial in %q differs from the stored serial %s", body, c.cert.Serial)
 		}
 	}
 

@@ -8,10 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
-	"net/url"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +15,7 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // ocspUnknownTTL is how long an "unknown" answer is reused: a serial is
@@ -43,10 +40,10 @@ type ocspState struct {
 	presignedWall, revokedPolled time.Time
 }
 
-// ocspKey is a serial (stored form) and the CertID hash of the request:
-// the response's CertID must repeat the request's (RFC 6960 §4.2.1).
+// ocspKey is a serial and the CertID hash of the request: the response's
+// CertID must repeat the request's (RFC 6960 §4.2.1).
 type ocspKey struct {
-	serial string
+	serial serial.Number
 	hash   crypto.Hash
 }
 
@@ -109,18 +106,17 @@ func (s *ocspState) putUnknown(k ocspKey, a *ocspAnswer, now time.Time) {
 	}
 }
 
-// forget drops every pre-signed answer for serial.
-func (s *ocspState) forget(serial string) {
-	serial = models.NormalizeSerial(serial)
+// forget drops every pre-signed answer for sn.
+func (s *ocspState) forget(sn serial.Number) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k := range s.answers {
-		if k.serial == serial {
+		if k.serial == sn {
 			delete(s.answers, k)
 		}
 	}
 	for k := range s.unknown {
-		if k.serial == serial {
+		if k.serial == sn {
 			delete(s.unknown, k)
 		}
 	}
@@ -143,63 +139,19 @@ func (h *Service) ensureResponder(ctx context.Context) error {
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return err
 	}
-	needs := func(r *models.OCSPResponder) bool {
-		return r == nil || !now.Before(r.NotAfter.Add(-h.cfg.ResponderValidity/3))
-	}
 	var rotateErr error
-	if needs(row) && h.cfg.IssuingKey != "" {
-		_, rotateErr = h.store.WithLock(ctx, ocspLockKey, func(ctx context.Context) error {
-			r, err := h.store.LatestOCSPResponder(ctx, CRLIssuing, h.keyIDs[CRLIssuing])
-			if err != nil && !errors.Is(err, models.ErrNotFound) {
-				return err
-			}
-			if !needs(r) {
-				row = r
-				return nil
-			}
-			if row, err = h.newResponder(ctx, now); err != nil {
-				return err
-			}
-			return nil
-		})
-		if rotateErr != nil {
-			h.log.Error("rotating the OCSP responder certificate failed", "err", rotateErr)
-		}
-		if row == nil || needs(row) {
-			// Another replica may have made one meanwhile.
-			if r, err := h.store.LatestOCSPResponder(ctx, CRLIssuing, h.keyIDs[CRLIssuing]); err == nil {
-				row = r
-			}
-		}
+	if h.needsResponder(row, now) && h.cfg.IssuingKey != "" {
+		row, rotateErr = h.rotateResponder(ctx, row, now)
 	}
 	if row != nil && now.Before(row.NotAfter) {
-		h.ocsp.mu.RLock()
-		same := h.ocsp.row != nil && h.ocsp.row.ID == row.ID
-		h.ocsp.mu.RUnlock()
-		if same {
-			return nil
-		}
-		r, err := h.loadResponder(row)
+		err := h.useResponder(ctx, row)
 		if err == nil {
-			h.setResponder(ctx, r, row)
 			return nil
 		}
 		rotateErr = errors.Join(rotateErr, err)
 	}
 	if h.cfg.FallbackToCAKey {
-		h.ocsp.mu.RLock()
-		usingCAKey := h.ocsp.responder != nil && h.ocsp.row == nil
-		h.ocsp.mu.RUnlock()
-		if usingCAKey {
-			return nil
-		}
-		r, err := signer.NewOCSPResponder(h.ca.Issuer.Certificate(), h.ca.Issuer.Certificate(), h.ca.Issuer.Signer())
-		if err != nil {
-			return err
-		}
-		h.log.Warn("OCSP responses are signed with the issuing CA key (fallback)", "reason", rotateErr)
-		h.setResponder(ctx, r, nil)
-		return nil
+		return h.fallBackToCAKey(ctx, rotateErr)
 	}
 	if rotateErr == nil {
 		rotateErr = errors.New("no delegated OCSP responder certificate")
@@ -207,11 +159,81 @@ func (h *Service) ensureResponder(ctx context.Context) error {
 	return rotateErr
 }
 
+// needsResponder reports whether r (nil: none) must be replaced at now: a
+// third of its life is left.
+func (h *Service) needsResponder(r *models.OCSPResponder, now time.Time) bool {
+	return r == nil || !now.Before(r.NotAfter.Add(-h.cfg.ResponderValidity/3))
+}
+
+// rotateResponder makes a new responder under the cluster-wide lock unless
+// another replica made one meanwhile, and returns the newest row (row if
+// nothing better is found) and why rotating failed, if it did.
+func (h *Service) rotateResponder(ctx context.Context, row *models.OCSPResponder, now time.Time) (*models.OCSPResponder, error) {
+	_, err := h.store.WithLock(ctx, ocspLockKey, func(ctx context.Context) error {
+		r, err := h.store.LatestOCSPResponder(ctx, CRLIssuing, h.keyIDs[CRLIssuing])
+		if err != nil && !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+		if !h.needsResponder(r, now) {
+			row = r
+			return nil
+		}
+		if row, err = h.newResponder(ctx, now); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		h.log.Error("rotating the OCSP responder certificate failed", "err", err)
+	}
+	if row == nil || h.needsResponder(row, now) {
+		// Another replica may have made one meanwhile.
+		if r, err := h.store.LatestOCSPResponder(ctx, CRLIssuing, h.keyIDs[CRLIssuing]); err == nil {
+			row = r
+		}
+	}
+	return row, err
+}
+
+// useResponder switches to the responder of row unless it is in use.
+func (h *Service) useResponder(ctx context.Context, row *models.OCSPResponder) error {
+	h.ocsp.mu.RLock()
+	same := h.ocsp.row != nil && h.ocsp.row.ID == row.ID
+	h.ocsp.mu.RUnlock()
+	if same {
+		return nil
+	}
+	r, err := h.loadResponder(row)
+	if err != nil {
+		return err
+	}
+	h.setResponder(ctx, r, row)
+	return nil
+}
+
+// fallBackToCAKey signs with the issuing CA key (unless it already does),
+// logging why no delegated responder is used.
+func (h *Service) fallBackToCAKey(ctx context.Context, why error) error {
+	h.ocsp.mu.RLock()
+	usingCAKey := h.ocsp.responder != nil && h.ocsp.row == nil
+	h.ocsp.mu.RUnlock()
+	if usingCAKey {
+		return nil
+	}
+	r, err := signer.NewOCSPResponder(h.ca.Issuer.Certificate(), h.ca.Issuer.Certificate(), h.ca.Issuer.Signer())
+	if err != nil {
+		return err
+	}
+	h.log.Warn("OCSP responses are signed with the issuing CA key (fallback)", "reason", why)
+	h.setResponder(ctx, r, nil)
+	return nil
+}
+
 // newResponder makes a responder key in the token next to the issuing key,
 // has the issuing CA certify it and stores it for all replicas.
 func (h *Service) newResponder(ctx context.Context, now time.Time) (*models.OCSPResponder, error) {
 	label := "ocsp-" + now.UTC().Format("200601021504")
-	ref, err := responderKeyRef(h.cfg.IssuingKey, label)
+	ref, err := signer.SiblingKeyRef(h.cfg.IssuingKey, label)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +252,11 @@ func (h *Service) newResponder(ctx context.Context, now time.Time) (*models.OCSP
 	if err != nil {
 		return nil, err
 	}
-	row := &models.OCSPResponder{Issuer: CRLIssuing, KeyID: h.keyIDs[CRLIssuing], KeyLabel: label, Serial: signer.SerialHex(cert.SerialNumber), CertDER: der,
+	sn, err := serial.FromBig(cert.SerialNumber)
+	if err != nil {
+		return nil, fmt.Errorf("OCSP responder certificate: %w", err)
+	}
+	row := &models.OCSPResponder{Issuer: CRLIssuing, KeyID: h.keyIDs[CRLIssuing], KeyLabel: label, Serial: sn.String(), CertDER: der,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}
 	if err := h.store.SaveOCSPResponder(ctx, h.sysActor, row); err != nil {
 		return nil, err
@@ -242,7 +268,7 @@ func (h *Service) newResponder(ctx context.Context, now time.Time) (*models.OCSP
 // loadResponder finds the responder's key in the token and checks it
 // against its certificate.
 func (h *Service) loadResponder(row *models.OCSPResponder) (*signer.OCSPResponder, error) {
-	ref, err := responderKeyRef(h.cfg.IssuingKey, row.KeyLabel)
+	ref, err := signer.SiblingKeyRef(h.cfg.IssuingKey, row.KeyLabel)
 	if err != nil {
 		return nil, err
 	}
@@ -285,35 +311,6 @@ func (h *Service) presignInBackground(ctx context.Context) {
 	}()
 }
 
-// responderKeyRef derives the responder key's reference from the issuing
-// key's: the same token, module and PIN source, another object label. The
-// URI text is edited rather than re-rendered so that its PIN attribute
-// survives exactly (pkcs11.URI.String redacts pin-value).
-func responderKeyRef(issuingRef, label string) (string, error) {
-	if signer.IsSoftware(issuingRef) {
-		path := strings.TrimPrefix(issuingRef, signer.SoftwareKeyPrefix)
-		return signer.SoftwareKeyPrefix + filepath.Join(filepath.Dir(path), label+".pem"), nil
-	}
-	rest, ok := strings.CutPrefix(issuingRef, "pkcs11:")
-	if !ok {
-		return "", errors.New("the issuing key reference is not a pkcs11: URI")
-	}
-	path, query, hasQuery := strings.Cut(rest, "?")
-	var attrs []string
-	for _, a := range strings.Split(path, ";") {
-		if a == "" || strings.HasPrefix(a, "object=") || strings.HasPrefix(a, "id=") {
-			continue
-		}
-		attrs = append(attrs, a)
-	}
-	attrs = append(attrs, "object="+url.PathEscape(label))
-	out := "pkcs11:" + strings.Join(attrs, ";")
-	if hasQuery {
-		out += "?" + query
-	}
-	return out, nil
-}
-
 // statusOf is a certificate's OCSP status.
 func statusOf(c *models.Certificate) models.CertStatus {
 	return models.CertStatus{Serial: c.Serial, State: c.State, NotAfter: c.NotAfter, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason}
@@ -326,7 +323,7 @@ func (h *Service) presignAll(ctx context.Context) {
 	if r == nil {
 		return
 	}
-	now, wall := h.now(), time.Now()
+	now, wall := h.now(), wallNow()
 	sts, err := h.store.CertificateStatuses(ctx, now)
 	if err != nil {
 		h.log.Error("listing certificates to pre-sign OCSP answers", "err", err)
@@ -334,7 +331,7 @@ func (h *Service) presignAll(ctx context.Context) {
 	}
 	fresh := make(map[ocspKey]*ocspAnswer, len(sts))
 	for _, st := range sts {
-		k, a, err := h.signStatus(r, st, crypto.SHA1, nil, now)
+		k, a, err := h.signStored(r, st, now)
 		if err != nil {
 			h.log.Error("pre-signing an OCSP answer", "serial", st.Serial, "err", err)
 			return
@@ -363,7 +360,7 @@ func (h *Service) presignStatus(_ context.Context, st models.CertStatus) {
 	if r == nil {
 		return
 	}
-	k, a, err := h.signStatus(r, st, crypto.SHA1, nil, h.now())
+	k, a, err := h.signStored(r, st, h.now())
 	if err != nil {
 		h.log.Error("signing an OCSP answer", "serial", st.Serial, "err", err)
 		return
@@ -375,9 +372,9 @@ func (h *Service) presignStatus(_ context.Context, st models.CertStatus) {
 // replica revoked since the last look.
 func (h *Service) pickUpRevocations(ctx context.Context) {
 	now := h.now()
-	// revoked_at is stamped by the store's clock (wall time), hence
-	// time.Now here; 5 s of overlap absorbs commit delays.
-	polled := time.Now()
+	// revoked_at is stamped by the store's clock, hence wall time here; 5 s
+	// of overlap absorbs commit delays.
+	polled := wallNow()
 	h.ocsp.mu.Lock()
 	since := h.ocsp.revokedPolled
 	if since.IsZero() {
@@ -397,22 +394,33 @@ func (h *Service) pickUpRevocations(ctx context.Context) {
 	h.ocsp.revokedPolled = polled
 	h.ocsp.mu.Unlock()
 	for _, st := range revoked {
-		if a := h.ocsp.get(ocspKey{models.NormalizeSerial(st.Serial), crypto.SHA1}, now); a != nil && a.status == ocsp.Revoked {
+		sn, err := serial.Parse(st.Serial)
+		if err != nil {
+			h.log.Error("a revoked certificate has a bad serial", "serial", st.Serial, "err", err)
 			continue
 		}
-		h.ocsp.forget(st.Serial)
+		if a := h.ocsp.get(ocspKey{sn, crypto.SHA1}, now); a != nil && a.status == ocsp.Revoked {
+			continue
+		}
+		h.ocsp.forget(sn)
 		h.presignStatus(ctx, st)
 	}
 }
 
-// signStatus signs the answer for st with r.
-func (h *Service) signStatus(r *signer.OCSPResponder, st models.CertStatus, hash crypto.Hash, nonce []byte, now time.Time) (ocspKey, *ocspAnswer, error) {
-	serial := models.NormalizeSerial(st.Serial)
-	n, ok := new(big.Int).SetString(serial, 16)
-	if !ok {
-		return ocspKey{}, nil, fmt.Errorf("serial %q is not hex", st.Serial)
+// signStored signs the pre-signed (SHA-1 CertID, no nonce) answer for a
+// stored certificate's status.
+func (h *Service) signStored(r *signer.OCSPResponder, st models.CertStatus, now time.Time) (ocspKey, *ocspAnswer, error) {
+	sn, err := serial.Parse(st.Serial)
+	if err != nil {
+		return ocspKey{}, nil, fmt.Errorf("stored certificate: %w", err)
 	}
-	out := signer.OCSPStatus{Serial: n, Status: ocsp.Unknown, IssuerHash: hash, Nonce: nonce,
+	return h.signStatus(r, sn, st, crypto.SHA1, nil, now)
+}
+
+// signStatus signs the answer for the certificate sn, whose status is st,
+// with r.
+func (h *Service) signStatus(r *signer.OCSPResponder, sn serial.Number, st models.CertStatus, hash crypto.Hash, nonce []byte, now time.Time) (ocspKey, *ocspAnswer, error) {
+	out := signer.OCSPStatus{Serial: sn, Status: ocsp.Unknown, IssuerHash: hash, Nonce: nonce,
 		ThisUpdate: now, NextUpdate: now.Add(h.cfg.OCSPValidity)}
 	switch st.State {
 	case models.CertIssued:
@@ -436,7 +444,7 @@ func (h *Service) signStatus(r *signer.OCSPResponder, st models.CertStatus, hash
 	if out.Status == ocsp.Unknown {
 		a.expires = now.Add(ocspUnknownTTL)
 	}
-	return ocspKey{serial, hash}, a, nil
+	return ocspKey{sn, hash}, a, nil
 }
 
 // Response is an OCSP answer ready to write: a signed response with the
@@ -463,6 +471,11 @@ func (h *Service) Answer(ctx context.Context, der []byte) Response {
 		h.observe("malformed", false)
 		return errorResponse(ocsp.Malformed)
 	}
+	sn, err := serial.FromBig(req.SerialNumber)
+	if err != nil {
+		h.observe("malformed", false)
+		return errorResponse(ocsp.Malformed)
+	}
 	r := h.ocsp.current()
 	if r == nil {
 		h.observe("try_later", false)
@@ -476,24 +489,37 @@ func (h *Service) Answer(ctx context.Context, der []byte) Response {
 	if hash != crypto.SHA256 {
 		hash = crypto.SHA1
 	}
-	now := h.now()
-	key := ocspKey{models.NormalizeSerial(req.SerialNumber.Text(16)), hash}
+	key := ocspKey{sn, hash}
 	// A nonce costs a signature; past the sign rate the nonce is ignored
 	// (RFC 8954 §2.1 lets a responder leave it out) and the cached answer
 	// is served below.
-	if req.Nonce != nil && h.cfg.NonceEnabled && h.signLimit.Allow() {
-		st, err := h.lookup(ctx, key.serial)
-		if err != nil {
-			return errorResponse(ocsp.InternalError)
-		}
-		_, a, err := h.signStatus(r, st, hash, req.Nonce, now)
-		if err != nil {
-			h.log.Error("signing an OCSP answer with a nonce", "serial", key.serial, "err", err)
-			return errorResponse(ocsp.InternalError)
-		}
-		h.observe(statusName(a.status), false)
-		return Response{DER: a.der, NoStore: true}
+	if req.Nonce != nil && !h.cfg.DisableOCSPNonce && h.signLimit.Allow() {
+		return h.answerWithNonce(ctx, r, key, req.Nonce)
 	}
+	return h.answerCached(ctx, r, key)
+}
+
+// answerWithNonce signs a fresh answer that echoes nonce (RFC 6960
+// §4.4.1); no cache may keep it.
+func (h *Service) answerWithNonce(ctx context.Context, r *signer.OCSPResponder, key ocspKey, nonce []byte) Response {
+	st, err := h.lookup(ctx, key.serial)
+	if err != nil {
+		return errorResponse(ocsp.InternalError)
+	}
+	_, a, err := h.signStatus(r, key.serial, st, key.hash, nonce, h.now())
+	if err != nil {
+		h.log.Error("signing an OCSP answer with a nonce", "serial", key.serial, "err", err)
+		return errorResponse(ocsp.InternalError)
+	}
+	h.observe(statusName(a.status), false)
+	return Response{DER: a.der, NoStore: true}
+}
+
+// answerCached serves the pre-signed answer for key, or signs and keeps
+// one: at once for an issued certificate, within the sign rate for a serial
+// nobody issued.
+func (h *Service) answerCached(ctx context.Context, r *signer.OCSPResponder, key ocspKey) Response {
+	now := h.now()
 	a := h.ocsp.get(key, now)
 	presigned := a != nil
 	if a == nil {
@@ -508,7 +534,7 @@ func (h *Service) Answer(ctx context.Context, der []byte) Response {
 			h.observe("try_later", false)
 			return errorResponse(ocsp.TryLater)
 		}
-		if _, a, err = h.signStatus(r, st, hash, nil, now); err != nil {
+		if _, a, err = h.signStatus(r, key.serial, st, key.hash, nil, now); err != nil {
 			h.log.Error("signing an OCSP answer", "serial", key.serial, "err", err)
 			return errorResponse(ocsp.InternalError)
 		}
@@ -522,14 +548,15 @@ func (h *Service) Answer(ctx context.Context, der []byte) Response {
 	return h.cached(a, now)
 }
 
-// lookup reads a certificate's status; an unknown serial is "unknown".
-func (h *Service) lookup(ctx context.Context, serial string) (models.CertStatus, error) {
-	cert, err := h.store.GetCertificateBySerial(ctx, serial)
+// lookup reads a certificate's status; a serial nobody issued (or one no
+// CA issues, such as zero) is "unknown".
+func (h *Service) lookup(ctx context.Context, sn serial.Number) (models.CertStatus, error) {
+	cert, err := h.store.GetCertificateBySerial(ctx, sn.String())
 	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrInvalid) {
-		return models.CertStatus{Serial: serial, State: "unknown"}, nil
+		return models.CertStatus{Serial: sn.String(), State: "unknown"}, nil
 	}
 	if err != nil {
-		h.log.Error("reading a certificate for OCSP", "serial", serial, "err", err)
+		h.log.Error("reading a certificate for OCSP", "serial", sn, "err", err)
 		return models.CertStatus{}, err
 	}
 	return statusOf(cert), nil

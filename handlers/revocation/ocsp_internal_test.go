@@ -2,9 +2,11 @@ package revocation
 
 import (
 	"crypto"
-	"strconv"
+	"math/big"
 	"testing"
 	"time"
+
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // TestOCSPState_UnknownAnswersAreBounded: made-up serials cannot grow the
@@ -16,7 +18,13 @@ func TestOCSPState_UnknownAnswersAreBounded(t *testing.T) {
 	answer := func() *ocspAnswer {
 		return &ocspAnswer{thisUpdate: t0, nextUpdate: t0.Add(24 * time.Hour), expires: t0.Add(ocspUnknownTTL)}
 	}
-	key := func(i int) ocspKey { return ocspKey{serial: "5eed" + strconv.Itoa(i), hash: crypto.SHA1} }
+	key := func(i int) ocspKey {
+		sn, err := serial.FromBig(big.NewInt(int64(0x5eed0000 + i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ocspKey{serial: sn, hash: crypto.SHA1}
+	}
 	for i := 0; i < ocspUnknownMax+500; i++ {
 		s.putUnknown(key(i), answer(), t0)
 	}

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 // Store is what the revocation service needs of the store.
@@ -85,34 +85,13 @@ type Config struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	// CRLValidity is nextUpdate - thisUpdate (default 24h). A CRL is
-	// regenerated at half-life, and at once after a revocation.
-	CRLValidity time.Duration
+	// Settings are the configuration file's revocation section.
+	Settings
 	// CRLMaxAge caps the HTTP max-age of a CRL (default 5 min).
 	CRLMaxAge time.Duration
-	// OCSPValidity is nextUpdate - thisUpdate of an OCSP response (default
-	// 24h); pre-signed responses are refreshed at half-life.
-	OCSPValidity time.Duration
 	// OCSPMaxAge caps the HTTP max-age of an OCSP response (default 60 s),
 	// so that caches pick up a revocation quickly.
 	OCSPMaxAge time.Duration
-	// ResponderValidity is the life of a delegated responder certificate
-	// (default 30 days); it is rotated when a third of it is left.
-	ResponderValidity time.Duration
-	// NonceEnabled signs a fresh response for requests that carry a nonce
-	// (RFC 6960 §4.4.1); off, the nonce is ignored and the pre-signed
-	// response is returned.
-	NonceEnabled bool
-	// FallbackToCAKey signs OCSP responses with the issuing CA key when no
-	// delegated responder is available.
-	FallbackToCAKey bool
-	// OCSPSignRate caps the OCSP answers signed on request, per second:
-	// those with a nonce and those for serials nobody issued. Pre-signed
-	// answers are never limited. Beyond the cap a nonce request gets the
-	// pre-signed answer without its nonce, and an unknown serial tryLater,
-	// so that a flood of made-up requests cannot keep the HSM from issuing
-	// and signing CRLs (default DefaultOCSPSignRate).
-	OCSPSignRate float64
 	// PollInterval is how often a replica checks the database for CRLs,
 	// responders and revocations made by other replicas (default 1 s).
 	PollInterval time.Duration
@@ -121,11 +100,6 @@ type Config struct {
 	Coalesce time.Duration
 	Observer Observer
 }
-
-// DefaultOCSPSignRate is the default Config.OCSPSignRate: a few
-// percent of what one SoftHSM2 token signs per second, far above what
-// honest clients of a partner CA ask for.
-const DefaultOCSPSignRate = 100
 
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
@@ -176,6 +150,12 @@ type Service struct {
 	pendingMu    sync.Mutex
 	pendingFirst time.Time // earliest revocation not yet in a published CRL
 	pendingLast  time.Time // latest one
+	pendingSeq   uint64    // the latest one's number in revocations
+	// revocations counts the calls of Revoked. A CRL whose read of revoked
+	// certificates started when the count was n holds the first n: unlike
+	// two readings of the injected clock, the count always tells which came
+	// first.
+	revocations atomic.Uint64
 
 	ocsp ocspState
 	// signLimit paces the OCSP answers signed on request (OCSPSignRate).
@@ -192,15 +172,19 @@ type publishedCRL struct {
 	row  models.CRL
 	pem  []byte
 	etag string
-	// readAt is when this replica started reading the revoked
-	// certificates for a CRL it generated; zero for a loaded one.
-	readAt time.Time
+	// readSeq is Service.revocations when this replica started reading
+	// the revoked certificates for a CRL it generated; zero for a loaded
+	// one.
+	readSeq uint64
 }
 
 // New checks the configuration and returns the service. It does
 // no I/O: Run loads or generates the CRLs and the OCSP responder, and until
 // then the endpoints answer 503 / tryLater.
 func New(cfg Config) (*Service, error) {
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	switch {
 	case cfg.Store == nil:
@@ -276,14 +260,19 @@ func (h *Service) Revoked(c *models.Certificate) {
 	if c == nil {
 		return
 	}
-	now := time.Now()
+	now := h.now()
 	h.pendingMu.Lock()
 	if h.pendingFirst.IsZero() {
 		h.pendingFirst = now
 	}
 	h.pendingLast = now
+	h.pendingSeq = h.revocations.Add(1)
 	h.pendingMu.Unlock()
-	h.ocsp.forget(c.Serial)
+	if sn, err := serial.Parse(c.Serial); err == nil {
+		h.ocsp.forget(sn)
+	} else {
+		h.log.Error("a revoked certificate has a bad serial", "serial", c.Serial, "err", err)
+	}
 	go h.presignStatus(context.Background(), statusOf(c))
 	select {
 	case h.kick <- struct{}{}:
@@ -295,7 +284,7 @@ func (h *Service) Revoked(c *models.Certificate) {
 // revocations and records how long publication took.
 func (h *Service) publishRevocations(ctx context.Context) {
 	h.pendingMu.Lock()
-	first, last := h.pendingFirst, h.pendingLast
+	first, last, seq := h.pendingFirst, h.pendingLast, h.pendingSeq
 	h.pendingMu.Unlock()
 	if last.IsZero() {
 		return
@@ -307,16 +296,16 @@ func (h *Service) publishRevocations(ctx context.Context) {
 	h.mu.RLock()
 	p := h.crls[CRLIssuing]
 	h.mu.RUnlock()
-	if p == nil || !p.covers(last) {
+	if p == nil || !p.covers(last, seq) {
 		return // another replica holds the lock: retried on the next tick
 	}
-	took := time.Since(first)
+	took := h.now().Sub(first)
 	h.lastPublishMS.Store(took.Milliseconds())
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.RevokeToPublish(took)
 	}
 	h.pendingMu.Lock()
-	if h.pendingLast.Equal(last) {
+	if h.pendingSeq == seq {
 		h.pendingFirst, h.pendingLast = time.Time{}, time.Time{}
 	} else {
 		// Revocations arrived while this CRL was made; their kick is queued.
@@ -326,11 +315,11 @@ func (h *Service) publishRevocations(ctx context.Context) {
 	h.log.Info("CRL published after revocation", "number", p.row.Number, "entries", p.row.Entries, "revoke_to_publish_ms", took.Milliseconds())
 }
 
-// covers reports whether the CRL was built from a read made after t:
-// this replica generated it from a read that started later, or its
-// thisUpdate (whole seconds, rounded down) is later.
-func (p *publishedCRL) covers(t time.Time) bool {
-	return p.row.ThisUpdate.After(t) || p.readAt.After(t)
+// covers reports whether the CRL holds the revocation numbered seq, made at
+// t: this replica generated it from a read that started after that
+// revocation, or its thisUpdate (whole seconds, rounded down) is later.
+func (p *publishedCRL) covers(t time.Time, seq uint64) bool {
+	return p.row.ThisUpdate.After(t) || p.readSeq >= seq
 }
 
 // refresh is one tick of Run.
@@ -397,11 +386,11 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 		if !h.needsCRL(latest, h.now(), since) {
 			return nil
 		}
-		row, readAt, err := h.generateCRL(ctx, issuer, latest)
+		row, readSeq, err := h.generateCRL(ctx, issuer, latest)
 		if err != nil {
 			return err
 		}
-		h.installRead(issuer, row, readAt)
+		h.installRead(issuer, row, readSeq)
 		return nil
 	})
 	return err
@@ -433,22 +422,23 @@ func (h *Service) loadLatest(ctx context.Context, issuer string) (*models.CRL, e
 }
 
 // generateCRL builds, lints, signs and stores the next CRL of issuer.
-// It returns the row and when the read of revoked certificates started.
-func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models.CRL) (*models.CRL, time.Time, error) {
-	start := time.Now()
+// It returns the row and the count of revocations (Service.revocations)
+// when the read of revoked certificates started.
+func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models.CRL) (*models.CRL, uint64, error) {
+	readSeq := h.revocations.Load()
 	now := h.now()
 	thisUpdate := now.UTC().Truncate(time.Second)
 	var entries []signer.RevokedCert
 	if issuer == CRLIssuing {
 		revoked, err := h.store.RevokedEntries(ctx, now)
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, 0, err
 		}
 		entries = make([]signer.RevokedCert, 0, len(revoked))
 		for _, r := range revoked {
-			serial, ok := new(big.Int).SetString(r.Serial, 16)
-			if !ok {
-				return nil, time.Time{}, fmt.Errorf("revoked certificate has a non-hex serial %q", r.Serial)
+			sn, err := serial.Parse(r.Serial)
+			if err != nil {
+				return nil, 0, fmt.Errorf("revoked certificate: %w", err)
 			}
 			at := r.RevokedAt
 			// A revocation stamped by a replica whose clock is ahead must
@@ -457,7 +447,7 @@ func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models
 			if at.After(thisUpdate) {
 				at = thisUpdate
 			}
-			entries = append(entries, signer.RevokedCert{Serial: serial, RevokedAt: at, Reason: r.RevocationReason})
+			entries = append(entries, signer.RevokedCert{Serial: sn, RevokedAt: at, Reason: r.RevocationReason})
 		}
 	}
 	// Numbers go on above every stored CRL of this issuer, also those of a
@@ -469,32 +459,33 @@ func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models
 	if top, err := h.store.LatestCRLInfo(ctx, issuer, models.AnyKey); err == nil && top.Number >= number {
 		number = top.Number + 1
 	} else if err != nil && !errors.Is(err, models.ErrNotFound) {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
 	der, err := h.signers[issuer].Sign(signer.CRLTemplate{
 		Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: entries,
 	})
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
 	row := &models.CRL{Issuer: issuer, KeyID: h.keyIDs[issuer], Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: len(entries), DER: der}
 	if err := h.store.SaveCRL(ctx, row); err != nil {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
 	h.generated.Add(1)
-	took := time.Since(start)
+	took := h.now().Sub(now)
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.CRLGenerated(issuer, len(entries), took)
 	}
 	h.log.Info("CRL generated", "issuer", issuer, "number", number, "entries", len(entries), "ms", took.Milliseconds())
-	return row, start, nil
+	return row, readSeq, nil
 }
 
 // install serves row if it is newer than what is served.
-func (h *Service) install(issuer string, row *models.CRL) { h.installRead(issuer, row, time.Time{}) }
+func (h *Service) install(issuer string, row *models.CRL) { h.installRead(issuer, row, 0) }
 
-// installRead is install for a CRL generated here from a read at readAt.
-func (h *Service) installRead(issuer string, row *models.CRL, readAt time.Time) {
+// installRead is install for a CRL generated here from a read that started
+// when revocations was readSeq.
+func (h *Service) installRead(issuer string, row *models.CRL, readSeq uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if cur := h.crls[issuer]; cur != nil && cur.row.Number >= row.Number {
@@ -502,10 +493,10 @@ func (h *Service) installRead(issuer string, row *models.CRL, readAt time.Time) 
 	}
 	sum := sha256.Sum256(row.DER)
 	h.crls[issuer] = &publishedCRL{
-		row:    *row,
-		pem:    pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: row.DER}),
-		etag:   `"` + hex.EncodeToString(sum[:16]) + `"`,
-		readAt: readAt,
+		row:     *row,
+		pem:     pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: row.DER}),
+		etag:    `"` + hex.EncodeToString(sum[:16]) + `"`,
+		readSeq: readSeq,
 	}
 }
 
@@ -541,6 +532,11 @@ func (h *Service) loadOfflineRootCRL() {
 	h.install(CRLRoot, &models.CRL{Issuer: CRLRoot, Number: crl.Number.Int64(), ThisUpdate: crl.ThisUpdate, NextUpdate: crl.NextUpdate,
 		Entries: len(crl.RevokedCertificateEntries), DER: b})
 }
+
+// wallNow is wall time, read where the service compares a moment with the
+// store's stamps: the store stamps revoked_at with its own clock, not with
+// Config.Now, so "revoked since" must be asked in wall time.
+func wallNow() time.Time { return time.Now() }
 
 // ErrNotReady means a CRL or the OCSP responder is not available yet (the
 // service has not loaded or generated it).
@@ -644,7 +640,8 @@ func (h *Service) Status() Status {
 	h.mu.RUnlock()
 	if r := h.ocsp.current(); r != nil {
 		cert := r.Certificate()
-		out.OCSP = &OCSPInfo{ResponderSubject: cert.Subject.String(), Serial: signer.SerialHex(cert.SerialNumber), NotAfter: cert.NotAfter,
+		sn, _ := serial.FromBig(cert.SerialNumber) // parsed by crypto/x509: never negative
+		out.OCSP = &OCSPInfo{ResponderSubject: cert.Subject.String(), Serial: sn.String(), NotAfter: cert.NotAfter,
 			Delegated: r.Delegated(), URL: base + "/ocsp"}
 	}
 	if ms := h.lastPublishMS.Load(); ms >= 0 {

@@ -330,3 +330,33 @@ func (u *URI) selector() string {
 	}
 	return "no token selector"
 }
+
+// SiblingURI derives, from the URI text ref, the URI of another object in
+// the same token: every attribute of ref is kept exactly as written (the
+// token selector, module-path, the PIN attribute, vendor x- attributes), and
+// object and id are replaced by object=label. The text is edited rather than
+// parsed and re-rendered because String redacts pin-value, which must
+// survive. ref must be a URI ParseURI accepts; errors never repeat it.
+func SiblingURI(ref, label string) (string, error) {
+	if _, err := ParseURI(ref); err != nil {
+		return "", err
+	}
+	if label == "" {
+		return "", fmt.Errorf("%w: the sibling object needs a label", ErrBadURI)
+	}
+	const scheme = "pkcs11:"
+	path, query, hasQuery := strings.Cut(ref[len(scheme):], "?")
+	var attrs []string
+	for _, a := range splitNonEmpty(path, ";") {
+		if strings.HasPrefix(a, "object=") || strings.HasPrefix(a, "id=") {
+			continue
+		}
+		attrs = append(attrs, a)
+	}
+	attrs = append(attrs, "object="+escape(label, false))
+	out := ref[:len(scheme)] + strings.Join(attrs, ";")
+	if hasQuery {
+		out += "?" + query
+	}
+	return out, nil
+}

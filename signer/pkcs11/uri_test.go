@@ -219,3 +219,74 @@ func TestParseKeyType_AcceptsTheFourCAKeyTypes(t *testing.T) {
 		})
 	}
 }
+
+func TestSiblingURI_SameTokenModuleAndPINSourceAnotherObject(t *testing.T) {
+	const mod = "module-path=" + so
+	tests := []struct {
+		name, ref, label, want string
+	}{
+		{"token, object, pin-source file:", "pkcs11:token=certdesk;object=issuing-ca?" + mod + "&pin-source=file:/run/secrets/pin", "ocsp-202601021504",
+			"pkcs11:token=certdesk;object=ocsp-202601021504?" + mod + "&pin-source=file:/run/secrets/pin"},
+		{"pin-source file:/// kept as written", "pkcs11:token=certdesk;object=issuing-ca?" + mod + "&pin-source=file:///run/secrets/pin", "ocsp-1",
+			"pkcs11:token=certdesk;object=ocsp-1?" + mod + "&pin-source=file:///run/secrets/pin"},
+		{"pin-source env:", "pkcs11:token=certdesk;object=issuing-ca?" + mod + "&pin-source=env:HSM_PIN", "ocsp-1",
+			"pkcs11:token=certdesk;object=ocsp-1?" + mod + "&pin-source=env:HSM_PIN"},
+		{"pin-value survives, percent-encoding and all", "pkcs11:token=certdesk;object=issuing-ca?" + mod + "&pin-value=p%26ss", "ocsp-1",
+			"pkcs11:token=certdesk;object=ocsp-1?" + mod + "&pin-value=p%26ss"},
+		{"id= is dropped", "pkcs11:token=certdesk;id=%01%02?" + mod + "&pin-source=env:P", "ocsp-1",
+			"pkcs11:token=certdesk;object=ocsp-1?" + mod + "&pin-source=env:P"},
+		{"object and id both dropped", "pkcs11:object=ca;token=certdesk;id=%01?" + mod + "&pin-source=env:P", "ocsp-1",
+			"pkcs11:token=certdesk;object=ocsp-1?" + mod + "&pin-source=env:P"},
+		{"serial selector", "pkcs11:serial=0123456789abcdef;object=ca?" + mod + "&pin-source=env:P", "ocsp-1",
+			"pkcs11:serial=0123456789abcdef;object=ocsp-1?" + mod + "&pin-source=env:P"},
+		{"slot-id selector", "pkcs11:slot-id=7;object=ca?" + mod + "&pin-value=1234", "ocsp-1",
+			"pkcs11:slot-id=7;object=ocsp-1?" + mod + "&pin-value=1234"},
+		{"no object yet", "pkcs11:token=t?" + mod + "&pin-value=1", "ocsp-1",
+			"pkcs11:token=t;object=ocsp-1?" + mod + "&pin-value=1"},
+		{"type, vendor path and query attributes kept, in order", "PKCS11:token=Cert%20Desk;type=private;x-vendor=1;object=ca?x-q=2&" + mod + "&pin-source=env:P", "ocsp-1",
+			"PKCS11:token=Cert%20Desk;type=private;x-vendor=1;object=ocsp-1?x-q=2&" + mod + "&pin-source=env:P"},
+		{"label percent-encoded", "pkcs11:token=t;object=ca?" + mod + "&pin-value=1", "ocsp key;2",
+			"pkcs11:token=t;object=ocsp%20key%3B2?" + mod + "&pin-value=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := SiblingURI(tt.ref, tt.label)
+			if err != nil {
+				t.Fatalf("SiblingURI: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("SiblingURI =\n %s\nwant\n %s", got, tt.want)
+			}
+			ref, _ := ParseURI(tt.ref)
+			sib, err := ParseURI(got)
+			if err != nil {
+				t.Fatalf("the sibling does not parse: %v", err)
+			}
+			if sib.Object != tt.label || sib.ID != nil || sib.Token != ref.Token || sib.Serial != ref.Serial ||
+				(sib.SlotID == nil) != (ref.SlotID == nil) || sib.ModulePath != ref.ModulePath ||
+				sib.PinSource != ref.PinSource || sib.PinValue != ref.PinValue {
+				t.Errorf("sibling %+v of %+v", *sib, *ref)
+			}
+		})
+	}
+}
+
+func TestSiblingURI_BadReference_IsRefusedWithoutRepeatingIt(t *testing.T) {
+	tests := []struct{ name, ref, label string }{
+		{"not pkcs11", "demo-file:/ca/issuing.pem", "ocsp-1"},
+		{"no module", "pkcs11:token=t;object=ca?pin-value=s3cret", "ocsp-1"},
+		{"two selectors", "pkcs11:token=t;slot-id=1?module-path=" + so + "&pin-value=s3cret", "ocsp-1"},
+		{"no label", "pkcs11:token=t;object=ca?module-path=" + so + "&pin-value=s3cret", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := SiblingURI(tt.ref, tt.label)
+			if !errors.Is(err, ErrBadURI) {
+				t.Fatalf("SiblingURI = %q, %v; want ErrBadURI", got, err)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error repeats the PIN: %v", err)
+			}
+		})
+	}
+}

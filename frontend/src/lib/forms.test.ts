@@ -8,7 +8,9 @@ import {
   expiryLevel,
   passphraseProblem,
   queryString,
-  revokeReasonsFor,
+  reasonLabel,
+  reasonsFor,
+  type RevocationReasonInfo,
   type NewRequestInput,
 } from "./forms";
 
@@ -49,13 +51,25 @@ describe("evaluateNewRequest", () => {
 });
 
 describe("revocation form", () => {
-  it("offers partners only the four reasons issue 4 allows", () => {
-    expect(revokeReasonsFor("partner").sort()).toEqual(["affiliationChanged", "cessationOfOperation", "keyCompromise", "superseded"]);
+  // As GET /api/v1/revocation/reasons answers (a part of it).
+  const served: RevocationReasonInfo[] = [
+    { name: "superseded", code: 4, label: "Superseded", roles: ["admin", "partner"] },
+    { name: "keyCompromise", code: 1, label: "Key compromise", roles: ["admin", "partner"] },
+    { name: "unspecified", code: 0, label: "Unspecified", roles: ["admin"] },
+    { name: "cACompromise", code: 2, label: "CA compromise", roles: ["admin"] },
+  ];
+  const offered: Array<[string, string[]]> = [
+    ["partner", ["superseded", "keyCompromise"]],
+    ["admin", ["superseded", "keyCompromise", "unspecified", "cACompromise"]],
+    ["auditor", []],
+  ];
+  it.each(offered)("offers a %s the reasons the server allows that role, in its order", (role, want) => {
+    expect(reasonsFor(served, role as never).map((r) => r.name)).toEqual(want);
   });
-  it("offers admins every reason but certificateHold and removeFromCRL, and auditors none", () => {
-    expect(revokeReasonsFor("admin")).toContain("unspecified");
-    expect(revokeReasonsFor("admin")).not.toContain("certificateHold");
-    expect(revokeReasonsFor("auditor")).toEqual([]);
+  it("labels a reason from the server's list, and shows an unknown one by name", () => {
+    expect(reasonLabel(served, "keyCompromise")).toBe("Key compromise");
+    expect(reasonLabel(served, "reason(7)")).toBe("reason(7)");
+    expect(reasonLabel(undefined, "superseded")).toBe("superseded");
   });
   const confirm: Array<[string, string, boolean]> = [
     ["", "", false],

@@ -9,38 +9,26 @@ export const MIN_PASSPHRASE = 8;
 export type Role = "partner" | "admin" | "auditor";
 
 /** RevocationReason is an RFC 5280 §5.3.1 CRLReason name the API accepts. */
-export type RevocationReason =
-  | "unspecified"
-  | "keyCompromise"
-  | "cACompromise"
-  | "affiliationChanged"
-  | "superseded"
-  | "cessationOfOperation"
-  | "privilegeWithdrawn"
-  | "aACompromise";
+export type RevocationReason = string;
 
-/** REASON_LABELS are the words shown for each reason. */
-export const REASON_LABELS: Record<RevocationReason, string> = {
-  unspecified: "Unspecified",
-  keyCompromise: "Key compromise — the private key leaked, or may have",
-  cACompromise: "CA compromise",
-  affiliationChanged: "Affiliation changed — the holder left the organisation",
-  superseded: "Superseded — replaced by a new certificate",
-  cessationOfOperation: "Cessation of operation — the service is retired",
-  privilegeWithdrawn: "Privilege withdrawn",
-  aACompromise: "AA compromise",
-};
+/** RevocationReasonInfo is one accepted reason, as GET /api/v1/revocation/reasons lists it. */
+export interface RevocationReasonInfo {
+  name: RevocationReason;
+  /** code is the CRLReason code in CRLs and OCSP answers. */
+  code: number;
+  label: string;
+  /** roles may revoke with this reason. */
+  roles: Role[];
+}
 
-/** revokeReasonsFor lists the reasons a role may pick (issue 4): partners four, admins all but certificateHold/removeFromCRL, auditors none. */
-export function revokeReasonsFor(role: Role): RevocationReason[] {
-  switch (role) {
-    case "partner":
-      return ["superseded", "keyCompromise", "affiliationChanged", "cessationOfOperation"];
-    case "admin":
-      return ["unspecified", "superseded", "keyCompromise", "affiliationChanged", "cessationOfOperation", "privilegeWithdrawn", "cACompromise", "aACompromise"];
-    default:
-      return [];
-  }
+/** reasonsFor keeps the reasons the server lets role give, in the server's order. */
+export function reasonsFor(all: RevocationReasonInfo[], role: Role): RevocationReasonInfo[] {
+  return all.filter((r) => r.roles.includes(role));
+}
+
+/** reasonLabel is the words for a reason name, or the name itself when the list does not have it. */
+export function reasonLabel(all: RevocationReasonInfo[] | undefined, name: RevocationReason): string {
+  return all?.find((r) => r.name === name)?.label ?? name;
 }
 
 /** KEY_COMPROMISE_CONFIRMATION is what the user types to confirm a keyCompromise revocation. */

@@ -1,14 +1,15 @@
 // One certificate: details, downloads, revoke and renew.
 import { useState } from "react";
-import { api, type Certificate, type Me } from "../api";
+import { api, revocationReasons, type Certificate, type Me } from "../api";
 import { ErrorBox, Loading, StateBadge, fmtDate, useLoad } from "../components";
-import { daysUntil, expiryLevel, REASON_LABELS } from "../lib/forms";
+import { daysUntil, expiryLevel, reasonLabel } from "../lib/forms";
 import { Link } from "../router";
 import { Downloads } from "./Downloads";
 import { RevokeDialog } from "./Revoke";
 
 export function CertificatePage({ me, id }: { me: Me; id: string }) {
   const cert = useLoad(() => api<Certificate>(`/api/v1/certificates/${encodeURIComponent(id)}`), [id]);
+  const reasons = useLoad(revocationReasons, []);
   const [revoking, setRevoking] = useState(false);
   const [override, setOverride] = useState<Certificate | null>(null);
   const c = override ?? cert.data;
@@ -44,7 +45,7 @@ export function CertificatePage({ me, id }: { me: Me; id: string }) {
           <>
             <dt>Revoked</dt>
             <dd data-testid="revocation-info">
-              {fmtDate(c.revoked_at)} — {c.revocation_reason ? REASON_LABELS[c.revocation_reason] ?? c.revocation_reason : ""}
+              {fmtDate(c.revoked_at)} — {c.revocation_reason ? reasonLabel(reasons.data, c.revocation_reason) : ""}
             </dd>
           </>
         )}

@@ -5,6 +5,7 @@ import { api, chronological, eventDetail, type AuditEvent, type CertRequest, typ
 import { ErrorBox, Loading, ProblemList, StateBadge, fmtDate, useLoad } from "../components";
 import { parseCSR, type CSRInfo } from "../lib/csr";
 import { inNamespace } from "../lib/identity";
+import { issuanceText } from "../lib/issuance";
 import { Link } from "../router";
 import { Downloads } from "./Downloads";
 
@@ -21,6 +22,7 @@ export function RequestPage({ me, id }: { me: Me; id: string }) {
       </h1>
       <RequestDetails r={r} />
       {r.state === "submitted" && <Decide me={me} r={r} onChange={req.reload} />}
+      {r.state === "approved" && <Issuance me={me} r={r} onChange={req.reload} />}
       {r.state === "issued" && r.certificate_id && (
         <>
           <p>
@@ -170,6 +172,36 @@ export function Decide({ me, r, onChange, testSuffix = "" }: { me: Me; r: CertRe
       {me.role !== "auditor" && (own || (me.role === "partner" && me.org === r.org)) && (
         <button type="button" disabled={busy} onClick={() => act("cancel")} data-testid={`cancel-${r.id}`}>
           Cancel request
+        </button>
+      )}
+      <ErrorBox error={error} />
+    </div>
+  );
+}
+
+/** Issuance shows an approved request's issuance, and an admin's Retry when it failed. */
+export function Issuance({ me, r, onChange }: { me: Me; r: CertRequest; onChange: () => void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const canRetry = r.issuance === "failed" && me.role === "admin" && r.requested_by !== me.subject;
+  async function retry() {
+    setBusy(true);
+    setError(null);
+    try {
+      await api(`/api/v1/requests/${encodeURIComponent(r.id)}/retry`, { body: {} });
+      onChange();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <div className="decide">
+      <p data-testid="issuance-state">{issuanceText(r)}</p>
+      {canRetry && (
+        <button type="button" className="primary" disabled={busy} onClick={retry} data-testid={`retry-${r.id}`}>
+          Retry
         </button>
       )}
       <ErrorBox error={error} />

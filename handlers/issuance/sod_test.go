@@ -1,0 +1,105 @@
+package issuance_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/certdesk/certdesk/handlers/issuance"
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
+	"github.com/certdesk/certdesk/signer"
+)
+
+// allowRenewals switches auto-approval of renewals on for acme.
+func (e *env) allowRenewals() {
+	e.t.Helper()
+	o, err := e.store.GetOrg(bg, "acme")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	o.AutoApproveRenewals = true
+	if err := e.store.UpdateOrg(bg, admin, o); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestSubmit_Renewal_AutoApprovedOnlyForAPartnersSameIdentityRenewal: of
+// the renewals an organisation that allows auto-approval receives, only a
+// partner's renewal with exactly the certificate's identities is signed
+// without a second person; an admin's own renewal waits for another admin.
+func TestSubmit_Renewal_AutoApprovedOnlyForAPartnersSameIdentityRenewal(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		e := newEnv(t, s)
+		old := e.issue("billing")
+		e.allowRenewals()
+		for _, tc := range []struct {
+			name      string
+			who       models.Actor
+			wantState string
+		}{
+			{"an admin alone", admin, models.StateSubmitted},
+			{"a partner of the organisation", partner, models.StateIssued},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				pemText, _ := csr(t, old.Identities...)
+				r, err := e.wf.Submit(bg, tc.who, issuance.Submission{Org: "acme", CSRPEM: pemText, RenewalOf: old.ID})
+				if err != nil {
+					t.Fatalf("Submit: %v", err)
+				}
+				if r.State != tc.wantState {
+					t.Fatalf("renewal by %s is %s, want %s", tc.who.Subject, r.State, tc.wantState)
+				}
+			})
+		}
+	})
+}
+
+func TestSubmit_Renewal_OfRevokedOrExpiredCertificate_RefusedByRuleRenewal(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		e := newEnv(t, s)
+		e.allowRenewals()
+		revoked := e.issue("revoked")
+		if _, err := s.RevokeCertificate(bg, admin, revoked.ID, 4); err != nil {
+			t.Fatal(err)
+		}
+		valid := e.issue("valid")
+		for _, tc := range []struct {
+			name string
+			cert *models.Certificate
+			now  time.Time
+		}{
+			{"revoked", revoked, time.Now()},
+			{"expired", valid, valid.NotAfter.Add(time.Second)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e.wf.Now = func() time.Time { return tc.now }
+				defer func() { e.wf.Now = nil }()
+				pemText, _ := csr(t, tc.cert.Identities...)
+				_, err := e.wf.Submit(bg, partner, issuance.Submission{Org: "acme", CSRPEM: pemText, RenewalOf: tc.cert.ID})
+				var pe *signer.PolicyError
+				if !errors.As(err, &pe) || pe.Rule != "renewal" {
+					t.Fatalf("renewal of a %s certificate: %v, want rule renewal", tc.name, err)
+				}
+			})
+		}
+	})
+}
+
+func TestApprove_KeyBlockedAfterSubmission_Refused(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		e := newEnv(t, s)
+		r := e.submit("late")
+		if err := s.BlockKey(bg, admin, &models.BlockedKey{KeySHA256: r.KeySHA256, Reason: "reported"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.wf.Approve(bg, admin2, r.ID, "ok")
+		var pe *signer.PolicyError
+		if !errors.As(err, &pe) || pe.Rule != signer.RuleBlockedKey {
+			t.Fatalf("approving a request whose key is now blocked: %v", err)
+		}
+		if got, _ := s.GetRequest(bg, r.ID); got.State != models.StateSubmitted {
+			t.Fatalf("request is %s, want still submitted", got.State)
+		}
+	})
+}

@@ -1,2 +1,0 @@
--- certdesk schema, version 6 (postgres): reserved for a change made on another
--- branch at the same time; the merge replaces this file with that change.
