@@ -33,6 +33,9 @@ const (
 	ActionTokenCreate         = "token.create"
 	ActionTokenRevoke         = "token.revoke"
 	ActionMembershipSet       = "membership.set"
+	ActionInvitationCreate    = "invitation.create"
+	ActionInvitationRevoke    = "invitation.revoke"
+	ActionInvitationAccept    = "invitation.accept"
 	ActionOrgCreate           = "org.create"
 	ActionOrgUpdate           = "org.update"
 	ActionOrgAutoApprove      = "org.auto_approve_renewals"
@@ -236,6 +239,38 @@ type MembershipSetEvent struct {
 
 // Action is ActionMembershipSet.
 func (MembershipSetEvent) Action() string { return ActionMembershipSet }
+
+// InvitationCreateEvent records an admin's invitation of an e-mail address
+// to an organisation.
+type InvitationCreateEvent struct {
+	Email     string `json:"email"`
+	ExpiresAt string `json:"expires_at"`
+	Org       string `json:"org"`
+}
+
+// Action is ActionInvitationCreate.
+func (InvitationCreateEvent) Action() string { return ActionInvitationCreate }
+
+// InvitationRevokeEvent records an invitation withdrawn before it was
+// accepted.
+type InvitationRevokeEvent struct {
+	Email string `json:"email"`
+	Org   string `json:"org"`
+}
+
+// Action is ActionInvitationRevoke.
+func (InvitationRevokeEvent) Action() string { return ActionInvitationRevoke }
+
+// InvitationAcceptEvent records a sign-in with the invited, verified
+// e-mail address that joined the organisation.
+type InvitationAcceptEvent struct {
+	Email   string `json:"email"`
+	Org     string `json:"org"`
+	Subject string `json:"subject"`
+}
+
+// Action is ActionInvitationAccept.
+func (InvitationAcceptEvent) Action() string { return ActionInvitationAccept }
 
 // OrgSnapshot is an organisation's audited fields.
 type OrgSnapshot struct {

@@ -30,6 +30,8 @@ type AuthStore interface {
 	DeleteSession(ctx context.Context, id string) error
 	LookupToken(ctx context.Context, hash string) (*models.APIToken, error)
 	GetMembership(ctx context.Context, subject string) (string, error)
+	SeeUser(ctx context.Context, u models.User) error
+	AcceptInvitation(ctx context.Context, a models.Actor, subject, email string, verified bool) (string, error)
 	Record(ctx context.Context, a models.Actor, objectType, objectID string, ev models.Event) error
 }
 
@@ -61,9 +63,11 @@ type Auth struct {
 // provider is what discovery found: the OpenID provider, its ID token
 // verifier, the OAuth 2.0 client and the end-session endpoint.
 type provider struct {
+	op         *oidc.Provider
 	verifier   *oidc.IDTokenVerifier
 	oauth      oauth2.Config
 	endSession string // the provider's end_session_endpoint, "" if none
+	userinfo   bool   // the provider has a userinfo_endpoint
 }
 
 // NewAuth discovers the provider at cfg.Issuer and returns a ready Auth.
@@ -181,6 +185,7 @@ func discover(ctx context.Context, cfg AuthConfig) (*provider, error) {
 	}
 	var disco struct {
 		EndSession string   `json:"end_session_endpoint"`
+		UserInfo   string   `json:"userinfo_endpoint"`
 		PKCE       []string `json:"code_challenge_methods_supported"`
 	}
 	if err := p.Claims(&disco); err != nil {
@@ -190,6 +195,8 @@ func discover(ctx context.Context, cfg AuthConfig) (*provider, error) {
 		return nil, fmt.Errorf("oidc.issuer: the provider does not support PKCE S256 (supports %v)", disco.PKCE)
 	}
 	return &provider{
+		op:       p,
+		userinfo: disco.UserInfo != "",
 		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
 		oauth: oauth2.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: p.Endpoint(),
@@ -293,6 +300,18 @@ func claimStrings(v any) []string {
 func claimString(m map[string]any, name string) string {
 	s, _ := m[name].(string)
 	return s
+}
+
+// claimTrue reads a boolean claim such as email_verified. Some providers
+// send it as the string "true"; anything else is false.
+func claimTrue(m map[string]any, name string) bool {
+	switch v := m[name].(type) {
+	case bool:
+		return v
+	case string:
+		return strings.EqualFold(v, "true")
+	}
+	return false
 }
 
 // markStateUsed records state as consumed and reports whether it already

@@ -33,6 +33,7 @@ func testServer(t *testing.T) *echo.Echo {
 		Requests:     &handlers.Requests{},
 		Certificates: &handlers.Certificates{},
 		Orgs:         &handlers.Orgs{},
+		Users:        &handlers.Users{},
 		Tokens:       &handlers.Tokens{},
 		BlockedKeys:  &handlers.BlockedKeys{},
 		Audit:        &handlers.Audit{},

@@ -27,6 +27,7 @@ type Deps struct {
 	Requests     *handlers.Requests
 	Certificates *handlers.Certificates
 	Orgs         *handlers.Orgs
+	Users        *handlers.Users // users, membership removal, invitations; nil to leave them out
 	Tokens       *handlers.Tokens
 	Audit        *handlers.Audit
 	CAFiles      *handlers.CAFiles
@@ -123,6 +124,13 @@ func New(d Deps) *echo.Echo {
 	api.PUT("/orgs/:slug", d.Orgs.Update, admin)
 	api.GET("/orgs/:slug/members", d.Orgs.Members, admin)
 	api.POST("/orgs/:slug/members", d.Orgs.AddMember, admin)
+	if d.Users != nil {
+		api.GET("/users", d.Users.List, admin)
+		api.DELETE("/orgs/:slug/members/:subject", d.Users.RemoveMember, admin)
+		api.GET("/orgs/:slug/invitations", d.Users.Invitations, admin)
+		api.POST("/orgs/:slug/invitations", d.Users.Invite, admin)
+		api.DELETE("/orgs/:slug/invitations/:id", d.Users.RevokeInvitation, admin)
+	}
 
 	api.GET("/tokens", d.Tokens.List, any)
 	api.POST("/tokens", d.Tokens.Create, any)

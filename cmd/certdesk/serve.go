@@ -217,6 +217,7 @@ func webDeps(store *models.Store, ca *signer.CA, wf *issuance.Workflow, rev *rev
 		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(issuing.Raw), Now: now, Revoker: wf},
 		Revocation:   &handlers.Revocation{Service: rev},
 		Orgs:         &handlers.Orgs{Store: store},
+		Users:        &handlers.Users{Store: store},
 		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
 		BlockedKeys:  &handlers.BlockedKeys{Store: store},
 		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(issuing)},
