@@ -72,6 +72,8 @@ type Request struct {
 	// FailureReason, on an approved request, says why its certificate could
 	// not be issued; recovery leaves it alone until an admin retries it.
 	FailureReason string    `gorm:"type:text;not null;default:''" json:"failure_reason,omitempty"`
+	Via           string    `gorm:"size:16" json:"via,omitempty"`      // channel: "" (portal), ViaACME, ViaEST, ViaRenew
+	ViaRef        string    `gorm:"size:255" json:"via_ref,omitempty"` // e.g. "binding/<id> account/<id>"
 	CreatedAt     time.Time `gorm:"index" json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }

@@ -40,6 +40,8 @@ func testServer(t *testing.T) *echo.Echo {
 		CAFiles:      &handlers.CAFiles{},
 		Health:       &handlers.Health{},
 		Stats:        &handlers.Stats{},
+		ACMEBindings: &handlers.ACMEBindings{},
+		Renew:        &handlers.Renew{},
 		Frontend:     fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}},
 	})
 }

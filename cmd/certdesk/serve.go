@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -166,6 +167,9 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	deps := webDeps(store, ca, wf, rev, opts)
 	deps.Log, deps.Auth, deps.Health, deps.Metrics, deps.MetricsToken = log, auth, health, metrics, metricsToken
 	deps.Audit.Log = log
+	if err := addAutomation(&deps, cfg, store, wf, ca); err != nil {
+		return nil, err
+	}
 	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
 	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer, Auth: auth}, nil
 }
@@ -238,6 +242,13 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 		}
+	}
+	tlsCfg, err := serverTLS(cfg.TLS, p.CA, log)
+	if err != nil {
+		return err
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	srv := &http.Server{
 		Handler:           p.Echo,
