@@ -92,56 +92,159 @@ func actionOf(ev Event) string {
 }
 
 // appendAudit adds one event to the chain inside tx, the transaction of the
-// change it records. It locks the chain head (SELECT … FOR UPDATE on
-// PostgreSQL; SQLite transactions are serial), so concurrent appends get
-// contiguous sequence numbers and each links to its predecessor. Callers make
-// it the last statement of their transaction, so the head lock is held only
-// until commit and always taken after any row locks (no lock-order cycles).
+// change it records; see appendAudits.
 func (s *Store) appendAudit(tx *gorm.DB, a Actor, org, objectType, objectID string, event Event) error {
-	action := actionOf(event)
-	if strings.TrimSpace(a.Subject) == "" {
-		return fmt.Errorf("%w: audit event %q needs an actor", ErrInvalid, action)
+	return s.appendAudits(tx, auditEntry{Actor: a, Org: org, ObjectType: objectType, ObjectID: objectID, Event: event})
+}
+
+// auditEntry is one event to append: who, in which organisation, about
+// which object.
+type auditEntry struct {
+	Actor      Actor
+	Org        string
+	ObjectType string
+	ObjectID   string
+	Event      Event
+}
+
+// appendAudits adds events to the chain inside tx, the transaction of the
+// change they record, in order, with one update of the chain head for all of
+// them. Callers make it the last statement of their transaction, so the head
+// lock is always taken after any row locks (no lock-order cycles) and held
+// only for the event insert and the commit.
+//
+// The head row is locked by the conditional UPDATE that advances it
+// (… WHERE seq = <expected> AND hash = <expected>): it matches only when the
+// stored head is the one the events were linked to, so concurrent appends
+// still get contiguous sequence numbers and each links to its predecessor.
+// The expected head is the last one this process wrote (kept in the Store;
+// an append that follows another in the same transaction links to that one);
+// when the stored head differs — another process appended, or a transaction
+// that advanced it rolled back — it is read with SELECT … FOR UPDATE and the
+// events are linked again.
+func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
+	details := make([]string, len(entries))
+	for i, e := range entries {
+		action := actionOf(e.Event)
+		if strings.TrimSpace(e.Actor.Subject) == "" {
+			return fmt.Errorf("%w: audit event %q needs an actor", ErrInvalid, action)
+		}
+		if strings.TrimSpace(action) == "" {
+			return fmt.Errorf("%w: audit event needs an action", ErrInvalid)
+		}
+		d, err := canonicalDetail(e.Event)
+		if err != nil {
+			return err
+		}
+		details[i] = d
 	}
-	if strings.TrimSpace(action) == "" {
-		return fmt.Errorf("%w: audit event needs an action", ErrInvalid)
+	pending, _ := tx.Statement.Context.Value(committedEventsKey{}).(*[]AuditEvent)
+	var (
+		evs []AuditEvent
+		err error
+	)
+	if pending != nil && len(*pending) > 0 {
+		// This transaction already holds the head lock: link to its own
+		// last event.
+		last := (*pending)[len(*pending)-1]
+		evs, err = s.advanceHead(tx, auditHead{ID: 1, Seq: last.Seq, Hash: last.Hash}, entries, details)
+	} else {
+		evs, err = s.advanceCachedHead(tx, entries, details)
 	}
-	d, err := canonicalDetail(event)
 	if err != nil {
 		return err
 	}
-	var head auditHead
-	if err := s.forUpdate(tx).Where("id = ?", 1).Take(&head).Error; err != nil {
-		return fmt.Errorf("locking audit head: %w", err)
-	}
-	ev := AuditEvent{
-		Seq:        head.Seq + 1,
-		Time:       s.now(),
-		Actor:      cut(a.Subject, maxActor),
-		Role:       cut(a.Role, maxRole),
-		Org:        cut(org, maxOrg),
-		Action:     cut(action, maxAction),
-		ObjectType: cut(objectType, maxObjectType),
-		ObjectID:   cut(objectID, maxObjectID),
-		Source:     cut(a.Source, maxSource),
-		Detail:     d,
-		PrevHash:   head.Hash,
-	}
-	ev.Hash = AuditHash(&ev)
-	if err := tx.Create(&ev).Error; err != nil {
+	if err := tx.Create(&evs).Error; err != nil {
 		return fmt.Errorf("appending audit event: %w", err)
 	}
-	res := tx.Model(&auditHead{}).Where("id = ? AND seq = ?", 1, head.Seq).
-		Updates(map[string]any{"seq": ev.Seq, "hash": ev.Hash})
-	if res.Error != nil {
-		return fmt.Errorf("advancing audit head: %w", res.Error)
-	}
-	if res.RowsAffected != 1 {
-		return fmt.Errorf("advancing audit head: %w: head moved concurrently", ErrConflict)
-	}
-	if pending, ok := tx.Statement.Context.Value(committedEventsKey{}).(*[]AuditEvent); ok {
-		*pending = append(*pending, ev)
+	if pending != nil {
+		*pending = append(*pending, evs...)
 	}
 	return nil
+}
+
+// advanceCachedHead links the events to the head this process last wrote
+// and advances the stored head if it is still that one; otherwise it locks
+// and reads the stored head and links to it. The process's head mutex is
+// held until the head row is locked, so that appends of this process queue
+// on the row lock in the order they will link, instead of racing for it.
+func (s *Store) advanceCachedHead(tx *gorm.DB, entries []auditEntry, details []string) ([]AuditEvent, error) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	if s.headKnown {
+		evs, err := s.advanceHead(tx, s.head, entries, details)
+		if err == nil {
+			s.setHead(evs)
+			return evs, nil
+		}
+		if !errors.Is(err, errHeadMoved) {
+			return nil, err
+		}
+	}
+	var head auditHead
+	if err := s.forUpdate(tx).Where("id = ?", 1).Take(&head).Error; err != nil {
+		return nil, fmt.Errorf("locking audit head: %w", err)
+	}
+	evs, err := s.advanceHead(tx, head, entries, details)
+	if err != nil {
+		if errors.Is(err, errHeadMoved) {
+			return nil, fmt.Errorf("advancing audit head: %w: head moved concurrently", ErrConflict)
+		}
+		return nil, err
+	}
+	s.setHead(evs)
+	return evs, nil
+}
+
+// setHead remembers the head that evs lead to (s.headMu held).
+func (s *Store) setHead(evs []AuditEvent) {
+	last := evs[len(evs)-1]
+	s.head, s.headKnown = auditHead{ID: 1, Seq: last.Seq, Hash: last.Hash}, true
+}
+
+// forgetHead drops the remembered head, e.g. after a transaction that
+// advanced it rolled back; the next append reads it.
+func (s *Store) forgetHead() {
+	s.headMu.Lock()
+	s.headKnown = false
+	s.headMu.Unlock()
+}
+
+// errHeadMoved means the stored chain head is not the one expected.
+var errHeadMoved = errors.New("the audit chain head moved")
+
+// advanceHead makes the events that follow head and moves the stored head
+// to the last of them, if the stored head is head (errHeadMoved otherwise).
+func (s *Store) advanceHead(tx *gorm.DB, head auditHead, entries []auditEntry, details []string) ([]AuditEvent, error) {
+	evs := make([]AuditEvent, len(entries))
+	now := s.now()
+	prev := head
+	for i, e := range entries {
+		evs[i] = AuditEvent{
+			Seq:        prev.Seq + 1,
+			Time:       now,
+			Actor:      cut(e.Actor.Subject, maxActor),
+			Role:       cut(e.Actor.Role, maxRole),
+			Org:        cut(e.Org, maxOrg),
+			Action:     cut(actionOf(e.Event), maxAction),
+			ObjectType: cut(e.ObjectType, maxObjectType),
+			ObjectID:   cut(e.ObjectID, maxObjectID),
+			Source:     cut(e.Actor.Source, maxSource),
+			Detail:     details[i],
+			PrevHash:   prev.Hash,
+		}
+		evs[i].Hash = AuditHash(&evs[i])
+		prev = auditHead{ID: 1, Seq: evs[i].Seq, Hash: evs[i].Hash}
+	}
+	res := tx.Model(&auditHead{}).Where("id = ? AND seq = ? AND hash = ?", 1, head.Seq, head.Hash).
+		Updates(map[string]any{"seq": prev.Seq, "hash": prev.Hash})
+	if res.Error != nil {
+		return nil, fmt.Errorf("advancing audit head: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return nil, errHeadMoved
+	}
+	return evs, nil
 }
 
 // cut shortens s to at most n bytes without splitting a UTF-8 sequence

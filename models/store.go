@@ -118,6 +118,12 @@ type Store struct {
 
 	lockMu sync.Mutex
 	locks  map[int64]*sync.Mutex // SQLite only: in-process stand-in for advisory locks
+
+	// headMu guards head, the audit chain head this process last wrote
+	// (appendAudits links to it when it is still the stored one).
+	headMu    sync.Mutex
+	head      auditHead
+	headKnown bool
 }
 
 // Open connects to the database described by cfg (the DSN read from
@@ -265,6 +271,10 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var events []AuditEvent
 	ctx = context.WithValue(ctx, committedEventsKey{}, &events)
 	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
+		if len(events) > 0 {
+			// The head it advanced was rolled back with it.
+			s.forgetHead()
+		}
 		return unavailable(err)
 	}
 	if s.AuditSink != nil {
