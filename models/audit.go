@@ -111,17 +111,18 @@ type auditEntry struct {
 // change they record, in order, with one update of the chain head for all of
 // them. Callers make it the last statement of their transaction, so the head
 // lock is always taken after any row locks (no lock-order cycles) and held
-// only for the event insert and the commit.
+// only for writing the events and the commit.
 //
-// The head row is locked by the conditional UPDATE that advances it
-// (… WHERE seq = <expected> AND hash = <expected>): it matches only when the
-// stored head is the one the events were linked to, so concurrent appends
-// still get contiguous sequence numbers and each links to its predecessor.
-// The expected head is the last one this process wrote (kept in the Store;
-// an append that follows another in the same transaction links to that one);
-// when the stored head differs — another process appended, or a transaction
-// that advanced it rolled back — it is read with SELECT … FOR UPDATE and the
-// events are linked again.
+// In a transaction of Store.tx, the process's appends are serialised by the
+// Store's head mutex, taken here and released when the transaction ends, so
+// the head this process last committed is the stored one unless another
+// process appended. The events are linked to it and written by one statement
+// that advances the head only if it is still that one (… WHERE seq = … AND
+// hash = …), which is also what locks the head row; otherwise the head is
+// read with SELECT … FOR UPDATE and the events linked to it. Either way,
+// concurrent appends get contiguous sequence numbers and each links to its
+// predecessor. A further append in the same transaction links to the
+// transaction's own last event.
 func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
 	details := make([]string, len(entries))
 	for i, e := range entries {
@@ -138,72 +139,76 @@ func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
 		}
 		details[i] = d
 	}
-	pending, _ := tx.Statement.Context.Value(committedEventsKey{}).(*[]AuditEvent)
-	var (
-		evs []AuditEvent
-		err error
-	)
-	if pending != nil && len(*pending) > 0 {
-		// This transaction already holds the head lock: link to its own
-		// last event.
-		last := (*pending)[len(*pending)-1]
-		evs, err = s.advanceHead(tx, auditHead{ID: 1, Seq: last.Seq, Hash: last.Hash}, entries, details)
-	} else {
-		evs, err = s.advanceCachedHead(tx, entries, details)
+	st, _ := tx.Statement.Context.Value(committedEventsKey{}).(*txAudit)
+	var evs []AuditEvent
+	switch {
+	case st != nil && len(st.events) > 0:
+		// This transaction already holds the head.
+		head := st.events[len(st.events)-1].head()
+		evs = s.linkEvents(head, entries, details)
+		if err := s.writeEvents(tx, head, evs); err != nil {
+			return err
+		}
+	case st != nil:
+		s.headMu.Lock()
+		st.holdsHead = true // released when the transaction ends (Store.tx)
+		var err error
+		if evs, err = s.appendAtHead(tx, entries, details); err != nil {
+			return err
+		}
+		s.head, s.headKnown = evs[len(evs)-1].head(), true
+	default:
+		// Not a Store.tx transaction: lock the head row and read it.
+		var err error
+		if evs, err = s.appendAtLockedHead(tx, entries, details); err != nil {
+			return err
+		}
+		s.forgetHead()
 	}
-	if err != nil {
-		return err
-	}
-	if err := tx.Create(&evs).Error; err != nil {
-		return fmt.Errorf("appending audit event: %w", err)
-	}
-	if pending != nil {
-		*pending = append(*pending, evs...)
+	if st != nil {
+		st.events = append(st.events, evs...)
 	}
 	return nil
 }
 
-// advanceCachedHead links the events to the head this process last wrote
-// and advances the stored head if it is still that one; otherwise it locks
-// and reads the stored head and links to it. The process's head mutex is
-// held until the head row is locked, so that appends of this process queue
-// on the row lock in the order they will link, instead of racing for it.
-func (s *Store) advanceCachedHead(tx *gorm.DB, entries []auditEntry, details []string) ([]AuditEvent, error) {
-	s.headMu.Lock()
-	defer s.headMu.Unlock()
+// head is the chain head that e leads to.
+func (e *AuditEvent) head() auditHead { return auditHead{ID: 1, Seq: e.Seq, Hash: e.Hash} }
+
+// appendAtHead links the events to the head this process last committed
+// and writes them if that is still the stored head; otherwise it reads the
+// stored head under its lock (s.headMu held).
+func (s *Store) appendAtHead(tx *gorm.DB, entries []auditEntry, details []string) ([]AuditEvent, error) {
 	if s.headKnown {
-		evs, err := s.advanceHead(tx, s.head, entries, details)
+		evs := s.linkEvents(s.head, entries, details)
+		err := s.writeEvents(tx, s.head, evs)
 		if err == nil {
-			s.setHead(evs)
 			return evs, nil
 		}
 		if !errors.Is(err, errHeadMoved) {
 			return nil, err
 		}
 	}
+	return s.appendAtLockedHead(tx, entries, details)
+}
+
+// appendAtLockedHead reads the head with SELECT … FOR UPDATE and writes the
+// events linked to it.
+func (s *Store) appendAtLockedHead(tx *gorm.DB, entries []auditEntry, details []string) ([]AuditEvent, error) {
 	var head auditHead
 	if err := s.forUpdate(tx).Where("id = ?", 1).Take(&head).Error; err != nil {
 		return nil, fmt.Errorf("locking audit head: %w", err)
 	}
-	evs, err := s.advanceHead(tx, head, entries, details)
-	if err != nil {
+	evs := s.linkEvents(head, entries, details)
+	if err := s.writeEvents(tx, head, evs); err != nil {
 		if errors.Is(err, errHeadMoved) {
 			return nil, fmt.Errorf("advancing audit head: %w: head moved concurrently", ErrConflict)
 		}
 		return nil, err
 	}
-	s.setHead(evs)
 	return evs, nil
 }
 
-// setHead remembers the head that evs lead to (s.headMu held).
-func (s *Store) setHead(evs []AuditEvent) {
-	last := evs[len(evs)-1]
-	s.head, s.headKnown = auditHead{ID: 1, Seq: last.Seq, Hash: last.Hash}, true
-}
-
-// forgetHead drops the remembered head, e.g. after a transaction that
-// advanced it rolled back; the next append reads it.
+// forgetHead drops the remembered head; the next append reads it.
 func (s *Store) forgetHead() {
 	s.headMu.Lock()
 	s.headKnown = false
@@ -213,9 +218,9 @@ func (s *Store) forgetHead() {
 // errHeadMoved means the stored chain head is not the one expected.
 var errHeadMoved = errors.New("the audit chain head moved")
 
-// advanceHead makes the events that follow head and moves the stored head
-// to the last of them, if the stored head is head (errHeadMoved otherwise).
-func (s *Store) advanceHead(tx *gorm.DB, head auditHead, entries []auditEntry, details []string) ([]AuditEvent, error) {
+// linkEvents makes the events that follow head, each linked to the one
+// before.
+func (s *Store) linkEvents(head auditHead, entries []auditEntry, details []string) []AuditEvent {
 	evs := make([]AuditEvent, len(entries))
 	now := s.now()
 	prev := head
@@ -234,17 +239,57 @@ func (s *Store) advanceHead(tx *gorm.DB, head auditHead, entries []auditEntry, d
 			PrevHash:   prev.Hash,
 		}
 		evs[i].Hash = AuditHash(&evs[i])
-		prev = auditHead{ID: 1, Seq: evs[i].Seq, Hash: evs[i].Hash}
+		prev = evs[i].head()
+	}
+	return evs
+}
+
+// writeEvents moves the stored head from head to the last of evs and
+// inserts evs, or does nothing and returns errHeadMoved when the stored head
+// is not head. On PostgreSQL it is one statement (the head UPDATE in a WITH
+// clause of the INSERT), so the head row is locked one round trip before
+// the commit.
+func (s *Store) writeEvents(tx *gorm.DB, head auditHead, evs []AuditEvent) error {
+	last := evs[len(evs)-1]
+	if s.driver == DriverPostgres {
+		var b strings.Builder
+		args := make([]any, 0, 4+12*len(evs))
+		b.WriteString(`WITH h AS (UPDATE audit_heads SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ? RETURNING 1) ` +
+			`INSERT INTO audit_events (seq, "time", actor, role, org, action, object_type, object_id, source, detail, prev_hash, hash) ` +
+			`SELECT v.* FROM (VALUES `)
+		args = append(args, last.Seq, last.Hash, head.Seq, head.Hash)
+		for i, e := range evs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?::bigint, ?::timestamptz, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text)")
+			args = append(args, e.Seq, e.Time, e.Actor, e.Role, e.Org, e.Action, e.ObjectType, e.ObjectID, e.Source, e.Detail, e.PrevHash, e.Hash)
+		}
+		b.WriteString(`) AS v WHERE EXISTS (SELECT 1 FROM h)`)
+		res := tx.Exec(b.String(), args...)
+		if res.Error != nil {
+			return fmt.Errorf("appending audit event: %w", res.Error)
+		}
+		switch res.RowsAffected {
+		case int64(len(evs)):
+			return nil
+		case 0:
+			return errHeadMoved
+		}
+		return fmt.Errorf("appending audit event: %d of %d events written", res.RowsAffected, len(evs))
 	}
 	res := tx.Model(&auditHead{}).Where("id = ? AND seq = ? AND hash = ?", 1, head.Seq, head.Hash).
-		Updates(map[string]any{"seq": prev.Seq, "hash": prev.Hash})
+		Updates(map[string]any{"seq": last.Seq, "hash": last.Hash})
 	if res.Error != nil {
-		return nil, fmt.Errorf("advancing audit head: %w", res.Error)
+		return fmt.Errorf("advancing audit head: %w", res.Error)
 	}
 	if res.RowsAffected != 1 {
-		return nil, errHeadMoved
+		return errHeadMoved
 	}
-	return evs, nil
+	if err := tx.Create(&evs).Error; err != nil {
+		return fmt.Errorf("appending audit event: %w", err)
+	}
+	return nil
 }
 
 // cut shortens s to at most n bytes without splitting a UTF-8 sequence

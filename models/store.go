@@ -261,27 +261,50 @@ func normTimePtr(t *time.Time) *time.Time {
 	return &n
 }
 
-// committedEventsKey carries, through a transaction's context, the audit
-// events it appended, so that they reach AuditSink only once committed.
+// committedEventsKey carries, through a transaction's context, its
+// *txAudit: the audit events it appended, so that they reach AuditSink only
+// once committed, and whether it holds the Store's head mutex.
 type committedEventsKey struct{}
+
+// txAudit is what a transaction appended to the audit chain.
+type txAudit struct {
+	events    []AuditEvent
+	holdsHead bool // s.headMu is held until the transaction ends
+}
 
 // tx runs fn in a transaction bound to ctx. After a commit, the audit events
 // the transaction appended are passed to AuditSink.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	var events []AuditEvent
-	ctx = context.WithValue(ctx, committedEventsKey{}, &events)
-	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
-		if len(events) > 0 {
-			// The head it advanced was rolled back with it.
-			s.forgetHead()
-		}
+	st := &txAudit{}
+	ctx = context.WithValue(ctx, committedEventsKey{}, st)
+	if err := s.runTx(ctx, st, fn); err != nil {
 		return unavailable(err)
 	}
 	if s.AuditSink != nil {
-		for i := range events {
-			s.AuditSink(ctx, &events[i])
+		for i := range st.events {
+			s.AuditSink(ctx, &st.events[i])
 		}
 	}
+	return nil
+}
+
+// runTx runs the transaction and, when it appended audit events, releases
+// the head mutex once it has ended; the remembered head is dropped unless it
+// committed.
+func (s *Store) runTx(ctx context.Context, st *txAudit, fn func(tx *gorm.DB) error) error {
+	committed := false
+	defer func() {
+		if st.holdsHead {
+			if !committed {
+				s.headKnown = false
+			}
+			s.headMu.Unlock()
+		}
+	}()
+	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
+		return err
+	}
+	committed = true
 	return nil
 }
 
