@@ -113,16 +113,17 @@ type auditEntry struct {
 // lock is always taken after any row locks (no lock-order cycles) and held
 // only for writing the events and the commit.
 //
-// In a transaction of Store.tx, the process's appends are serialised by the
-// Store's head mutex, taken here and released when the transaction ends, so
-// the head this process last committed is the stored one unless another
-// process appended. The events are linked to it and written by one statement
-// that advances the head only if it is still that one (… WHERE seq = … AND
-// hash = …), which is also what locks the head row; otherwise the head is
-// read with SELECT … FOR UPDATE and the events linked to it. Either way,
-// concurrent appends get contiguous sequence numbers and each links to its
-// predecessor. A further append in the same transaction links to the
-// transaction's own last event.
+// The process's appends are ordered by the Store's head mutex, held only
+// while the statement that writes the events runs, not until the commit.
+// The events are linked to the head this process last wrote — committed, or
+// about to be by a transaction that holds the head row — and written by one
+// statement that locks the head row (waiting for that transaction's commit)
+// and advances it only if it is still that head (… AND seq = … AND hash =
+// …). When it is not (another process appended, or the transaction that
+// wrote it rolled back), the head is read with SELECT … FOR UPDATE and the
+// events linked to it. Either way, concurrent appends get contiguous
+// sequence numbers and each links to its predecessor. A further append in
+// the same transaction links to the transaction's own last event.
 func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
 	details := make([]string, len(entries))
 	for i, e := range entries {
@@ -150,13 +151,11 @@ func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
 			return err
 		}
 	case st != nil:
-		s.headMu.Lock()
-		st.holdsHead = true // released when the transaction ends (Store.tx)
 		var err error
 		if evs, err = s.appendAtHead(tx, entries, details); err != nil {
 			return err
 		}
-		s.head, s.headKnown = evs[len(evs)-1].head(), true
+		st.advancedHead = true
 	default:
 		// Not a Store.tx transaction: lock the head row and read it.
 		var err error
@@ -174,21 +173,28 @@ func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
 // head is the chain head that e leads to.
 func (e *AuditEvent) head() auditHead { return auditHead{ID: 1, Seq: e.Seq, Hash: e.Hash} }
 
-// appendAtHead links the events to the head this process last committed
-// and writes them if that is still the stored head; otherwise it reads the
-// stored head under its lock (s.headMu held).
+// appendAtHead links the events to the head this process last wrote and
+// writes them if that is the stored head once locked; otherwise it reads the
+// stored head under its lock and links them to it. It remembers the head it
+// wrote.
 func (s *Store) appendAtHead(tx *gorm.DB, entries []auditEntry, details []string) ([]AuditEvent, error) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	var evs []AuditEvent
+	err := errHeadMoved
 	if s.headKnown {
-		evs := s.linkEvents(s.head, entries, details)
-		err := s.writeEvents(tx, s.head, evs)
-		if err == nil {
-			return evs, nil
-		}
-		if !errors.Is(err, errHeadMoved) {
-			return nil, err
-		}
+		evs = s.linkEvents(s.head, entries, details)
+		err = s.writeEvents(tx, s.head, evs)
 	}
-	return s.appendAtLockedHead(tx, entries, details)
+	if errors.Is(err, errHeadMoved) {
+		evs, err = s.appendAtLockedHead(tx, entries, details)
+	}
+	if err != nil {
+		s.headKnown = false
+		return nil, err
+	}
+	s.head, s.headKnown = evs[len(evs)-1].head(), true
+	return evs, nil
 }
 
 // appendAtLockedHead reads the head with SELECT … FOR UPDATE and writes the
@@ -246,15 +252,17 @@ func (s *Store) linkEvents(head auditHead, entries []auditEntry, details []strin
 
 // writeEvents moves the stored head from head to the last of evs and
 // inserts evs, or does nothing and returns errHeadMoved when the stored head
-// is not head. On PostgreSQL it is one statement (the head UPDATE in a WITH
-// clause of the INSERT), so the head row is locked one round trip before
-// the commit.
+// is not head. On PostgreSQL it is one statement: the head row is locked
+// (SELECT … FOR UPDATE waits for a transaction that holds it and then sees
+// the head it committed), compared, advanced and the events inserted, one
+// round trip before the commit.
 func (s *Store) writeEvents(tx *gorm.DB, head auditHead, evs []AuditEvent) error {
 	last := evs[len(evs)-1]
 	if s.driver == DriverPostgres {
 		var b strings.Builder
 		args := make([]any, 0, 4+12*len(evs))
-		b.WriteString(`WITH h AS (UPDATE audit_heads SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ? RETURNING 1) ` +
+		b.WriteString(`WITH cur AS (SELECT seq, hash FROM audit_heads WHERE id = 1 FOR UPDATE), ` +
+			`h AS (UPDATE audit_heads SET seq = ?, hash = ? FROM cur WHERE audit_heads.id = 1 AND cur.seq = ? AND cur.hash = ? RETURNING 1) ` +
 			`INSERT INTO audit_events (seq, "time", actor, role, org, action, object_type, object_id, source, detail, prev_hash, hash) ` +
 			`SELECT v.* FROM (VALUES `)
 		args = append(args, last.Seq, last.Hash, head.Seq, head.Hash)

@@ -119,8 +119,8 @@ type Store struct {
 	lockMu sync.Mutex
 	locks  map[int64]*sync.Mutex // SQLite only: in-process stand-in for advisory locks
 
-	// headMu guards head, the audit chain head this process last wrote
-	// (appendAudits links to it when it is still the stored one).
+	// headMu orders this process's audit appends and guards head, the
+	// chain head it last wrote (appendAudits links to it).
 	headMu    sync.Mutex
 	head      auditHead
 	headKnown bool
@@ -268,8 +268,8 @@ type committedEventsKey struct{}
 
 // txAudit is what a transaction appended to the audit chain.
 type txAudit struct {
-	events    []AuditEvent
-	holdsHead bool // s.headMu is held until the transaction ends
+	events       []AuditEvent
+	advancedHead bool // it moved the head the Store remembers
 }
 
 // tx runs fn in a transaction bound to ctx. After a commit, the audit events
@@ -288,17 +288,13 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return nil
 }
 
-// runTx runs the transaction and, when it appended audit events, releases
-// the head mutex once it has ended; the remembered head is dropped unless it
-// committed.
-func (s *Store) runTx(ctx context.Context, st *txAudit, fn func(tx *gorm.DB) error) error {
+// runTx runs the transaction; when it moved the remembered audit head and
+// did not commit, the head is forgotten (the next append reads it).
+func (s *Store) runTx(ctx context.Context, st *txAudit, fn func(tx *gorm.DB) error) (err error) {
 	committed := false
 	defer func() {
-		if st.holdsHead {
-			if !committed {
-				s.headKnown = false
-			}
-			s.headMu.Unlock()
+		if st.advancedHead && !committed {
+			s.forgetHead()
 		}
 	}()
 	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
