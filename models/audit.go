@@ -92,54 +92,210 @@ func actionOf(ev Event) string {
 }
 
 // appendAudit adds one event to the chain inside tx, the transaction of the
-// change it records. It locks the chain head (SELECT … FOR UPDATE on
-// PostgreSQL; SQLite transactions are serial), so concurrent appends get
-// contiguous sequence numbers and each links to its predecessor. Callers make
-// it the last statement of their transaction, so the head lock is held only
-// until commit and always taken after any row locks (no lock-order cycles).
+// change it records; see appendAudits.
 func (s *Store) appendAudit(tx *gorm.DB, a Actor, org, objectType, objectID string, event Event) error {
-	action := actionOf(event)
-	if strings.TrimSpace(a.Subject) == "" {
-		return fmt.Errorf("%w: audit event %q needs an actor", ErrInvalid, action)
+	return s.appendAudits(tx, auditEntry{Actor: a, Org: org, ObjectType: objectType, ObjectID: objectID, Event: event})
+}
+
+// auditEntry is one event to append: who, in which organisation, about
+// which object.
+type auditEntry struct {
+	Actor      Actor
+	Org        string
+	ObjectType string
+	ObjectID   string
+	Event      Event
+}
+
+// appendAudits adds events to the chain inside tx, the transaction of the
+// change they record, in order, with one update of the chain head for all of
+// them. Callers make it the last statement of their transaction, so the head
+// lock is always taken after any row locks (no lock-order cycles) and held
+// only for writing the events and the commit.
+//
+// The process's appends are ordered by the Store's head mutex, held only
+// while the statement that writes the events runs, not until the commit.
+// The events are linked to the head this process last wrote — committed, or
+// about to be by a transaction that holds the head row — and written by one
+// statement that locks the head row (waiting for that transaction's commit)
+// and advances it only if it is still that head (… AND seq = … AND hash =
+// …). When it is not (another process appended, or the transaction that
+// wrote it rolled back), the head is read with SELECT … FOR UPDATE and the
+// events linked to it. Either way, concurrent appends get contiguous
+// sequence numbers and each links to its predecessor. A further append in
+// the same transaction links to the transaction's own last event.
+func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
+	details := make([]string, len(entries))
+	for i, e := range entries {
+		action := actionOf(e.Event)
+		if strings.TrimSpace(e.Actor.Subject) == "" {
+			return fmt.Errorf("%w: audit event %q needs an actor", ErrInvalid, action)
+		}
+		if strings.TrimSpace(action) == "" {
+			return fmt.Errorf("%w: audit event needs an action", ErrInvalid)
+		}
+		d, err := canonicalDetail(e.Event)
+		if err != nil {
+			return err
+		}
+		details[i] = d
 	}
-	if strings.TrimSpace(action) == "" {
-		return fmt.Errorf("%w: audit event needs an action", ErrInvalid)
+	st, _ := tx.Statement.Context.Value(committedEventsKey{}).(*txAudit)
+	var evs []AuditEvent
+	switch {
+	case st != nil && len(st.events) > 0:
+		// This transaction already holds the head.
+		head := st.events[len(st.events)-1].head()
+		evs = s.linkEvents(head, entries, details)
+		if err := s.writeEvents(tx, head, evs); err != nil {
+			return err
+		}
+	case st != nil:
+		var err error
+		if evs, err = s.appendAtHead(tx, entries, details); err != nil {
+			return err
+		}
+		st.advancedHead = true
+	default:
+		// Not a Store.tx transaction: lock the head row and read it.
+		var err error
+		if evs, err = s.appendAtLockedHead(tx, entries, details); err != nil {
+			return err
+		}
+		s.forgetHead()
 	}
-	d, err := canonicalDetail(event)
+	if st != nil {
+		st.events = append(st.events, evs...)
+	}
+	return nil
+}
+
+// head is the chain head that e leads to.
+func (e *AuditEvent) head() auditHead { return auditHead{ID: 1, Seq: e.Seq, Hash: e.Hash} }
+
+// appendAtHead links the events to the head this process last wrote and
+// writes them if that is the stored head once locked; otherwise it reads the
+// stored head under its lock and links them to it. It remembers the head it
+// wrote.
+func (s *Store) appendAtHead(tx *gorm.DB, entries []auditEntry, details []string) ([]AuditEvent, error) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	var evs []AuditEvent
+	err := errHeadMoved
+	if s.headKnown {
+		evs = s.linkEvents(s.head, entries, details)
+		err = s.writeEvents(tx, s.head, evs)
+	}
+	if errors.Is(err, errHeadMoved) {
+		evs, err = s.appendAtLockedHead(tx, entries, details)
+	}
 	if err != nil {
-		return err
+		s.headKnown = false
+		return nil, err
 	}
+	s.head, s.headKnown = evs[len(evs)-1].head(), true
+	return evs, nil
+}
+
+// appendAtLockedHead reads the head with SELECT … FOR UPDATE and writes the
+// events linked to it.
+func (s *Store) appendAtLockedHead(tx *gorm.DB, entries []auditEntry, details []string) ([]AuditEvent, error) {
 	var head auditHead
 	if err := s.forUpdate(tx).Where("id = ?", 1).Take(&head).Error; err != nil {
-		return fmt.Errorf("locking audit head: %w", err)
+		return nil, fmt.Errorf("locking audit head: %w", err)
 	}
-	ev := AuditEvent{
-		Seq:        head.Seq + 1,
-		Time:       s.now(),
-		Actor:      cut(a.Subject, maxActor),
-		Role:       cut(a.Role, maxRole),
-		Org:        cut(org, maxOrg),
-		Action:     cut(action, maxAction),
-		ObjectType: cut(objectType, maxObjectType),
-		ObjectID:   cut(objectID, maxObjectID),
-		Source:     cut(a.Source, maxSource),
-		Detail:     d,
-		PrevHash:   head.Hash,
+	evs := s.linkEvents(head, entries, details)
+	if err := s.writeEvents(tx, head, evs); err != nil {
+		if errors.Is(err, errHeadMoved) {
+			return nil, fmt.Errorf("advancing audit head: %w: head moved concurrently", ErrConflict)
+		}
+		return nil, err
 	}
-	ev.Hash = AuditHash(&ev)
-	if err := tx.Create(&ev).Error; err != nil {
-		return fmt.Errorf("appending audit event: %w", err)
+	return evs, nil
+}
+
+// forgetHead drops the remembered head; the next append reads it.
+func (s *Store) forgetHead() {
+	s.headMu.Lock()
+	s.headKnown = false
+	s.headMu.Unlock()
+}
+
+// errHeadMoved means the stored chain head is not the one expected.
+var errHeadMoved = errors.New("the audit chain head moved")
+
+// linkEvents makes the events that follow head, each linked to the one
+// before.
+func (s *Store) linkEvents(head auditHead, entries []auditEntry, details []string) []AuditEvent {
+	evs := make([]AuditEvent, len(entries))
+	now := s.now()
+	prev := head
+	for i, e := range entries {
+		evs[i] = AuditEvent{
+			Seq:        prev.Seq + 1,
+			Time:       now,
+			Actor:      cut(e.Actor.Subject, maxActor),
+			Role:       cut(e.Actor.Role, maxRole),
+			Org:        cut(e.Org, maxOrg),
+			Action:     cut(actionOf(e.Event), maxAction),
+			ObjectType: cut(e.ObjectType, maxObjectType),
+			ObjectID:   cut(e.ObjectID, maxObjectID),
+			Source:     cut(e.Actor.Source, maxSource),
+			Detail:     details[i],
+			PrevHash:   prev.Hash,
+		}
+		evs[i].Hash = AuditHash(&evs[i])
+		prev = evs[i].head()
 	}
-	res := tx.Model(&auditHead{}).Where("id = ? AND seq = ?", 1, head.Seq).
-		Updates(map[string]any{"seq": ev.Seq, "hash": ev.Hash})
+	return evs
+}
+
+// writeEvents moves the stored head from head to the last of evs and
+// inserts evs, or does nothing and returns errHeadMoved when the stored head
+// is not head. On PostgreSQL it is one statement: the head row is locked
+// (SELECT … FOR UPDATE waits for a transaction that holds it and then sees
+// the head it committed), compared, advanced and the events inserted, one
+// round trip before the commit.
+func (s *Store) writeEvents(tx *gorm.DB, head auditHead, evs []AuditEvent) error {
+	last := evs[len(evs)-1]
+	if s.driver == DriverPostgres {
+		var b strings.Builder
+		args := make([]any, 0, 4+12*len(evs))
+		b.WriteString(`WITH cur AS (SELECT seq, hash FROM audit_heads WHERE id = 1 FOR UPDATE), ` +
+			`h AS (UPDATE audit_heads SET seq = ?, hash = ? FROM cur WHERE audit_heads.id = 1 AND cur.seq = ? AND cur.hash = ? RETURNING 1) ` +
+			`INSERT INTO audit_events (seq, "time", actor, role, org, action, object_type, object_id, source, detail, prev_hash, hash) ` +
+			`SELECT v.* FROM (VALUES `)
+		args = append(args, last.Seq, last.Hash, head.Seq, head.Hash)
+		for i, e := range evs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?::bigint, ?::timestamptz, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text)")
+			args = append(args, e.Seq, e.Time, e.Actor, e.Role, e.Org, e.Action, e.ObjectType, e.ObjectID, e.Source, e.Detail, e.PrevHash, e.Hash)
+		}
+		b.WriteString(`) AS v WHERE EXISTS (SELECT 1 FROM h)`)
+		res := tx.Exec(b.String(), args...)
+		if res.Error != nil {
+			return fmt.Errorf("appending audit event: %w", res.Error)
+		}
+		switch res.RowsAffected {
+		case int64(len(evs)):
+			return nil
+		case 0:
+			return errHeadMoved
+		}
+		return fmt.Errorf("appending audit event: %d of %d events written", res.RowsAffected, len(evs))
+	}
+	res := tx.Model(&auditHead{}).Where("id = ? AND seq = ? AND hash = ?", 1, head.Seq, head.Hash).
+		Updates(map[string]any{"seq": last.Seq, "hash": last.Hash})
 	if res.Error != nil {
 		return fmt.Errorf("advancing audit head: %w", res.Error)
 	}
 	if res.RowsAffected != 1 {
-		return fmt.Errorf("advancing audit head: %w: head moved concurrently", ErrConflict)
+		return errHeadMoved
 	}
-	if pending, ok := tx.Statement.Context.Value(committedEventsKey{}).(*[]AuditEvent); ok {
-		*pending = append(*pending, ev)
+	if err := tx.Create(&evs).Error; err != nil {
+		return fmt.Errorf("appending audit event: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/certdesk/certdesk/signer/serial"
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Certificate states as shown to users, derived by CertState.
@@ -68,15 +69,46 @@ func parseSerial(what, s string) (string, error) {
 // already used). The store assigns ID and State=pending. Audit
 // "certificate.reserve".
 func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate) error {
-	sn, err := parseSerial("reserving certificate", c.Serial)
+	sn, err := s.newReservation(c)
 	if err != nil {
 		return err
 	}
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		var r Request
+		if err := s.forUpdate(tx).Where("id = ?", c.RequestID).Take(&r).Error; err != nil {
+			return fmt.Errorf("request %s: %w", c.RequestID, dbErr(err))
+		}
+		if r.State != StateApproved {
+			return fmt.Errorf("%w: request is %s, not approved", ErrConflict, r.State)
+		}
+		if err := noLiveCertificate(tx, &r); err != nil {
+			return err
+		}
+		ev, err := insertReservation(tx, a, &r, c)
+		if err != nil {
+			return err
+		}
+		return s.appendAudits(tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("reserving certificate %s: %w", sn, err)
+	}
+	return nil
+}
+
+// newReservation checks what the caller gives of a certificate about to be
+// reserved and fills in what the store assigns: ID, State pending, times,
+// and the caller's lease. It returns the serial in its stored form.
+func (s *Store) newReservation(c *Certificate) (string, error) {
+	sn, err := parseSerial("reserving certificate", c.Serial)
+	if err != nil {
+		return "", err
+	}
 	switch {
 	case c.RequestID == "":
-		return fmt.Errorf("reserving certificate: %w: request id required", ErrInvalid)
+		return "", fmt.Errorf("reserving certificate: %w: request id required", ErrInvalid)
 	case c.NotBefore.IsZero() || !c.NotAfter.After(c.NotBefore):
-		return fmt.Errorf("reserving certificate: %w: not_after must follow not_before", ErrInvalid)
+		return "", fmt.Errorf("reserving certificate: %w: not_after must follow not_before", ErrInvalid)
 	}
 	now := s.now()
 	c.Serial = sn
@@ -87,48 +119,32 @@ func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate)
 	c.CreatedAt, c.UpdatedAt = now, now
 	lease := now.Add(IssuanceLease)
 	c.ClaimedBy, c.LeaseUntil = uuid.NewString(), &lease
-	err = s.tx(ctx, func(tx *gorm.DB) error {
-		var r Request
-		if err := s.forUpdate(tx).Where("id = ?", c.RequestID).Take(&r).Error; err != nil {
-			return fmt.Errorf("request %s: %w", c.RequestID, dbErr(err))
-		}
-		if r.State != StateApproved {
-			return fmt.Errorf("%w: request is %s, not approved", ErrConflict, r.State)
-		}
-		var live int64
-		err := tx.Model(&Certificate{}).
-			Where("request_id = ? AND state IN ?", r.ID, []string{CertPending, CertIssued, CertRevoked}).
-			Count(&live).Error
-		if err != nil {
-			return err
-		}
-		if live > 0 {
-			return fmt.Errorf("%w: request %s already has a certificate", ErrConflict, r.ID)
-		}
-		if c.Org == "" {
-			c.Org = r.Org
-		}
-		if c.Org != r.Org {
-			return fmt.Errorf("%w: certificate organisation %q differs from the request's %q", ErrInvalid, c.Org, r.Org)
-		}
-		if len(c.Identities) == 0 {
-			c.Identities = r.Identities
-		}
-		if c.KeyType == "" {
-			c.KeyType = r.KeyType
-		}
-		if err := tx.Create(c).Error; err != nil {
-			return dbErr(err)
-		}
-		return s.appendAudit(tx, a, c.Org, "certificate", c.ID, CertificateReserveEvent{
-			Identities: c.Identities, NotAfter: c.NotAfter.Format(time.RFC3339),
-			NotBefore: c.NotBefore.Format(time.RFC3339), RequestID: c.RequestID, Serial: c.Serial,
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("reserving certificate %s: %w", sn, err)
+	return sn, nil
+}
+
+// insertReservation records c (from newReservation) for the approved
+// request r, which has no live certificate, inside tx; it returns the audit
+// entry "certificate.reserve" for the caller to append.
+func insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditEntry, error) {
+	if c.Org == "" {
+		c.Org = r.Org
 	}
-	return nil
+	if c.Org != r.Org {
+		return auditEntry{}, fmt.Errorf("%w: certificate organisation %q differs from the request's %q", ErrInvalid, c.Org, r.Org)
+	}
+	if len(c.Identities) == 0 {
+		c.Identities = r.Identities
+	}
+	if c.KeyType == "" {
+		c.KeyType = r.KeyType
+	}
+	if err := tx.Create(c).Error; err != nil {
+		return auditEntry{}, dbErr(err)
+	}
+	return auditEntry{Actor: a, Org: c.Org, ObjectType: "certificate", ObjectID: c.ID, Event: CertificateReserveEvent{
+		Identities: c.Identities, NotAfter: c.NotAfter.Format(time.RFC3339),
+		NotBefore: c.NotBefore.Format(time.RFC3339), RequestID: c.RequestID, Serial: c.Serial,
+	}}, nil
 }
 
 // CompleteCertificate records the signed certificate: pending → issued
@@ -136,37 +152,40 @@ func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate)
 // transaction. A certificate not pending is ErrConflict. Audit
 // "certificate.issue" with serial, not_after and SHA-256 fingerprint.
 func (s *Store) CompleteCertificate(ctx context.Context, a Actor, certID string, der []byte) (*Certificate, error) {
+	c, _, err := s.CompleteIssuance(ctx, a, certID, der)
+	return c, err
+}
+
+// CompleteIssuance is CompleteCertificate that also returns the request as
+// it now stands (issued, pointing at the certificate). Each row is changed
+// by one conditional UPDATE … RETURNING, so nothing is read twice.
+func (s *Store) CompleteIssuance(ctx context.Context, a Actor, certID string, der []byte) (*Certificate, *Request, error) {
 	if len(der) == 0 {
-		return nil, fmt.Errorf("completing certificate %s: %w: DER required", certID, ErrInvalid)
+		return nil, nil, fmt.Errorf("completing certificate %s: %w: DER required", certID, ErrInvalid)
 	}
-	var out Certificate
+	var c Certificate
+	var r Request
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		var c Certificate
-		if err := tx.Where("id = ?", certID).Take(&c).Error; err != nil {
-			return dbErr(err)
-		}
-		if c.State != CertPending {
-			return fmt.Errorf("%w: certificate is %s, not pending", ErrConflict, c.State)
-		}
 		now := s.now()
-		res := tx.Model(&Certificate{}).Where("id = ? AND state = ?", certID, CertPending).
+		res := tx.Model(&c).Clauses(clause.Returning{}).Where("id = ? AND state = ?", certID, CertPending).
 			Updates(map[string]any{"state": CertIssued, "der": der, "updated_at": now})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
-			return fmt.Errorf("%w: certificate is no longer pending", ErrConflict)
+			var cur Certificate
+			if err := tx.Select("state").Where("id = ?", certID).Take(&cur).Error; err != nil {
+				return dbErr(err)
+			}
+			return fmt.Errorf("%w: certificate is %s, not pending", ErrConflict, cur.State)
 		}
-		res = tx.Model(&Request{}).Where("id = ? AND state = ?", c.RequestID, StateApproved).
+		res = tx.Model(&r).Clauses(clause.Returning{}).Where("id = ? AND state = ?", c.RequestID, StateApproved).
 			Updates(map[string]any{"state": StateIssued, "certificate_id": certID, "updated_at": now})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
 			return fmt.Errorf("%w: request %s is no longer approved", ErrConflict, c.RequestID)
-		}
-		if err := tx.Where("id = ?", certID).Take(&out).Error; err != nil {
-			return err
 		}
 		fp := sha256.Sum256(der)
 		return s.appendAudit(tx, a, c.Org, "certificate", certID, CertificateIssueEvent{
@@ -175,9 +194,9 @@ func (s *Store) CompleteCertificate(ctx context.Context, a Actor, certID string,
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("completing certificate %s: %w", certID, err)
+		return nil, nil, fmt.Errorf("completing certificate %s: %w", certID, err)
 	}
-	return &out, nil
+	return &c, &r, nil
 }
 
 // FailCertificate marks an in-flight issuance as failed (pending → failed):

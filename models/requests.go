@@ -31,6 +31,26 @@ type RequestFilter struct {
 // refused, and RenewalOf must name a certificate of the same organisation.
 // Audit "request.submit".
 func (s *Store) SubmitRequest(ctx context.Context, a Actor, r *Request) error {
+	if err := s.newRequest(a, r); err != nil {
+		return err
+	}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		ev, _, err := s.insertRequest(tx, a, r)
+		if err != nil {
+			return err
+		}
+		return s.appendAudits(tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("submitting request: %w", err)
+	}
+	return nil
+}
+
+// newRequest checks a request about to be submitted and fills in what the
+// store assigns: ID, State submitted, times, and RequestedBy (the actor by
+// default).
+func (s *Store) newRequest(a Actor, r *Request) error {
 	if r.RequestedBy == "" {
 		r.RequestedBy = a.Subject
 	}
@@ -49,45 +69,48 @@ func (s *Store) SubmitRequest(ctx context.Context, a Actor, r *Request) error {
 	r.State = StateSubmitted
 	r.DecidedBy, r.DecisionReason, r.DecidedAt, r.CertificateID = "", "", nil, nil
 	r.CreatedAt, r.UpdatedAt = now, now
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		var org Organization
-		if err := tx.Where("slug = ?", r.Org).Take(&org).Error; err != nil {
-			if errIsNotFound(err) {
-				return fmt.Errorf("%w: unknown organisation %q", ErrInvalid, r.Org)
-			}
-			return err
-		}
-		if r.ValidityDays == 0 {
-			r.ValidityDays = org.MaxValidityDays
-		}
-		if r.ValidityDays > org.MaxValidityDays {
-			return fmt.Errorf("%w: validity_days %d exceeds the organisation's maximum of %d", ErrInvalid, r.ValidityDays, org.MaxValidityDays)
-		}
-		if r.RenewalOf != nil {
-			var old Certificate
-			err := tx.Select("id", "org").Where("id = ?", *r.RenewalOf).Take(&old).Error
-			if errIsNotFound(err) || (err == nil && old.Org != r.Org) {
-				return fmt.Errorf("%w: renewal_of names no certificate of organisation %q", ErrInvalid, r.Org)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if err := s.claimKey(tx, r.KeySHA256, r.Org); err != nil {
-			return err
-		}
-		if err := tx.Create(r).Error; err != nil {
-			return dbErr(err)
-		}
-		return s.appendAudit(tx, a, r.Org, "request", r.ID, RequestSubmitEvent{
-			Identities: r.Identities, KeyType: r.KeyType, RenewalOf: r.RenewalOf,
-			RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("submitting request: %w", err)
-	}
 	return nil
+}
+
+// insertRequest applies the organisation's rules to r (from newRequest) and
+// stores it inside tx, in r.State; it returns the audit entry
+// "request.submit" for the caller to append, and the organisation.
+func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request) (auditEntry, *Organization, error) {
+	var org Organization
+	if err := tx.Where("slug = ?", r.Org).Take(&org).Error; err != nil {
+		if errIsNotFound(err) {
+			return auditEntry{}, nil, fmt.Errorf("%w: unknown organisation %q", ErrInvalid, r.Org)
+		}
+		return auditEntry{}, nil, err
+	}
+	if r.ValidityDays == 0 {
+		r.ValidityDays = org.MaxValidityDays
+	}
+	if r.ValidityDays > org.MaxValidityDays {
+		return auditEntry{}, nil, fmt.Errorf("%w: validity_days %d exceeds the organisation's maximum of %d", ErrInvalid, r.ValidityDays, org.MaxValidityDays)
+	}
+	if r.RenewalOf != nil {
+		var old Certificate
+		err := tx.Select("id", "org").Where("id = ?", *r.RenewalOf).Take(&old).Error
+		if errIsNotFound(err) || (err == nil && old.Org != r.Org) {
+			return auditEntry{}, nil, fmt.Errorf("%w: renewal_of names no certificate of organisation %q", ErrInvalid, r.Org)
+		}
+		if err != nil {
+			return auditEntry{}, nil, err
+		}
+	}
+	// One key, one organisation: checked here, in the transaction that
+	// records the request, so two organisations cannot both win.
+	if err := s.claimKey(tx, r.KeySHA256, r.Org); err != nil {
+		return auditEntry{}, nil, err
+	}
+	if err := tx.Create(r).Error; err != nil {
+		return auditEntry{}, nil, dbErr(err)
+	}
+	return auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: r.ID, Event: RequestSubmitEvent{
+		Identities: r.Identities, KeyType: r.KeyType, RenewalOf: r.RenewalOf,
+		RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
+	}}, &org, nil
 }
 
 // GetRequest returns the request with this ID, or ErrNotFound.

@@ -118,6 +118,12 @@ type Store struct {
 
 	lockMu sync.Mutex
 	locks  map[int64]*sync.Mutex // SQLite only: in-process stand-in for advisory locks
+
+	// headMu orders this process's audit appends and guards head, the
+	// chain head it last wrote (appendAudits links to it).
+	headMu    sync.Mutex
+	head      auditHead
+	headKnown bool
 }
 
 // Open connects to the database described by cfg (the DSN read from
@@ -255,23 +261,46 @@ func normTimePtr(t *time.Time) *time.Time {
 	return &n
 }
 
-// committedEventsKey carries, through a transaction's context, the audit
-// events it appended, so that they reach AuditSink only once committed.
+// committedEventsKey carries, through a transaction's context, its
+// *txAudit: the audit events it appended, so that they reach AuditSink only
+// once committed, and whether it holds the Store's head mutex.
 type committedEventsKey struct{}
+
+// txAudit is what a transaction appended to the audit chain.
+type txAudit struct {
+	events       []AuditEvent
+	advancedHead bool // it moved the head the Store remembers
+}
 
 // tx runs fn in a transaction bound to ctx. After a commit, the audit events
 // the transaction appended are passed to AuditSink.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	var events []AuditEvent
-	ctx = context.WithValue(ctx, committedEventsKey{}, &events)
-	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
+	st := &txAudit{}
+	ctx = context.WithValue(ctx, committedEventsKey{}, st)
+	if err := s.runTx(ctx, st, fn); err != nil {
 		return unavailable(err)
 	}
 	if s.AuditSink != nil {
-		for i := range events {
-			s.AuditSink(ctx, &events[i])
+		for i := range st.events {
+			s.AuditSink(ctx, &st.events[i])
 		}
 	}
+	return nil
+}
+
+// runTx runs the transaction; when it moved the remembered audit head and
+// did not commit, the head is forgotten (the next append reads it).
+func (s *Store) runTx(ctx context.Context, st *txAudit, fn func(tx *gorm.DB) error) (err error) {
+	committed := false
+	defer func() {
+		if st.advancedHead && !committed {
+			s.forgetHead()
+		}
+	}()
+	if err := s.db.WithContext(ctx).Transaction(fn); err != nil {
+		return err
+	}
+	committed = true
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/certdesk/certdesk/signer/serial"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Issuer is an issuing CA: its certificate, the crypto.Signer for its key
@@ -33,6 +36,11 @@ type Issuer struct {
 	// key, so that a lint certificate has exactly the TBS of the real one.
 	lintSigner crypto.Signer
 	lintParent *x509.Certificate
+
+	// sigAlg and sigHash are how the CA key signs: the algorithm written
+	// into every certificate and the digest it signs.
+	sigAlg  x509.SignatureAlgorithm
+	sigHash crypto.Hash
 
 	// Now is the clock; tests replace it.
 	Now func() time.Time
@@ -56,6 +64,10 @@ func NewIssuer(cert *x509.Certificate, signer crypto.Signer, profile Profile, ur
 	if err := CheckKeyMatches(cert, signer); err != nil {
 		return nil, err
 	}
+	sigAlg, sigHash, err := signingParams(signer.Public())
+	if err != nil {
+		return nil, err
+	}
 	lintSigner, err := throwawayKey(signer.Public())
 	if err != nil {
 		return nil, err
@@ -69,8 +81,30 @@ func NewIssuer(cert *x509.Certificate, signer crypto.Signer, profile Profile, ur
 	}
 	return &Issuer{
 		cert: cert, signer: signer, profile: profile, urls: urls, linter: linter,
-		lintSigner: lintSigner, lintParent: &lintParent, Now: time.Now,
+		lintSigner: lintSigner, lintParent: &lintParent, sigAlg: sigAlg, sigHash: sigHash, Now: time.Now,
 	}, nil
+}
+
+// signingParams is the signature algorithm and digest for a CA key: those
+// crypto/x509 chooses for it by default (SHA-256 for P-256 and RSA, SHA-384
+// for P-384, SHA-512 for P-521, pure Ed25519).
+func signingParams(pub crypto.PublicKey) (x509.SignatureAlgorithm, crypto.Hash, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return x509.ECDSAWithSHA256, crypto.SHA256, nil
+		case elliptic.P384():
+			return x509.ECDSAWithSHA384, crypto.SHA384, nil
+		case elliptic.P521():
+			return x509.ECDSAWithSHA512, crypto.SHA512, nil
+		}
+	case *rsa.PublicKey:
+		return x509.SHA256WithRSA, crypto.SHA256, nil
+	case ed25519.PublicKey:
+		return x509.PureEd25519, crypto.Hash(0), nil
+	}
+	return 0, 0, fmt.Errorf("unsupported CA key type %T", pub)
 }
 
 // CheckKeyMatches verifies that signer's key is the one certified by cert.
@@ -161,10 +195,12 @@ type Prepared struct {
 	NotAfter   time.Time
 	PrecertDER []byte // the lint certificate: same TBS as the real one
 
-	issuer   *Issuer
-	template *x509.Certificate
-	pub      crypto.PublicKey
-	used     atomic.Bool
+	issuer *Issuer
+	// tbs and sigAlg are the linted certificate's TBSCertificate and
+	// signatureAlgorithm, as encoded: what the CA key signs.
+	tbs    []byte
+	sigAlg []byte
+	used   atomic.Bool
 }
 
 // Prepare builds and lints the leaf for an approved request. It does not
@@ -182,6 +218,7 @@ func (i *Issuer) Prepare(req LeafRequest) (*Prepared, error) {
 }
 
 func (i *Issuer) prepare(tmpl *x509.Certificate, pub crypto.PublicKey) (*Prepared, error) {
+	tmpl.SignatureAlgorithm = i.sigAlg
 	lintDER, err := x509.CreateCertificate(rand.Reader, tmpl, i.lintParent, pub, i.lintSigner)
 	if err != nil {
 		return nil, fmt.Errorf("building the certificate: %w", err)
@@ -189,60 +226,115 @@ func (i *Issuer) prepare(tmpl *x509.Certificate, pub crypto.PublicKey) (*Prepare
 	if err := i.linter.LintCertificate(lintDER); err != nil {
 		return nil, err
 	}
+	tbs, sigAlg, err := splitCertificate(lintDER)
+	if err != nil {
+		return nil, fmt.Errorf("the lint certificate: %w", err)
+	}
 	sn, err := serial.FromBig(tmpl.SerialNumber)
 	if err != nil {
 		return nil, fmt.Errorf("the certificate's serial: %w", err)
 	}
 	return &Prepared{
 		Serial: sn, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, PrecertDER: lintDER,
-		issuer: i, template: tmpl, pub: pub,
+		issuer: i, tbs: tbs, sigAlg: sigAlg,
 	}, nil
+}
+
+// splitCertificate returns copies of the TBSCertificate and the
+// signatureAlgorithm of a DER certificate (RFC 5280 §4.1), each with its
+// tag and length.
+func splitCertificate(der []byte) (tbs, sigAlg []byte, err error) {
+	in := cryptobyte.String(der)
+	var cert, t, alg cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() ||
+		!cert.ReadASN1Element(&t, cbasn1.SEQUENCE) || !cert.ReadASN1Element(&alg, cbasn1.SEQUENCE) {
+		return nil, nil, errors.New("malformed certificate")
+	}
+	return bytes.Clone(t), bytes.Clone(alg), nil
 }
 
 // Resume rebuilds the single-use token for an issuance that was recorded
 // (PrecertDER stored) but not finished, e.g. because the process died while
-// the HSM was signing. Issue then signs exactly the recorded TBS.
+// the HSM was signing: the recorded certificate is linted again, and Issue
+// then signs exactly its TBS (the throwaway key that signed it appears
+// nowhere in the TBS).
 func (i *Issuer) Resume(precertDER []byte) (*Prepared, error) {
 	pre, err := x509.ParseCertificate(precertDER)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the recorded certificate: %w", err)
 	}
+	sn, err := serial.FromBig(pre.SerialNumber)
+	if err != nil {
+		return nil, fmt.Errorf("the recorded certificate's serial: %w", err)
+	}
 	if !bytes.Equal(pre.AuthorityKeyId, i.cert.SubjectKeyId) || !bytes.Equal(pre.RawIssuer, i.cert.RawSubject) {
-		sn, _ := serial.FromBig(pre.SerialNumber)
 		return nil, fmt.Errorf("the recorded certificate %s was prepared for another issuer", sn)
 	}
-	tmpl := *pre
-	tmpl.Extensions, tmpl.ExtraExtensions = nil, nil
-	return i.prepare(&tmpl, pre.PublicKey)
+	if pre.SignatureAlgorithm != i.sigAlg {
+		return nil, fmt.Errorf("the recorded certificate %s names signature algorithm %v, the CA key signs with %v", sn, pre.SignatureAlgorithm, i.sigAlg)
+	}
+	if err := i.linter.LintCertificate(precertDER); err != nil {
+		return nil, err
+	}
+	tbs, sigAlg, err := splitCertificate(precertDER)
+	if err != nil {
+		return nil, fmt.Errorf("the recorded certificate %s: %w", sn, err)
+	}
+	return &Prepared{
+		Serial: sn, NotBefore: pre.NotBefore, NotAfter: pre.NotAfter, PrecertDER: bytes.Clone(precertDER),
+		issuer: i, tbs: tbs, sigAlg: sigAlg,
+	}, nil
 }
 
 // ErrTokenUsed is returned when a Prepared is used twice or by another issuer.
 var ErrTokenUsed = errors.New("lint token already used or not from this issuer")
 
-// Issue signs a prepared certificate with the CA key. The result has the
-// same TBS as the linted certificate, and its signature is checked before it
-// is returned.
+// Issue signs a prepared certificate with the CA key: the certificate is
+// the linted one — the same TBSCertificate, byte for byte — with the CA
+// key's signature in place of the throwaway key's. The signature is checked
+// against the issuer certificate's key before the certificate is returned;
+// that is the one verification crypto/x509.CreateCertificate would make, and
+// the TBS needs no comparison, since it is the linted one by construction.
 func (i *Issuer) Issue(p *Prepared) ([]byte, error) {
 	if p == nil || p.issuer != i || !p.used.CompareAndSwap(false, true) {
 		return nil, ErrTokenUsed
 	}
-	der, err := x509.CreateCertificate(rand.Reader, p.template, i.cert, p.pub, i.signer)
+	msg := p.tbs
+	if i.sigHash != 0 {
+		h := i.sigHash.New()
+		h.Write(p.tbs)
+		msg = h.Sum(nil)
+	}
+	sig, err := i.signer.Sign(rand.Reader, msg, i.sigHash)
 	if err != nil {
 		return nil, fmt.Errorf("signing certificate %s: %w", p.Serial, err)
 	}
-	cert, err := x509.ParseCertificate(der)
+	if !verifyDigest(i.cert.PublicKey, i.sigHash, msg, sig) {
+		return nil, fmt.Errorf("signing certificate %s: the CA key produced a signature that does not verify with the CA certificate", p.Serial)
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(p.tbs)
+		b.AddBytes(p.sigAlg)
+		b.AddASN1BitString(sig)
+	})
+	der, err := b.Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("parsing the signed certificate: %w", err)
-	}
-	pre, err := x509.ParseCertificate(p.PrecertDER)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the lint certificate: %w", err)
-	}
-	if !bytes.Equal(cert.RawTBSCertificate, pre.RawTBSCertificate) {
-		return nil, fmt.Errorf("%w: the signed certificate differs from the linted one", ErrLint)
-	}
-	if err := cert.CheckSignatureFrom(i.cert); err != nil {
-		return nil, fmt.Errorf("the CA key produced a certificate that does not verify: %w", err)
+		return nil, fmt.Errorf("encoding certificate %s: %w", p.Serial, err)
 	}
 	return der, nil
+}
+
+// verifyDigest checks sig over msg (a digest made with h, or for Ed25519 the
+// message itself) with pub.
+func verifyDigest(pub crypto.PublicKey, h crypto.Hash, msg, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return ecdsa.VerifyASN1(k, msg, sig)
+	case *rsa.PublicKey:
+		return rsa.VerifyPKCS1v15(k, h, msg, sig) == nil
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, msg, sig)
+	}
+	return false
 }

@@ -28,6 +28,11 @@ var excludedLints = []string{
 // (Boulder linter/linter.go). Any warning, error or fatal result refuses.
 type Linter struct {
 	registry lint.Registry
+	// certLints and config are the registry's certificate lints and its
+	// configuration, taken once: zlint.LintCertificateEx lists, sorts and
+	// names them again for every certificate.
+	certLints []*lint.CertificateLint
+	config    lint.Configuration
 }
 
 // NewLinter returns a linter with LintSources.
@@ -36,16 +41,36 @@ func NewLinter() (*Linter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the zlint registry: %w", err)
 	}
-	return &Linter{registry: reg}, nil
+	return &Linter{registry: reg, certLints: reg.CertificateLints().Lints(), config: reg.GetConfiguration()}, nil
 }
 
-// LintCertificate lints a DER certificate.
+// LintCertificate lints a DER certificate with every certificate lint of
+// the registry, as zlint.LintCertificateEx does.
 func (l *Linter) LintCertificate(der []byte) error {
 	c, err := zx509.ParseCertificate(der)
 	if err != nil {
 		return fmt.Errorf("%w: zlint cannot parse the certificate: %v", ErrLint, err)
 	}
-	return problems(zlint.LintCertificateEx(c, l.registry))
+	var found []string
+	for _, cl := range l.certLints {
+		if r := cl.Execute(c, l.config); r.Status == lint.Warn || r.Status == lint.Error || r.Status == lint.Fatal {
+			found = append(found, problem(cl.Name, r))
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.Strings(found)
+	return fmt.Errorf("%w: %s", ErrLint, strings.Join(found, "; "))
+}
+
+// problem describes one lint's refusal.
+func problem(name string, r *lint.LintResult) string {
+	s := fmt.Sprintf("%s (%s)", name, r.Status)
+	if r.Details != "" {
+		s += ": " + r.Details
+	}
+	return s
 }
 
 // LintCRL lints a DER certificate revocation list.
@@ -64,11 +89,7 @@ func problems(rs *zlint.ResultSet) error {
 	var found []string
 	for name, r := range rs.Results {
 		if r.Status == lint.Warn || r.Status == lint.Error || r.Status == lint.Fatal {
-			s := fmt.Sprintf("%s (%s)", name, r.Status)
-			if r.Details != "" {
-				s += ": " + r.Details
-			}
-			found = append(found, s)
+			found = append(found, problem(name, r))
 		}
 	}
 	sort.Strings(found)

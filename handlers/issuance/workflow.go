@@ -26,9 +26,10 @@ type Store interface {
 	SubmitRequest(ctx context.Context, a models.Actor, r *models.Request) error
 	ApproveRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	RejectRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
-	AutoApproveRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
+	SubmitAutoApproved(ctx context.Context, a models.Actor, r *models.Request, c *models.Certificate) error
+	ApproveAndReserve(ctx context.Context, a models.Actor, id, reason string, c *models.Certificate) (*models.Request, error)
 	ReserveCertificate(ctx context.Context, a models.Actor, c *models.Certificate) error
-	CompleteCertificate(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Certificate, error)
+	CompleteIssuance(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Certificate, *models.Request, error)
 	FailCertificate(ctx context.Context, a models.Actor, certID, why string) error
 	HoldClaim(ctx context.Context, certID, claim string) error
 	ClaimExpiredCertificates(ctx context.Context, limit int) ([]models.Certificate, error)
@@ -77,6 +78,11 @@ type Workflow struct {
 	// Now is the clock that decides whether a certificate is still valid
 	// for renewal; nil is time.Now.
 	Now func() time.Time
+
+	// csrs remembers the CSRs that CSR policy accepted, so that a request's
+	// CSR is parsed and its signature verified once, at submission, and not
+	// again when it is approved.
+	csrs csrCache
 }
 
 func (w *Workflow) now() time.Time {
@@ -125,7 +131,7 @@ type Checked struct {
 // its validity cap, in that order; the first refusal is returned as a
 // *signer.PolicyError naming its rule.
 func (w *Workflow) Check(org *models.Organization, csrPEM string, requested []string, validityDays int) (*Checked, error) {
-	acc, err := w.Issuer.Profile().CSRPolicy().Check([]byte(csrPEM))
+	acc, err := w.checkCSR(csrPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +169,7 @@ func namespace(o *models.Organization) signer.Namespace {
 // identities; any other renewal waits for an admin like a new request.
 // Renewing a revoked or expired certificate is refused.
 func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*models.Request, error) {
+	start := time.Now()
 	org, err := w.Store.GetOrg(ctx, s.Org)
 	if err != nil {
 		return nil, fmt.Errorf("organisation %q: %w", s.Org, err)
@@ -186,26 +193,40 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		}
 		r.RenewalOf = &s.RenewalOf
 	}
-	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
-		// Another organisation's submission of the same key won the race
-		// past CheckKey: the store's check is the one that holds.
-		var owned *models.KeyOwnedError
-		if errors.As(err, &owned) {
-			return nil, keyOwnerRefusal(a, owned.Org)
-		}
-		return nil, err
-	}
 	auto := r.RenewalOf != nil && org.AutoApproveRenewals && sameIdentities &&
 		a.Role == models.RolePartner && a.Org == org.Slug
-	if !auto {
-		w.notifySubmitted(ctx, r)
-		return r, nil
+	if auto {
+		issued, err := w.submitAutoApproved(ctx, a, org, checked, r, start)
+		if !errors.Is(err, models.ErrForbidden) {
+			return issued, err
+		}
+		// The organisation stopped approving renewals automatically since
+		// it was read: the renewal waits for an admin like any other.
 	}
-	approved, err := w.Store.AutoApproveRequest(ctx, a, r.ID)
+	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
+		return nil, keyOwnerRace(a, err)
+	}
+	w.notifySubmitted(ctx, r)
+	return r, nil
+}
+
+// submitAutoApproved prepares (lints) the renewal's certificate, records the
+// request, its automatic approval and the certificate in one transaction,
+// has the HSM sign it and records the result.
+func (w *Workflow) submitAutoApproved(ctx context.Context, a models.Actor, org *models.Organization, checked *Checked, r *models.Request, start time.Time) (*models.Request, error) {
+	p, c, err := w.prepare(org, checked)
 	if err != nil {
 		return nil, err
 	}
-	return w.issueAndNotify(ctx, a, approved)
+	if err := w.Store.SubmitAutoApproved(ctx, a, r, c); err != nil {
+		return nil, keyOwnerRace(a, err)
+	}
+	issued, err := w.sign(ctx, a, c, p, start)
+	if err != nil {
+		return nil, err
+	}
+	w.notifyDecided(ctx, issued)
+	return issued, nil
 }
 
 // CheckKey applies the key rules that need the store: a blocked key is
@@ -231,6 +252,17 @@ func (w *Workflow) CheckKey(ctx context.Context, a models.Actor, org string, acc
 		}
 	}
 	return nil
+}
+
+// keyOwnerRace turns the store's refusal of a key that another
+// organisation's submission won past CheckKey into the same "key-owner"
+// refusal: the store's check, inside its transaction, is the one that holds.
+func keyOwnerRace(a models.Actor, err error) error {
+	var owned *models.KeyOwnedError
+	if errors.As(err, &owned) {
+		return keyOwnerRefusal(a, owned.Org)
+	}
+	return err
 }
 
 // keyOwnerRefusal is the "key-owner" refusal of a key that organisation
@@ -301,28 +333,60 @@ func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, c
 	return len(identities) == len(old.Identities), nil
 }
 
-// Approve approves a submitted request and issues its certificate. Of
+// Approve approves a submitted request and issues its certificate: the
+// request is read once, policy checked against the organisation as it is
+// now, the certificate prepared (linted), then the approval and the
+// reservation of the certificate are recorded in one transaction before the
+// HSM signs. A request that policy now refuses is not approved: the refusal
+// names its rule and the request waits, submitted, for a rejection. Of
 // concurrent approvals of one request exactly one gets past the store's
 // conditional transition, so exactly one certificate is issued.
 func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error) {
-	// A key may have been blocked since the request was submitted.
-	if err := w.checkRequestKey(ctx, id); err != nil {
-		return nil, err
-	}
-	r, err := w.Store.ApproveRequest(ctx, a, id, reason)
+	start := time.Now()
+	r, err := w.Store.GetRequest(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return w.issueAndNotify(ctx, a, r)
+	// The store decides again under the row lock; refusing here first
+	// spares the preparation and keeps the answers' order: who, then state,
+	// then policy.
+	if r.RequestedBy == a.Subject {
+		return nil, fmt.Errorf("approving request %s: %w: nobody approves their own request", id, models.ErrForbidden)
+	}
+	if r.State != models.StateSubmitted {
+		return nil, fmt.Errorf("approving request %s: %w: request is %s, not %s", id, models.ErrConflict, r.State, models.StateSubmitted)
+	}
+	// A key may have been blocked since the request was submitted.
+	if err := w.checkRequestKey(ctx, r); err != nil {
+		return nil, err
+	}
+	org, err := w.Store.GetOrg(ctx, r.Org)
+	if err != nil {
+		return nil, err
+	}
+	// Policy may have changed since submission: check again.
+	checked, err := w.Check(org, r.CSRPEM, r.Identities, r.ValidityDays)
+	if err != nil {
+		return nil, err
+	}
+	p, c, err := w.prepare(org, checked)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Store.ApproveAndReserve(ctx, a, id, reason, c); err != nil {
+		return nil, err
+	}
+	issued, err := w.sign(ctx, a, c, p, start)
+	if err != nil {
+		return nil, err
+	}
+	w.notifyDecided(ctx, issued)
+	return issued, nil
 }
 
 // checkRequestKey refuses to approve a request whose key is blocked.
-func (w *Workflow) checkRequestKey(ctx context.Context, id string) error {
-	r, err := w.Store.GetRequest(ctx, id)
-	if err != nil {
-		return err
-	}
-	acc, err := w.Issuer.Profile().CSRPolicy().Check([]byte(r.CSRPEM))
+func (w *Workflow) checkRequestKey(ctx context.Context, r *models.Request) error {
+	acc, err := w.checkCSR(r.CSRPEM)
 	if err != nil {
 		return nil // the policy check before signing refuses it with its rule
 	}
@@ -336,9 +400,28 @@ func (w *Workflow) checkRequestKey(ctx context.Context, id string) error {
 	return nil
 }
 
-// issue runs record-before-sign for an approved request: lint and prepare,
-// record the serial and the to-be-signed certificate, sign in the HSM, record
-// the certificate (Boulder ca/ca.go).
+// prepare builds and lints the certificate for a checked request (the
+// single-use token that lets the HSM sign it) and the record of it that the
+// store reserves before signing.
+func (w *Workflow) prepare(org *models.Organization, checked *Checked) (*signer.Prepared, *models.Certificate, error) {
+	p, err := w.Issuer.Prepare(signer.LeafRequest{
+		PublicKey: checked.CSR.CSR.PublicKey, Identities: checked.Identities,
+		Organization: org.Name, Validity: time.Duration(checked.ValidityDays) * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, nil, cannotIssue(fmt.Errorf("preparing the certificate: %w", err))
+	}
+	c := &models.Certificate{
+		Serial: p.Serial.String(), Org: org.Slug, Identities: checked.Identities.Strings(),
+		KeyType: checked.CSR.KeyType, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER,
+	}
+	return p, c, nil
+}
+
+// issue runs record-before-sign for a request that is already approved (a
+// stranded approval, an admin's retry): lint and prepare, record the serial
+// and the to-be-signed certificate, sign in the HSM, record the certificate
+// (Boulder ca/ca.go).
 func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request) (*models.Request, error) {
 	start := time.Now()
 	org, err := w.Store.GetOrg(ctx, r.Org)
@@ -350,32 +433,25 @@ func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request)
 	if err != nil {
 		return nil, cannotIssue(err)
 	}
-	p, err := w.Issuer.Prepare(signer.LeafRequest{
-		PublicKey: checked.CSR.CSR.PublicKey, Identities: checked.Identities,
-		Organization: org.Name, Validity: time.Duration(checked.ValidityDays) * 24 * time.Hour,
-	})
+	p, c, err := w.prepare(org, checked)
 	if err != nil {
-		return nil, cannotIssue(fmt.Errorf("preparing the certificate for request %s: %w", r.ID, err))
+		return nil, fmt.Errorf("request %s: %w", r.ID, err)
 	}
-	c := &models.Certificate{
-		Serial: p.Serial.String(), RequestID: r.ID, Org: r.Org, Identities: checked.Identities.Strings(),
-		KeyType: checked.CSR.KeyType, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER,
-	}
+	c.RequestID = r.ID
 	if err := w.Store.ReserveCertificate(ctx, a, c); err != nil {
 		return nil, fmt.Errorf("recording certificate %s before signing: %w", c.Serial, err)
 	}
-	if err := w.sign(ctx, a, c, p, start); err != nil {
-		return nil, err
-	}
-	return w.Store.GetRequest(ctx, r.ID)
+	return w.sign(ctx, a, c, p, start)
 }
 
 // sign has the HSM sign c, only while the caller still holds c's claim
 // (models.Store.HoldClaim), so a live issuance and recovery never both sign
 // one serial.
-func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certificate, p *signer.Prepared, start time.Time) error {
+//
+// It returns the request as it stands once the certificate is recorded.
+func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certificate, p *signer.Prepared, start time.Time) (*models.Request, error) {
 	if err := w.Store.HoldClaim(ctx, c.ID, c.ClaimedBy); err != nil {
-		return fmt.Errorf("not signing certificate %s: %w", c.Serial, err)
+		return nil, fmt.Errorf("not signing certificate %s: %w", c.Serial, err)
 	}
 	hsmStart := time.Now()
 	der, err := w.Issuer.Issue(p)
@@ -385,10 +461,11 @@ func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certifica
 			w.Observer.HSMError()
 		}
 		w.Log.ErrorContext(ctx, "HSM signing failed; the certificate stays recorded as pending", "serial", c.Serial, "request", c.RequestID, "err", err)
-		return fmt.Errorf("%w (%w)", ErrHSMPending, err)
+		return nil, fmt.Errorf("%w (%w)", ErrHSMPending, err)
 	}
-	if _, err := w.Store.CompleteCertificate(ctx, a, c.ID, der); err != nil {
-		return fmt.Errorf("recording signed certificate %s: %w", c.Serial, err)
+	_, r, err := w.Store.CompleteIssuance(ctx, a, c.ID, der)
+	if err != nil {
+		return nil, fmt.Errorf("recording signed certificate %s: %w", c.Serial, err)
 	}
 	if w.Observer != nil {
 		w.Observer.Issued(c.Org, time.Since(start), hsm)
@@ -396,7 +473,7 @@ func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certifica
 	sum := sha256.Sum256(der)
 	w.Log.InfoContext(ctx, "certificate issued", "serial", c.Serial, "org", c.Org, "request", c.RequestID,
 		"sha256", hex.EncodeToString(sum[:]), "hsm_ms", hsm.Milliseconds())
-	return nil
+	return r, nil
 }
 
 // recoveryBatch bounds the work of one recovery pass.
@@ -437,7 +514,7 @@ func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error
 		if recorded, err := serial.Parse(c.Serial); err != nil || recorded != p.Serial {
 			return finished, failed, fmt.Errorf("recorded certificate %s does not carry its serial", c.Serial)
 		}
-		if err := w.sign(ctx, sys, c, p, time.Now()); err != nil {
+		if _, err := w.sign(ctx, sys, c, p, time.Now()); err != nil {
 			return finished, failed, err
 		}
 		finished++
@@ -505,7 +582,7 @@ type PolicyProblem struct {
 // problem in the answer, not an error.
 func (w *Workflow) Preview(org *models.Organization, csrPEM string, requested []string, validityDays int) (*Preview, error) {
 	p := &Preview{SANs: []string{}, Identities: []string{}, Problems: []PolicyProblem{}}
-	if acc, err := w.Issuer.Profile().CSRPolicy().Check([]byte(csrPEM)); err == nil {
+	if acc, err := w.checkCSR(csrPEM); err == nil {
 		p.KeyType = acc.KeyType
 		p.Subject = acc.CSR.Subject.String()
 		p.SANs = append(p.SANs, signer.RequestedNames(acc.CSR)...)

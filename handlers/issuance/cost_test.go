@@ -1,0 +1,141 @@
+package issuance_test
+
+import (
+	"database/sql"
+	"sync"
+	"testing"
+
+	"github.com/certdesk/certdesk/handlers/issuance"
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
+	"gorm.io/gorm"
+)
+
+// sqlCost counts the statements a store runs and the transactions that
+// write: statements inside one *sql.Tx are one transaction, and a write
+// outside a transaction commits on its own.
+type sqlCost struct {
+	mu         sync.Mutex
+	on         bool
+	statements int
+	writeTx    map[any]bool
+	autoWrites int
+}
+
+func (c *sqlCost) start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on, c.statements, c.writeTx, c.autoWrites = true, 0, map[any]bool{}, 0
+}
+
+// stop returns the statements and the committed write transactions since
+// start.
+func (c *sqlCost) stop() (statements, writes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = false
+	return c.statements, len(c.writeTx) + c.autoWrites
+}
+
+func (c *sqlCost) count(write bool) func(db *gorm.DB) {
+	return func(db *gorm.DB) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.on {
+			return
+		}
+		c.statements++
+		if !write {
+			return
+		}
+		if tx, ok := db.Statement.ConnPool.(*sql.Tx); ok {
+			c.writeTx[tx] = true
+		} else {
+			c.autoWrites++
+		}
+	}
+}
+
+// countSQL registers the counter on s.
+func countSQL(t *testing.T, s *models.Store) *sqlCost {
+	t.Helper()
+	c := &sqlCost{}
+	cb := s.DB().Callback()
+	for _, err := range []error{
+		cb.Query().After("gorm:query").Register("cost:query", c.count(false)),
+		cb.Row().After("gorm:row").Register("cost:row", c.count(false)),
+		cb.Raw().After("gorm:raw").Register("cost:raw", c.count(true)),
+		cb.Create().After("gorm:create").Register("cost:create", c.count(true)),
+		cb.Update().After("gorm:update").Register("cost:update", c.count(true)),
+		cb.Delete().After("gorm:delete").Register("cost:delete", c.count(true)),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// maxIssuanceCost is what one issuance through the workflow may cost the
+// database, in statements and committed write transactions, for a
+// submission and an admin's approval, and for an auto-approved renewal. The
+// writes are: the submission; the approval with the reservation of the
+// certificate (for a renewal, submission, approval and reservation
+// together); the renewal of the lease right before the HSM signs; and the
+// recording of the signed certificate. PostgreSQL writes the audit events
+// of a transaction and advances the chain head in one statement; SQLite
+// takes two. The submission also checks, in its transaction, that no other
+// organisation holds the key (on PostgreSQL under a per-key advisory lock:
+// two statements; on SQLite one).
+var maxIssuanceCost = map[string]map[string]struct{ statements, writes int }{
+	models.DriverPostgres: {"submit+approve": {21, 4}, "renewal": {15, 3}},
+	models.DriverSQLite:   {"submit+approve": {23, 4}, "renewal": {16, 3}},
+}
+
+func TestIssuance_StatementAndCommitBudget(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		e := newEnv(t, s)
+		base := e.issue("base")
+		org, err := s.GetOrg(bg, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		org.AutoApproveRenewals = true
+		if err := s.UpdateOrg(bg, admin, org); err != nil {
+			t.Fatal(err)
+		}
+		cost := countSQL(t, s)
+		for _, tc := range []struct {
+			name  string
+			issue func() (*models.Request, error)
+		}{
+			{"submit+approve", func() (*models.Request, error) {
+				pemText, _ := csr(t, "spiffe://example.org/partners/acme/svc")
+				r, err := e.wf.Submit(bg, partner, issuance.Submission{Org: "acme", CSRPEM: pemText, ValidityDays: 30})
+				if err != nil {
+					return nil, err
+				}
+				return e.wf.Approve(bg, admin, r.ID, "ok")
+			}},
+			{"renewal", func() (*models.Request, error) {
+				pemText, _ := csr(t, base.Identities...)
+				return e.wf.Submit(bg, partner, issuance.Submission{Org: "acme", CSRPEM: pemText, RenewalOf: base.ID})
+			}},
+		} {
+			cost.start()
+			r, err := tc.issue()
+			statements, writes := cost.stop()
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if r.State != models.StateIssued {
+				t.Fatalf("%s: request is %s, want issued", tc.name, r.State)
+			}
+			t.Logf("%s on %s: %d statements, %d write transactions", tc.name, s.Driver(), statements, writes)
+			if budget := maxIssuanceCost[s.Driver()][tc.name]; statements > budget.statements || writes > budget.writes {
+				t.Errorf("%s: %d statements and %d write transactions, want at most %d and %d",
+					tc.name, statements, writes, budget.statements, budget.writes)
+			}
+		}
+	})
+}

@@ -1,0 +1,108 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// ApproveAndReserve approves a submitted request and records the
+// certificate about to be signed for it (record before sign), in one
+// transaction: the approval of ApproveRequest (nobody approves their own
+// request, ErrForbidden; a request not submitted is ErrConflict, also when
+// another admin approved it a moment earlier) and the reservation of
+// ReserveCertificate (c as there; the caller holds the lease in
+// c.ClaimedBy). A request that was never approved has no certificate, so the
+// two cannot be split by a crash: either both are recorded or neither.
+// Audit "request.approve" and "certificate.reserve", with one head update.
+// It returns the approved request.
+func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason string, c *Certificate) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	c.RequestID = id
+	sn, err := s.newReservation(c)
+	if err != nil {
+		return nil, err
+	}
+	var r Request
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.forUpdate(tx).Where("id = ?", id).Take(&r).Error; err != nil {
+			return dbErr(err)
+		}
+		if r.RequestedBy == a.Subject {
+			return fmt.Errorf("%w: nobody approves their own request", ErrForbidden)
+		}
+		if r.State != StateSubmitted {
+			return fmt.Errorf("%w: request is %s, not %s", ErrConflict, r.State, StateSubmitted)
+		}
+		now := s.now()
+		res := tx.Model(&Request{}).Where("id = ? AND state = ?", id, StateSubmitted).Updates(map[string]any{
+			"state": StateApproved, "decided_by": a.Subject, "decision_reason": reason, "decided_at": now, "updated_at": now,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("%w: request is no longer %s", ErrConflict, StateSubmitted)
+		}
+		r.State, r.DecidedBy, r.DecisionReason, r.DecidedAt, r.UpdatedAt = StateApproved, a.Subject, reason, &now, now
+		reserve, err := insertReservation(tx, a, &r, c)
+		if err != nil {
+			return err
+		}
+		return s.appendAudits(tx,
+			auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: id,
+				Event: RequestApproveEvent{From: StateSubmitted, Reason: reason, To: StateApproved}},
+			reserve)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("approving request %s and reserving certificate %s: %w", id, sn, err)
+	}
+	return &r, nil
+}
+
+// SubmitAutoApproved submits a renewal that its organisation's policy
+// approves, and records the certificate about to be signed for it, in one
+// transaction: SubmitRequest's rules, AutoApproveRequest's (r.RenewalOf set
+// and the organisation allowing automatic approval of renewals, ErrForbidden
+// otherwise; DecidedBy AutoApprover), and ReserveCertificate's (c as there;
+// c.RequestID is set to the new request). Audit "request.submit",
+// "request.auto_approve" and "certificate.reserve", with one head update.
+func (s *Store) SubmitAutoApproved(ctx context.Context, a Actor, r *Request, c *Certificate) error {
+	const reason = "renewal approved automatically by organisation policy"
+	if r.RenewalOf == nil {
+		return fmt.Errorf("submitting request: %w: only renewals are approved automatically", ErrForbidden)
+	}
+	if err := s.newRequest(a, r); err != nil {
+		return err
+	}
+	c.RequestID = r.ID
+	sn, err := s.newReservation(c)
+	if err != nil {
+		return err
+	}
+	now := r.CreatedAt
+	r.State, r.DecidedBy, r.DecisionReason, r.DecidedAt = StateApproved, AutoApprover, reason, &now
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		submit, org, err := s.insertRequest(tx, a, r)
+		if err != nil {
+			return err
+		}
+		if !org.AutoApproveRenewals {
+			return fmt.Errorf("%w: organisation %s does not auto-approve renewals", ErrForbidden, r.Org)
+		}
+		reserve, err := insertReservation(tx, a, r, c)
+		if err != nil {
+			return err
+		}
+		return s.appendAudits(tx, submit,
+			auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: r.ID,
+				Event: RequestAutoApproveEvent{From: StateSubmitted, Reason: reason, To: StateApproved}},
+			reserve)
+	})
+	if err != nil {
+		return fmt.Errorf("submitting auto-approved renewal and reserving certificate %s: %w", sn, err)
+	}
+	return nil
+}

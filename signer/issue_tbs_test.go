@@ -1,0 +1,100 @@
+package signer
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"testing"
+)
+
+// TestIssue_SignedCertificate_IsTheLintedTBSWithTheCASignature: for every CA
+// key type, the issued certificate carries byte for byte the TBS that was
+// linted, names the algorithm crypto/x509 would choose for the key, and
+// verifies with the CA certificate; changing the exported PrecertDER after
+// Prepare does not change what is signed.
+func TestIssue_SignedCertificate_IsTheLintedTBSWithTheCASignature(t *testing.T) {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 3072)
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	leaf, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, tc := range []struct {
+		name string
+		key  crypto.Signer
+		alg  x509.SignatureAlgorithm
+	}{
+		{"P-256", p256, x509.ECDSAWithSHA256},
+		{"P-384", p384, x509.ECDSAWithSHA384},
+		{"RSA-3072", rsaKey, x509.SHA256WithRSA},
+		{"Ed25519", edKey, x509.PureEd25519},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, iss := softwareCA(t, tc.key)
+			p, err := iss.Prepare(LeafRequest{PublicKey: leaf.Public(), Organization: "Acme Corp",
+				Identities: mustIdentities(t, "billing.acme.example")})
+			if err != nil {
+				t.Fatalf("Prepare: %v", err)
+			}
+			linted, err := x509.ParseCertificate(p.PrecertDER)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.PrecertDER = bytes.Clone(p.PrecertDER)
+			p.PrecertDER[len(p.PrecertDER)/2] ^= 0xff // tampering with the record changes nothing signed
+			der, err := iss.Issue(p)
+			if err != nil {
+				t.Fatalf("Issue: %v", err)
+			}
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				t.Fatalf("the issued certificate does not parse: %v", err)
+			}
+			if !bytes.Equal(cert.RawTBSCertificate, linted.RawTBSCertificate) {
+				t.Fatal("the issued TBS differs from the linted one")
+			}
+			if cert.SignatureAlgorithm != tc.alg {
+				t.Errorf("signature algorithm %v, want %v", cert.SignatureAlgorithm, tc.alg)
+			}
+			if err := cert.CheckSignatureFrom(iss.Certificate()); err != nil {
+				t.Fatalf("the issued certificate does not verify with the CA: %v", err)
+			}
+		})
+	}
+}
+
+// TestResume_SignsExactlyTheRecordedTBS: an issuance resumed from its
+// recorded lint certificate is signed over that certificate's TBS, and a
+// record of another issuer is refused.
+func TestResume_SignsExactlyTheRecordedTBS(t *testing.T) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, iss := softwareCA(t, caKey)
+	leaf, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := iss.Prepare(LeafRequest{PublicKey: leaf.Public(), Organization: "Acme Corp",
+		Identities: mustIdentities(t, "billing.acme.example")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded, _ := x509.ParseCertificate(p.PrecertDER)
+	resumed, err := iss.Resume(p.PrecertDER)
+	if err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	der, err := iss.Issue(resumed)
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	if !bytes.Equal(cert.RawTBSCertificate, recorded.RawTBSCertificate) || resumed.Serial != p.Serial {
+		t.Fatal("the resumed issuance signed another TBS than the recorded one")
+	}
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, other := softwareCA(t, otherKey)
+	if _, err := other.Resume(p.PrecertDER); err == nil {
+		t.Fatal("another issuer resumed the record")
+	}
+}
