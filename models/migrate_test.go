@@ -31,8 +31,8 @@ func TestMigrate_SecondRun_ChangesNothing(t *testing.T) {
 		if err := s.DB().Table("schema_migrations").Count(&n).Error; err != nil {
 			t.Fatal(err)
 		}
-		if n != int64(want) {
-			t.Fatalf("schema_migrations has %d rows, want %d", n, want)
+		if n != int64(s.MigrationCount()) {
+			t.Fatalf("schema_migrations has %d rows, want one per embedded step (%d)", n, s.MigrationCount())
 		}
 		v := mustVerify(t, s)
 		if v.Events != 0 {

@@ -104,40 +104,101 @@ func (s *Store) RevokedCertificates(ctx context.Context, now time.Time) ([]Certi
 	return cs, nil
 }
 
-// RevokedEntries is RevokedCertificates in a lighter form, for CRLs with
-// very many entries.
+// RevokedEntries is RevokedCertificates in a lighter form, all of them in
+// one slice.
 func (s *Store) RevokedEntries(ctx context.Context, now time.Time) ([]RevokedEntry, error) {
-	rows, err := s.db.WithContext(ctx).Model(&Certificate{}).
-		Select("serial", "revoked_at", "revocation_reason", "not_after").
-		Where("state = ? AND not_after > ?", CertRevoked, normTime(now)).
-		Order("serial ASC").Rows()
-	if err != nil {
-		return nil, fmt.Errorf("listing revoked certificates: %w", err)
-	}
-	defer rows.Close()
 	var out []RevokedEntry
-	for rows.Next() {
-		var (
-			e      RevokedEntry
-			at     *time.Time
-			reason *int
-		)
-		if err := rows.Scan(&e.Serial, &at, &reason, &e.NotAfter); err != nil {
-			return nil, fmt.Errorf("reading revoked certificate: %w", err)
+	err := s.EachRevoked(ctx, RevokedScope{Now: now, Partition: AllPartitions, IssuerKeyID: AnyKey}, func(batch []RevokedEntry) error {
+		out = append(out, batch...)
+		return nil
+	})
+	return out, err
+}
+
+// AllPartitions, as RevokedScope.Partition, selects every partition (the
+// full CRL).
+const AllPartitions = -1
+
+// RevokedBatch is how many rows EachRevoked reads at a time.
+const RevokedBatch = 20000
+
+// RevokedScope selects the revoked certificates one CRL lists.
+type RevokedScope struct {
+	// Now: certificates that expired by then are left out (RFC 5280
+	// §3.3: a CRL need not list an expired certificate).
+	Now time.Time
+	// IssuerKeyID is the issuing CA (Certificate.IssuerKeyID); certificates
+	// recorded without one are listed by every CA. AnyKey lists all.
+	IssuerKeyID string
+	// Partition is one CRL partition, or AllPartitions.
+	Partition int
+	// Since, when set, keeps only revocations at or after it (a delta CRL).
+	Since time.Time
+}
+
+// EachRevoked calls fn with the revoked certificates of scope, ordered by
+// serial, RevokedBatch at a time (keyset pages on the serial), so that a
+// CRL of millions of entries never holds all rows at once. fn must not keep
+// the slice: it is reused.
+func (s *Store) EachRevoked(ctx context.Context, scope RevokedScope, fn func([]RevokedEntry) error) error {
+	after := ""
+	batch := make([]RevokedEntry, 0, RevokedBatch)
+	for {
+		q := s.db.WithContext(ctx).Model(&Certificate{}).
+			Select("serial", "revoked_at", "revocation_reason", "not_after").
+			Where("state = ? AND not_after > ?", CertRevoked, normTime(scope.Now))
+		if scope.Partition != AllPartitions {
+			q = q.Where("crl_partition = ?", scope.Partition)
 		}
-		if at != nil {
-			e.RevokedAt = at.UTC()
+		if scope.IssuerKeyID != AnyKey {
+			q = q.Where("issuer_key_id IN ?", []string{scope.IssuerKeyID, ""})
 		}
-		if reason != nil {
-			e.RevocationReason = *reason
+		if !scope.Since.IsZero() {
+			q = q.Where("revoked_at >= ?", normTime(scope.Since))
 		}
-		e.NotAfter = e.NotAfter.UTC()
-		out = append(out, e)
+		if after != "" {
+			q = q.Where("serial > ?", after)
+		}
+		rows, err := q.Order("serial ASC").Limit(RevokedBatch).Rows()
+		if err != nil {
+			return fmt.Errorf("listing revoked certificates: %w", dbErr(err))
+		}
+		batch = batch[:0]
+		for rows.Next() {
+			var (
+				e      RevokedEntry
+				at     *time.Time
+				reason *int
+			)
+			if err := rows.Scan(&e.Serial, &at, &reason, &e.NotAfter); err != nil {
+				rows.Close()
+				return fmt.Errorf("reading revoked certificate: %w", err)
+			}
+			if at != nil {
+				e.RevokedAt = at.UTC()
+			}
+			if reason != nil {
+				e.RevocationReason = *reason
+			}
+			e.NotAfter = e.NotAfter.UTC()
+			batch = append(batch, e)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("listing revoked certificates: %w", dbErr(err))
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := fn(batch); err != nil {
+			return err
+		}
+		if len(batch) < RevokedBatch {
+			return nil
+		}
+		after = batch[len(batch)-1].Serial
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing revoked certificates: %w", err)
-	}
-	return out, nil
 }
 
 // crlPublisher is the actor of CRL publication events.

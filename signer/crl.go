@@ -461,17 +461,27 @@ func scopeExtensions(t CRLTemplate) ([]pkix.Extension, error) {
 		if t.DeltaBase > 0 {
 			return nil, errors.New("a delta CRL carries no freshest CRL extension (RFC 5280 §5.2.6)")
 		}
-		var b cryptobyte.Builder
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { distributionPointName(b, t.FreshestCRL) })
-		})
-		v, err := b.Bytes()
+		ext, err := freshestCRLExtension(t.FreshestCRL)
 		if err != nil {
 			return nil, err
 		}
-		exts = append(exts, pkix.Extension{Id: oidFreshestCRL, Value: v})
+		exts = append(exts, ext)
 	}
 	return exts, nil
+}
+
+// freshestCRLExtension is the non-critical freshest CRL extension naming
+// uri, with the CRLDistributionPoints syntax (RFC 5280 §4.2.1.15, §5.2.6).
+func freshestCRLExtension(uri string) (pkix.Extension, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { distributionPointName(b, uri) })
+	})
+	v, err := b.Bytes()
+	if err != nil {
+		return pkix.Extension{}, err
+	}
+	return pkix.Extension{Id: oidFreshestCRL, Value: v}, nil
 }
 
 // template converts t, without its entries, into the standard library's

@@ -349,6 +349,7 @@ func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request)
 	c := &models.Certificate{
 		Serial: p.Serial.String(), RequestID: r.ID, Org: r.Org, Identities: checked.Identities.Strings(),
 		KeyType: checked.CSR.KeyType, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER,
+		IssuerKeyID: p.IssuerKeyID, CRLPartition: p.CRLPartition,
 	}
 	if err := w.Store.ReserveCertificate(ctx, a, c); err != nil {
 		return nil, fmt.Errorf("recording certificate %s before signing: %w", c.Serial, err)

@@ -313,7 +313,7 @@ func (h *Service) presignInBackground(ctx context.Context) {
 
 // statusOf is a certificate's OCSP status.
 func statusOf(c *models.Certificate) models.CertStatus {
-	return models.CertStatus{Serial: c.Serial, State: c.State, NotAfter: c.NotAfter, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason}
+	return models.CertStatus{Serial: c.Serial, State: c.State, NotAfter: c.NotAfter, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason, IssuerKeyID: c.IssuerKeyID}
 }
 
 // presignAll signs a fresh answer for every unexpired certificate, so that
@@ -331,6 +331,9 @@ func (h *Service) presignAll(ctx context.Context) {
 	}
 	fresh := make(map[ocspKey]*ocspAnswer, len(sts))
 	for _, st := range sts {
+		if !h.ownCertificate(st) {
+			continue
+		}
 		k, a, err := h.signStored(r, st, now)
 		if err != nil {
 			h.log.Error("pre-signing an OCSP answer", "serial", st.Serial, "err", err)
@@ -357,7 +360,7 @@ func (h *Service) presignAll(ctx context.Context) {
 // presignStatus signs and stores the answer for one certificate.
 func (h *Service) presignStatus(_ context.Context, st models.CertStatus) {
 	r := h.ocsp.current()
-	if r == nil {
+	if r == nil || !h.ownCertificate(st) {
 		return
 	}
 	k, a, err := h.signStored(r, st, h.now())
@@ -559,7 +562,17 @@ func (h *Service) lookup(ctx context.Context, sn serial.Number) (models.CertStat
 		h.log.Error("reading a certificate for OCSP", "serial", sn, "err", err)
 		return models.CertStatus{}, err
 	}
-	return statusOf(cert), nil
+	if st := statusOf(cert); h.ownCertificate(st) {
+		return st, nil
+	}
+	// Another issuing CA's certificate: its own CA's responder answers.
+	return models.CertStatus{Serial: sn.String(), State: "unknown"}, nil
+}
+
+// ownCertificate reports whether this service's issuing CA issued the
+// certificate of st (or the certificate predates recording its issuer).
+func (h *Service) ownCertificate(st models.CertStatus) bool {
+	return st.IssuerKeyID == "" || st.IssuerKeyID == h.keyIDs[CRLIssuing]
 }
 
 // cached is a signed answer with the caching headers of RFC 5019 §6:

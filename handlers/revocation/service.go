@@ -18,6 +18,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,7 +33,8 @@ import (
 
 // Store is what the revocation service needs of the store.
 type Store interface {
-	RevokedEntries(ctx context.Context, now time.Time) ([]models.RevokedEntry, error)
+	EachRevoked(ctx context.Context, scope models.RevokedScope, fn func([]models.RevokedEntry) error) error
+	LatestCRLNumbers(ctx context.Context, keyID string) (map[string]int64, error)
 	SaveCRL(ctx context.Context, c *models.CRL) error
 	LatestCRL(ctx context.Context, issuer, keyID string) (*models.CRL, error)
 	LatestCRLInfo(ctx context.Context, issuer, keyID string) (*models.CRL, error)
@@ -143,14 +145,19 @@ type Service struct {
 	keyIDs   map[string]string
 	kick     chan struct{}
 	sysActor models.Actor
+	// scopes are the CRLs published, by name, in the order refresh keeps
+	// them; partitions are the names of the partitions among them.
+	scopes     map[string]*crlScope
+	order      []string
+	partitions []string
+	urls       signer.URLs
 
 	mu   sync.RWMutex
 	crls map[string]*publishedCRL
 
-	pendingMu    sync.Mutex
-	pendingFirst time.Time // earliest revocation not yet in a published CRL
-	pendingLast  time.Time // latest one
-	pendingSeq   uint64    // the latest one's number in revocations
+	pendingMu sync.Mutex
+	pending   map[string]*pendingCRL // by scope: revocations not yet in its published CRL
+	fullBusy  atomic.Bool            // the full CRL is being made in the background
 	// revocations counts the calls of Revoked. A CRL whose read of revoked
 	// certificates started when the count was n holds the first n: unlike
 	// two readings of the injected clock, the count always tells which came
@@ -212,8 +219,17 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("revocation: %s CA: %w", name, err)
 		}
 	}
+	urls := cfg.CA.Issuer.URLs()
+	scopes, order := buildScopes(urls)
+	var partitions []string
+	for _, name := range order {
+		if scopes[name].partition != models.AllPartitions {
+			partitions = append(partitions, name)
+		}
+	}
 	h := &Service{
 		cfg: cfg, store: cfg.Store, ca: cfg.CA, log: cfg.Log, now: cfg.Now, signers: signers, keyIDs: keyIDs,
+		scopes: scopes, order: order, partitions: partitions, urls: urls, pending: map[string]*pendingCRL{},
 		kick:      make(chan struct{}, 1),
 		sysActor:  models.Actor{Subject: "system:revocation", Role: models.RoleSystem, Source: "revocation"},
 		crls:      map[string]*publishedCRL{},
@@ -260,14 +276,7 @@ func (h *Service) Revoked(c *models.Certificate) {
 	if c == nil {
 		return
 	}
-	now := h.now()
-	h.pendingMu.Lock()
-	if h.pendingFirst.IsZero() {
-		h.pendingFirst = now
-	}
-	h.pendingLast = now
-	h.pendingSeq = h.revocations.Add(1)
-	h.pendingMu.Unlock()
+	h.markPending(h.scopesOf(c), h.now(), h.revocations.Add(1))
 	if sn, err := serial.Parse(c.Serial); err == nil {
 		h.ocsp.forget(sn)
 	} else {
@@ -280,39 +289,31 @@ func (h *Service) Revoked(c *models.Certificate) {
 	}
 }
 
-// publishRevocations generates the issuing CRL for the pending
-// revocations and records how long publication took.
+// publishRevocations publishes the pending revocations: first the
+// partitions that list them and the delta CRL (each a small CRL, so a
+// revocation is published within the coalescing delay plus one signature
+// of a partition, however many certificates are revoked), then, in the
+// background, the full CRL. The time recorded is the revocation's
+// publication in its partition and the delta.
 func (h *Service) publishRevocations(ctx context.Context) {
-	h.pendingMu.Lock()
-	first, last, seq := h.pendingFirst, h.pendingLast, h.pendingSeq
-	h.pendingMu.Unlock()
-	if last.IsZero() {
-		return
+	var took time.Duration
+	published := false
+	for _, name := range h.order {
+		if isFull(name) || !h.hasPending(func(n string) bool { return n == name }) {
+			continue
+		}
+		t, ok := h.publishScope(ctx, name)
+		if ok && t > took {
+			took = t
+		}
+		published = published || ok
 	}
-	if err := h.ensureCRL(ctx, CRLIssuing, last); err != nil {
-		h.log.Error("publishing the CRL after a revocation failed; retrying", "err", err)
-		return
+	if published && !h.hasPending(func(n string) bool { return !isFull(n) }) {
+		h.recordPublish(took)
 	}
-	h.mu.RLock()
-	p := h.crls[CRLIssuing]
-	h.mu.RUnlock()
-	if p == nil || !p.covers(last, seq) {
-		return // another replica holds the lock: retried on the next tick
+	if h.hasPending(isFull) {
+		h.publishFullInBackground(ctx)
 	}
-	took := h.now().Sub(first)
-	h.lastPublishMS.Store(took.Milliseconds())
-	if h.cfg.Observer != nil {
-		h.cfg.Observer.RevokeToPublish(took)
-	}
-	h.pendingMu.Lock()
-	if h.pendingSeq == seq {
-		h.pendingFirst, h.pendingLast = time.Time{}, time.Time{}
-	} else {
-		// Revocations arrived while this CRL was made; their kick is queued.
-		h.pendingFirst = last.Add(time.Nanosecond)
-	}
-	h.pendingMu.Unlock()
-	h.log.Info("CRL published after revocation", "number", p.row.Number, "entries", p.row.Entries, "revoke_to_publish_ms", took.Milliseconds())
 }
 
 // covers reports whether the CRL holds the revocation numbered seq, made at
@@ -324,19 +325,35 @@ func (p *publishedCRL) covers(t time.Time, seq uint64) bool {
 
 // refresh is one tick of Run.
 func (h *Service) refresh(ctx context.Context) {
-	for _, issuer := range []string{CRLIssuing, CRLRoot} {
-		if h.signers[issuer] == nil {
+	// One query tells which scopes another replica moved on.
+	heads, err := h.store.LatestCRLNumbers(ctx, h.keyIDs[CRLIssuing])
+	if err != nil {
+		h.log.Error("reading the stored CRL numbers", "err", err)
+	}
+	for _, name := range h.order {
+		sc := h.scopes[name]
+		if h.signers[sc.ca] == nil {
 			h.loadOfflineRootCRL()
 			continue
 		}
-		if err := h.ensureCRL(ctx, issuer, time.Time{}); err != nil {
-			h.log.Error("keeping the CRL fresh failed", "issuer", issuer, "err", err)
+		if sc.ca == CRLIssuing && heads != nil {
+			if cur := h.served(name); cur != nil && cur.row.Number >= heads[name] && !h.needsCRL(sc, &cur.row, h.now(), time.Time{}) {
+				continue
+			}
+		}
+		if isFull(name) {
+			if !h.fullBusy.Load() {
+				if err := h.ensureCRL(ctx, name, time.Time{}); err != nil {
+					h.log.Error("keeping the CRL fresh failed", "crl", name, "err", err)
+				}
+			}
+			continue
+		}
+		if err := h.ensureCRL(ctx, name, time.Time{}); err != nil {
+			h.log.Error("keeping the CRL fresh failed", "crl", name, "err", err)
 		}
 	}
-	h.pendingMu.Lock()
-	pending := !h.pendingLast.IsZero()
-	h.pendingMu.Unlock()
-	if pending {
+	if h.hasPending(func(string) bool { return true }) {
 		h.publishRevocations(ctx)
 	}
 	if err := h.ensureResponder(ctx); err != nil {
@@ -350,9 +367,16 @@ func (h *Service) refresh(ctx context.Context) {
 
 // needsCRL reports whether a new CRL must be generated: none yet, past
 // half-life, or one revocation (at since) it does not cover.
-func (h *Service) needsCRL(latest *models.CRL, now, since time.Time) bool {
+func (h *Service) needsCRL(sc *crlScope, latest *models.CRL, now, since time.Time) bool {
 	if latest == nil {
 		return true
+	}
+	if sc.delta {
+		// A delta older than the full CRL has no base to update (RFC 5280
+		// §5.2.4): make one on the current base.
+		if full := h.served(CRLIssuing); full != nil && latest.Number < full.row.Number {
+			return true
+		}
 	}
 	half := latest.ThisUpdate.Add(latest.NextUpdate.Sub(latest.ThisUpdate) / 2)
 	if !now.Before(half) {
@@ -370,23 +394,20 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 	if err != nil {
 		return err
 	}
-	if !h.needsCRL(latest, h.now(), since) {
+	sc := h.scopes[issuer]
+	if !h.needsCRL(sc, latest, h.now(), since) {
 		return nil
 	}
-	key := crlLockKeyIssuing
-	if issuer == CRLRoot {
-		key = crlLockKeyRoot
-	}
-	_, err = h.store.WithLock(ctx, key, func(ctx context.Context) error {
+	_, err = h.store.WithLock(ctx, sc.lock, func(ctx context.Context) error {
 		// Another replica may have generated it while we waited.
 		latest, err := h.loadLatest(ctx, issuer)
 		if err != nil {
 			return err
 		}
-		if !h.needsCRL(latest, h.now(), since) {
+		if !h.needsCRL(sc, latest, h.now(), since) {
 			return nil
 		}
-		row, readSeq, err := h.generateCRL(ctx, issuer, latest)
+		row, readSeq, err := h.generateCRL(ctx, sc, latest)
 		if err != nil {
 			return err
 		}
@@ -399,7 +420,8 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 // loadLatest serves the newest stored CRL of issuer, reading its DER only
 // when it is newer than the one served, and returns it (nil if none).
 func (h *Service) loadLatest(ctx context.Context, issuer string) (*models.CRL, error) {
-	info, err := h.store.LatestCRLInfo(ctx, issuer, h.keyIDs[issuer])
+	kid := h.keyIDs[h.scopes[issuer].ca]
+	info, err := h.store.LatestCRLInfo(ctx, issuer, kid)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, nil
 	}
@@ -413,7 +435,7 @@ func (h *Service) loadLatest(ctx context.Context, issuer string) (*models.CRL, e
 		row := cur.row
 		return &row, nil
 	}
-	full, err := h.store.LatestCRL(ctx, issuer, h.keyIDs[issuer])
+	full, err := h.store.LatestCRL(ctx, issuer, kid)
 	if err != nil {
 		return nil, err
 	}
@@ -421,62 +443,94 @@ func (h *Service) loadLatest(ctx context.Context, issuer string) (*models.CRL, e
 	return full, nil
 }
 
-// generateCRL builds, lints, signs and stores the next CRL of issuer.
+// generateCRL builds, lints, signs and stores the next CRL of scope sc.
 // It returns the row and the count of revocations (Service.revocations)
-// when the read of revoked certificates started.
-func (h *Service) generateCRL(ctx context.Context, issuer string, latest *models.CRL) (*models.CRL, uint64, error) {
+// when the read of revoked certificates started. The entries stream from
+// the store in batches into the CRL's encoding: nothing holds all rows.
+func (h *Service) generateCRL(ctx context.Context, sc *crlScope, latest *models.CRL) (*models.CRL, uint64, error) {
 	readSeq := h.revocations.Load()
 	now := h.now()
 	thisUpdate := now.UTC().Truncate(time.Second)
-	var entries []signer.RevokedCert
-	if issuer == CRLIssuing {
-		revoked, err := h.store.RevokedEntries(ctx, now)
+	tmpl := signer.CRLTemplate{ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Scope: sc.idp}
+	revoked := models.RevokedScope{Now: now, IssuerKeyID: h.keyIDs[CRLIssuing], Partition: sc.partition}
+	// Numbers go on above every stored CRL of this scope, also those of a
+	// CA key it replaced: monotonic for each key, unique in the table. The
+	// full CRL and its deltas share one sequence (RFC 5280 §5.2.4).
+	names := []string{sc.name}
+	switch {
+	case sc.delta:
+		base, err := h.store.LatestCRLInfo(ctx, CRLIssuing, h.keyIDs[CRLIssuing])
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, fmt.Errorf("the delta CRL's base: %w", err)
 		}
-		entries = make([]signer.RevokedCert, 0, len(revoked))
-		for _, r := range revoked {
-			sn, err := serial.Parse(r.Serial)
-			if err != nil {
-				return nil, 0, fmt.Errorf("revoked certificate: %w", err)
-			}
-			at := r.RevokedAt
-			// A revocation stamped by a replica whose clock is ahead must
-			// not postdate thisUpdate (RFC 5280 §5.3.2 and zlint's
-			// e_crl_revocation_time_after_this_update).
-			if at.After(thisUpdate) {
-				at = thisUpdate
-			}
-			entries = append(entries, signer.RevokedCert{Serial: sn, RevokedAt: at, Reason: r.RevocationReason})
+		tmpl.DeltaBase = base.Number
+		// Everything revoked since the base was read, with a minute of
+		// margin for the clocks of replicas; listing a certificate the base
+		// already lists is harmless (RFC 5280 §5.2.4).
+		revoked.Since = base.ThisUpdate.Add(-time.Minute)
+		names = append(names, CRLIssuing)
+	case isFull(sc.name):
+		tmpl.FreshestCRL = h.urls.DeltaCRL
+		if h.scopes[CRLDelta] != nil {
+			names = append(names, CRLDelta)
 		}
 	}
-	// Numbers go on above every stored CRL of this issuer, also those of a
-	// CA key it replaced: monotonic for each key, unique in the table.
 	number := int64(1)
 	if latest != nil {
 		number = latest.Number + 1
 	}
-	if top, err := h.store.LatestCRLInfo(ctx, issuer, models.AnyKey); err == nil && top.Number >= number {
-		number = top.Number + 1
-	} else if err != nil && !errors.Is(err, models.ErrNotFound) {
-		return nil, 0, err
+	for _, name := range names {
+		if top, err := h.store.LatestCRLInfo(ctx, name, models.AnyKey); err == nil && top.Number >= number {
+			number = top.Number + 1
+		} else if err != nil && !errors.Is(err, models.ErrNotFound) {
+			return nil, 0, err
+		}
 	}
-	der, err := h.signers[issuer].Sign(signer.CRLTemplate{
-		Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: entries,
-	})
+	tmpl.Number = number
+	b, err := h.signers[sc.ca].NewBuilder(tmpl)
 	if err != nil {
 		return nil, 0, err
 	}
-	row := &models.CRL{Issuer: issuer, KeyID: h.keyIDs[issuer], Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(h.cfg.CRLValidity), Entries: len(entries), DER: der}
+	if sc.ca == CRLIssuing {
+		err := h.store.EachRevoked(ctx, revoked, func(batch []models.RevokedEntry) error {
+			b.Grow(len(batch))
+			for _, r := range batch {
+				sn, err := serial.Parse(r.Serial)
+				if err != nil {
+					return fmt.Errorf("revoked certificate: %w", err)
+				}
+				at := r.RevokedAt
+				// A revocation stamped by a replica whose clock is ahead must
+				// not postdate thisUpdate (RFC 5280 §5.3.2 and zlint's
+				// e_crl_revocation_time_after_this_update).
+				if at.After(thisUpdate) {
+					at = thisUpdate
+				}
+				if err := b.Add(signer.RevokedCert{Serial: sn, RevokedAt: at, Reason: r.RevocationReason}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	entries := b.Len()
+	der, err := b.Finish()
+	if err != nil {
+		return nil, 0, err
+	}
+	row := &models.CRL{Issuer: sc.name, KeyID: h.keyIDs[sc.ca], Number: number, ThisUpdate: thisUpdate, NextUpdate: tmpl.NextUpdate, Entries: entries, DER: der}
 	if err := h.store.SaveCRL(ctx, row); err != nil {
 		return nil, 0, err
 	}
 	h.generated.Add(1)
 	took := h.now().Sub(now)
 	if h.cfg.Observer != nil {
-		h.cfg.Observer.CRLGenerated(issuer, len(entries), took)
+		h.cfg.Observer.CRLGenerated(sc.name, entries, took)
 	}
-	h.log.Info("CRL generated", "issuer", issuer, "number", number, "entries", len(entries), "ms", took.Milliseconds())
+	h.log.Info("CRL generated", "crl", sc.name, "number", number, "entries", entries, "ms", took.Milliseconds())
 	return row, readSeq, nil
 }
 
@@ -538,6 +592,10 @@ func (h *Service) loadOfflineRootCRL() {
 // Config.Now, so "revoked since" must be asked in wall time.
 func wallNow() time.Time { return time.Now() }
 
+// ErrNoSuchCRL means no CRL of that name is published (e.g. a partition
+// beyond the partition count).
+var ErrNoSuchCRL = errors.New("no such CRL")
+
 // ErrNotReady means a CRL or the OCSP responder is not available yet (the
 // service has not loaded or generated it).
 var ErrNotReady = errors.New("not available yet")
@@ -552,12 +610,14 @@ type File struct {
 	MaxAge       time.Duration // no later than nextUpdate, at most CRLMaxAge
 }
 
-// CRL is the served CRL of issuer (CRLIssuing or CRLRoot) as DER
+// CRL is the served CRL of issuer (CRLIssuing, CRLRoot, CRLDelta or a
+// PartitionName) as DER
 // (application/pkix-crl, RFC 5280 §4.2.1.13) or PEM.
 func (h *Service) CRL(issuer string, asPEM bool) (*File, error) {
-	h.mu.RLock()
-	p := h.crls[issuer]
-	h.mu.RUnlock()
+	if h.scopes[issuer] == nil {
+		return nil, fmt.Errorf("%w %q", ErrNoSuchCRL, issuer)
+	}
+	p := h.served(issuer)
 	if p == nil {
 		return nil, fmt.Errorf("the %s CRL is %w", issuer, ErrNotReady)
 	}
@@ -649,6 +709,11 @@ func (h *Service) Status() Status {
 	}
 	return out
 }
+
+// CRLNames are the names (models.CRL.Issuer) of the CRLs the service
+// publishes: the issuing CA's full CRL, the root's, the delta CRL and the
+// partitions.
+func (h *Service) CRLNames() []string { return slices.Clone(h.order) }
 
 // Generated is the number of CRLs this instance generated (for tests and
 // metrics).
