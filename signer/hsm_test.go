@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/certdesk/certdesk/signer"
-	"github.com/certdesk/certdesk/signer/serial"
 	"github.com/certdesk/certdesk/signer/pkcs11/softhsmtest"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 var token *softhsmtest.Token
