@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,13 +107,14 @@ func (s *Store) RevokedCertificates(ctx context.Context, now time.Time) ([]Certi
 }
 
 // RevokedEntries is RevokedCertificates in a lighter form, all of them in
-// one slice.
+// one slice, ordered by serial.
 func (s *Store) RevokedEntries(ctx context.Context, now time.Time) ([]RevokedEntry, error) {
 	var out []RevokedEntry
 	err := s.EachRevoked(ctx, RevokedScope{Now: now, Partition: AllPartitions, IssuerKeyID: AnyKey}, func(batch []RevokedEntry) error {
 		out = append(out, batch...)
 		return nil
 	})
+	slices.SortFunc(out, func(a, b RevokedEntry) int { return strings.Compare(a.Serial, b.Serial) })
 	return out, err
 }
 
@@ -119,7 +122,7 @@ func (s *Store) RevokedEntries(ctx context.Context, now time.Time) ([]RevokedEnt
 // full CRL).
 const AllPartitions = -1
 
-// RevokedBatch is how many rows EachRevoked reads at a time.
+// RevokedBatch is how many rows EachRevoked hands over at a time.
 const RevokedBatch = 20000
 
 // RevokedScope selects the revoked certificates one CRL lists.
@@ -136,69 +139,63 @@ type RevokedScope struct {
 	Since time.Time
 }
 
-// EachRevoked calls fn with the revoked certificates of scope, ordered by
-// serial, RevokedBatch at a time (keyset pages on the serial), so that a
-// CRL of millions of entries never holds all rows at once. fn must not keep
+// EachRevoked calls fn with the revoked certificates of scope,
+// RevokedBatch at a time, as one query streams them, so that a CRL of
+// millions of entries never holds all rows at once. They come in no
+// particular order: a CRL's entries need none (RFC 5280 §5.1.2.6), and
+// asking for the serial's order would make the database visit the rows in
+// the random order of serials instead of where they lie. fn must not keep
 // the slice: it is reused.
 func (s *Store) EachRevoked(ctx context.Context, scope RevokedScope, fn func([]RevokedEntry) error) error {
-	after := ""
-	batch := make([]RevokedEntry, 0, RevokedBatch)
-	for {
-		q := s.db.WithContext(ctx).Model(&Certificate{}).
-			Select("serial", "revoked_at", "revocation_reason", "not_after").
-			Where("state = ? AND not_after > ?", CertRevoked, normTime(scope.Now))
-		if scope.Partition != AllPartitions {
-			q = q.Where("crl_partition = ?", scope.Partition)
-		}
-		if scope.IssuerKeyID != AnyKey {
-			q = q.Where("issuer_key_id IN ?", []string{scope.IssuerKeyID, ""})
-		}
-		if !scope.Since.IsZero() {
-			q = q.Where("revoked_at >= ?", normTime(scope.Since))
-		}
-		if after != "" {
-			q = q.Where("serial > ?", after)
-		}
-		rows, err := q.Order("serial ASC").Limit(RevokedBatch).Rows()
-		if err != nil {
-			return fmt.Errorf("listing revoked certificates: %w", dbErr(err))
-		}
-		batch = batch[:0]
-		for rows.Next() {
-			var (
-				e      RevokedEntry
-				at     *time.Time
-				reason *int
-			)
-			if err := rows.Scan(&e.Serial, &at, &reason, &e.NotAfter); err != nil {
-				rows.Close()
-				return fmt.Errorf("reading revoked certificate: %w", err)
-			}
-			if at != nil {
-				e.RevokedAt = at.UTC()
-			}
-			if reason != nil {
-				e.RevocationReason = *reason
-			}
-			e.NotAfter = e.NotAfter.UTC()
-			batch = append(batch, e)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("listing revoked certificates: %w", dbErr(err))
-		}
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := fn(batch); err != nil {
-			return err
-		}
-		if len(batch) < RevokedBatch {
-			return nil
-		}
-		after = batch[len(batch)-1].Serial
+	q := s.db.WithContext(ctx).Model(&Certificate{}).
+		Select("serial", "revoked_at", "revocation_reason", "not_after").
+		Where("state = ? AND not_after > ?", CertRevoked, normTime(scope.Now))
+	if scope.Partition != AllPartitions {
+		q = q.Where("crl_partition = ?", scope.Partition)
 	}
+	if scope.IssuerKeyID != AnyKey {
+		q = q.Where("issuer_key_id IN ?", []string{scope.IssuerKeyID, ""})
+	}
+	if !scope.Since.IsZero() {
+		q = q.Where("revoked_at >= ?", normTime(scope.Since))
+	}
+	rows, err := q.Rows()
+	if err != nil {
+		return fmt.Errorf("listing revoked certificates: %w", dbErr(err))
+	}
+	defer rows.Close()
+	batch := make([]RevokedEntry, 0, RevokedBatch)
+	for rows.Next() {
+		var (
+			e      RevokedEntry
+			at     *time.Time
+			reason *int
+		)
+		if err := rows.Scan(&e.Serial, &at, &reason, &e.NotAfter); err != nil {
+			return fmt.Errorf("reading revoked certificate: %w", err)
+		}
+		if at != nil {
+			e.RevokedAt = at.UTC()
+		}
+		if reason != nil {
+			e.RevocationReason = *reason
+		}
+		e.NotAfter = e.NotAfter.UTC()
+		batch = append(batch, e)
+		if len(batch) == RevokedBatch {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("listing revoked certificates: %w", dbErr(err))
+	}
+	if len(batch) > 0 {
+		return fn(batch)
+	}
+	return nil
 }
 
 // crlPublisher is the actor of CRL publication events.

@@ -138,7 +138,7 @@ func (s *CRLSigner) Sign(t CRLTemplate) ([]byte, error) {
 // dates, which are the only values those lints read. The one lint across
 // entries, unique serials, holds by construction: the store keeps serials
 // unique and in one canonical form, and Add refuses an entry equal to the
-// one before it (a repeated row of a paged read). Add also encodes each
+// one before it. Add also encodes each
 // sample entry as the standard library did in the twin, and Finish refuses
 // to sign if the bytes differ, so the hand-written encoding is checked on
 // every CRL.

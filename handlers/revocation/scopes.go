@@ -157,7 +157,9 @@ func (h *Service) publishFullInBackground(ctx context.Context) {
 	if !h.fullBusy.CompareAndSwap(false, true) {
 		return
 	}
+	h.background.Add(1)
 	go func() {
+		defer h.background.Done()
 		defer h.fullBusy.Store(false)
 		for ctx.Err() == nil && h.hasPending(isFull) {
 			took, ok := h.publishScope(ctx, CRLIssuing)
@@ -167,6 +169,22 @@ func (h *Service) publishFullInBackground(ctx context.Context) {
 			if len(h.partitions) == 0 && h.scopes[CRLDelta] == nil {
 				h.recordPublish(took)
 			}
+		}
+	}()
+}
+
+// renewFullInBackground keeps the full CRL fresh (loaded, or renewed at
+// half-life) in a goroutine, unless the full CRL is already being made.
+func (h *Service) renewFullInBackground(ctx context.Context) {
+	if !h.fullBusy.CompareAndSwap(false, true) {
+		return
+	}
+	h.background.Add(1)
+	go func() {
+		defer h.background.Done()
+		defer h.fullBusy.Store(false)
+		if err := h.ensureCRL(ctx, CRLIssuing, time.Time{}); err != nil {
+			h.log.Error("keeping the CRL fresh failed", "crl", CRLIssuing, "err", err)
 		}
 	}()
 }

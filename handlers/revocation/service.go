@@ -158,6 +158,9 @@ type Service struct {
 	pendingMu sync.Mutex
 	pending   map[string]*pendingCRL // by scope: revocations not yet in its published CRL
 	fullBusy  atomic.Bool            // the full CRL is being made in the background
+	// background counts the goroutines making the full CRL; Run waits
+	// for them before it returns.
+	background sync.WaitGroup
 	// revocations counts the calls of Revoked. A CRL whose read of revoked
 	// certificates started when the count was n holds the first n: unlike
 	// two readings of the injected clock, the count always tells which came
@@ -246,6 +249,7 @@ func New(cfg Config) (*Service, error) {
 // rotates the responder before it expires and picks up what other replicas
 // did.
 func (h *Service) Run(ctx context.Context) {
+	defer h.background.Wait()
 	h.refresh(ctx)
 	h.presignInBackground(ctx)
 	tick := time.NewTicker(h.cfg.PollInterval)
@@ -341,12 +345,11 @@ func (h *Service) refresh(ctx context.Context) {
 				continue
 			}
 		}
-		if isFull(name) {
-			if !h.fullBusy.Load() {
-				if err := h.ensureCRL(ctx, name, time.Time{}); err != nil {
-					h.log.Error("keeping the CRL fresh failed", "crl", name, "err", err)
-				}
-			}
+		if isFull(name) && h.served(name) != nil {
+			// Renewing the full CRL may take seconds with millions of
+			// entries: in the background, so that revocations go on being
+			// published in their partitions meanwhile.
+			h.renewFullInBackground(ctx)
 			continue
 		}
 		if err := h.ensureCRL(ctx, name, time.Time{}); err != nil {
@@ -372,9 +375,10 @@ func (h *Service) needsCRL(sc *crlScope, latest *models.CRL, now, since time.Tim
 		return true
 	}
 	if sc.delta {
-		// A delta older than the full CRL has no base to update (RFC 5280
-		// §5.2.4): make one on the current base.
-		if full := h.served(CRLIssuing); full != nil && latest.Number < full.row.Number {
+		// A delta not above the full CRL cannot update it (RFC 5280
+		// §5.2.4; equal numbers happen when a delta was made while that
+		// full CRL was being built): make one on the current base.
+		if full := h.served(CRLIssuing); full != nil && latest.Number <= full.row.Number {
 			return true
 		}
 	}
