@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
@@ -165,20 +166,21 @@ func (s *Store) EachRevoked(ctx context.Context, scope RevokedScope, fn func([]R
 	}
 	defer rows.Close()
 	batch := make([]RevokedEntry, 0, RevokedBatch)
+	var (
+		e      RevokedEntry
+		at     sql.NullTime // not pointers: no allocation per row
+		reason sql.NullInt32
+	)
 	for rows.Next() {
-		var (
-			e      RevokedEntry
-			at     *time.Time
-			reason *int
-		)
 		if err := rows.Scan(&e.Serial, &at, &reason, &e.NotAfter); err != nil {
 			return fmt.Errorf("reading revoked certificate: %w", err)
 		}
-		if at != nil {
-			e.RevokedAt = at.UTC()
+		e.RevokedAt, e.RevocationReason = time.Time{}, 0
+		if at.Valid {
+			e.RevokedAt = at.Time.UTC()
 		}
-		if reason != nil {
-			e.RevocationReason = *reason
+		if reason.Valid {
+			e.RevocationReason = int(reason.Int32)
 		}
 		e.NotAfter = e.NotAfter.UTC()
 		batch = append(batch, e)

@@ -496,8 +496,12 @@ func (h *Service) generateCRL(ctx context.Context, sc *crlScope, latest *models.
 		return nil, 0, err
 	}
 	if sc.ca == CRLIssuing {
+		if latest != nil {
+			// Room for about as many entries as last time: the encoding is
+			// not copied over and over as it grows.
+			b.Grow(latest.Entries + latest.Entries/32)
+		}
 		err := h.store.EachRevoked(ctx, revoked, func(batch []models.RevokedEntry) error {
-			b.Grow(len(batch))
 			for _, r := range batch {
 				sn, err := serial.Parse(r.Serial)
 				if err != nil {
