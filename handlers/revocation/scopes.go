@@ -125,7 +125,7 @@ func (h *Service) publishScope(ctx context.Context, name string) (time.Duration,
 		return 0, false
 	}
 	if err := h.ensureCRL(ctx, name, want.last); err != nil {
-		h.log.Error("publishing a CRL after a revocation failed; retrying", "crl", name, "err", err)
+		h.log.Error("publishing a CRL after a revocation failed; retrying", "issuer", name, "err", err)
 		return 0, false
 	}
 	pub := h.served(name)
@@ -143,7 +143,7 @@ func (h *Service) publishScope(ctx context.Context, name string) (time.Duration,
 		}
 	}
 	h.pendingMu.Unlock()
-	h.log.Info("CRL published after revocation", "crl", name, "number", pub.row.Number, "entries", pub.row.Entries, "revoke_to_publish_ms", took.Milliseconds())
+	h.log.Info("CRL published after revocation", "issuer", name, "number", pub.row.Number, "entries", pub.row.Entries, "revoke_to_publish_ms", took.Milliseconds())
 	return took, true
 }
 
@@ -184,7 +184,7 @@ func (h *Service) renewFullInBackground(ctx context.Context) {
 		defer h.background.Done()
 		defer h.fullBusy.Store(false)
 		if err := h.ensureCRL(ctx, CRLIssuing, time.Time{}); err != nil {
-			h.log.Error("keeping the CRL fresh failed", "crl", CRLIssuing, "err", err)
+			h.log.Error("keeping the CRL fresh failed", "issuer", CRLIssuing, "err", err)
 		}
 	}()
 }

@@ -353,7 +353,7 @@ func (h *Service) refresh(ctx context.Context) {
 			continue
 		}
 		if err := h.ensureCRL(ctx, name, time.Time{}); err != nil {
-			h.log.Error("keeping the CRL fresh failed", "crl", name, "err", err)
+			h.log.Error("keeping the CRL fresh failed", "issuer", name, "err", err)
 		}
 	}
 	if h.hasPending(func(string) bool { return true }) {
@@ -538,7 +538,7 @@ func (h *Service) generateCRL(ctx context.Context, sc *crlScope, latest *models.
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.CRLGenerated(sc.name, entries, took)
 	}
-	h.log.Info("CRL generated", "crl", sc.name, "number", number, "entries", entries, "ms", took.Milliseconds())
+	h.log.Info("CRL generated", "issuer", sc.name, "number", number, "entries", entries, "ms", took.Milliseconds())
 	return row, readSeq, nil
 }
 
