@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # testenv.sh installs and starts what `make test` needs: SoftHSM2, OpenSSL,
 # PostgreSQL (on loopback, in a temp dir, unless DATABASE_URL is set), nginx,
-# Chromium, the zlint CLI and kustomize (for deploy/). It fails, never
+# Chromium, curl, jq and a Java runtime (the docs test), certbot (the ACME
+# tests), the zlint CLI and kustomize (for deploy/). It fails, never
 # skips, when a part cannot be had.
 # It prints shell assignments (DATABASE_URL, PATH additions) on stdout for
 # the caller to eval; progress goes to stderr.
@@ -18,6 +19,12 @@ command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v openssl >/dev/null || need+=(openssl)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v chromium >/dev/null || need+=(chromium)
+# The docs test runs the guides' shell blocks: curl, jq, and Java's keytool.
+command -v curl >/dev/null || need+=(curl)
+command -v jq >/dev/null || need+=(jq)
+command -v keytool >/dev/null || need+=(default-jre-headless)
+# The ACME tests drive Debian's certbot as a real client.
+command -v certbot >/dev/null || need+=(certbot)
 if [ -z "${DATABASE_URL:-}" ] && [ -z "$(pg_bin)" ]; then need+=(postgresql); fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -1,4 +1,4 @@
-// Package frontend embeds the built browser app (issue 5) so the Go binary
+// Package frontend embeds the built browser app so the Go binary
 // serves it without Node at run time.
 //
 // Vite writes the build into dist/; a committed placeholder keeps

@@ -10,7 +10,10 @@ import (
 )
 
 // Health serves /healthz (the process is alive) and /readyz (the database
-// answers, the HSM signs and sign-in is available).
+// answers and the HSM signs). Sign-in is reported by /readyz but does not
+// make it fail: CRL, OCSP, CA files and API tokens need no identity
+// provider, so an IdP outage must not take every replica out of the load
+// balancer. /readyz?check=sign_in is the probe that fails with sign-in.
 type Health struct {
 	DBPing func(ctx context.Context) error
 	// SignIn, when set, says why sign-in is not available (the OpenID
@@ -31,8 +34,18 @@ func (h *Health) Healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// Readyz is GET /readyz.
+// ReadyzCheckSignIn is the value of /readyz's check parameter that makes
+// the probe also fail (503) while sign-in is unavailable.
+const ReadyzCheckSignIn = "sign_in"
+
+// Readyz is GET /readyz: 200 when the database answers and the HSM signs,
+// else 503. The body also says whether sign-in is available and, if not,
+// why; only with ?check=sign_in does an unavailable sign-in make it 503.
 func (h *Health) Readyz(c echo.Context) error {
+	check := c.QueryParam("check")
+	if check != "" && check != ReadyzCheckSignIn {
+		return echo.NewHTTPError(http.StatusBadRequest, "check must be "+ReadyzCheckSignIn+" or absent")
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
 	status := map[string]string{"database": "ok", "hsm": "ok"}
@@ -46,8 +59,13 @@ func (h *Health) Readyz(c echo.Context) error {
 	if h.SignIn != nil {
 		status["sign_in"] = "ok"
 		if err := h.SignIn(); err != nil {
-			status["sign_in"], status["sign_in_reason"], code = "unavailable", err.Error(), http.StatusServiceUnavailable
+			status["sign_in"], status["sign_in_reason"] = "unavailable", err.Error()
+			if check == ReadyzCheckSignIn {
+				code = http.StatusServiceUnavailable
+			}
 		}
+	} else if check == ReadyzCheckSignIn {
+		status["sign_in"] = "ok"
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(code, status)

@@ -65,6 +65,22 @@ type submitBody struct {
 	Org          string   `json:"org"` // admins may submit for an organisation
 }
 
+// submitOrg is the organisation a request is for: a partner's own; for an
+// admin, who belongs to none, the one named in the body.
+func submitOrg(a models.Actor, requested string) (string, error) {
+	org := a.Org
+	if a.Role == models.RoleAdmin && requested != "" {
+		org = requested
+	}
+	if org != "" {
+		return org, nil
+	}
+	if a.Role == models.RoleAdmin {
+		return "", echo.NewHTTPError(http.StatusBadRequest, `org is required: an admin belongs to no organisation, so choose the organisation the certificate is for (the field "org", an organisation's slug; GET /api/v1/orgs lists them)`)
+	}
+	return "", echo.NewHTTPError(http.StatusBadRequest, "org is required: you belong to no organisation; ask a certdesk administrator to assign you to yours")
+}
+
 // Create is POST /requests: a partner submits a CSR; policy problems are
 // answered now, with the rule and the reason.
 func (h *Requests) Create(c echo.Context) error {
@@ -73,12 +89,9 @@ func (h *Requests) Create(c echo.Context) error {
 		return err
 	}
 	a := actor(c)
-	org := a.Org
-	if a.Role == models.RoleAdmin && b.Org != "" {
-		org = b.Org
-	}
-	if org == "" {
-		return echo.NewHTTPError(http.StatusBadRequest, "org is required")
+	org, err := submitOrg(a, b.Org)
+	if err != nil {
+		return err
 	}
 	if len(b.Note) > 2000 {
 		return echo.NewHTTPError(http.StatusBadRequest, "note is limited to 2000 characters")
@@ -99,10 +112,9 @@ func (h *Requests) Preview(c echo.Context) error {
 	if err := bindJSON(c, &b); err != nil {
 		return err
 	}
-	a := actor(c)
-	slug := a.Org
-	if a.Role == models.RoleAdmin && b.Org != "" {
-		slug = b.Org
+	slug, err := submitOrg(actor(c), b.Org)
+	if err != nil {
+		return err
 	}
 	org, err := h.Store.GetOrg(c.Request().Context(), slug)
 	if err != nil {

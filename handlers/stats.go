@@ -58,23 +58,30 @@ func bump(ws []weekCount, first, t time.Time) {
 	}
 }
 
+// expiringHorizon is how far ahead the expiring chart looks.
+const expiringHorizon = 90 * 24 * time.Hour
+
 // Get is GET /stats: issuances and revocations in each of the last 12 weeks,
-// and certificates expiring in each of the next 13 weeks (90 days).
+// and certificates expiring in the next 90 days, per week from this week to
+// the week that holds now + 90 days (13 or 14 weeks, so that a certificate
+// issued today for 90 days is counted whatever the weekday).
 func (h *Stats) Get(c echo.Context) error {
 	now := h.Now()
 	this := weekStart(now)
 	pastFrom, futureFrom := this.AddDate(0, 0, -7*11), this
-	rows, err := h.Store.CertificateTimes(c.Request().Context(), scopeOrg(actor(c), c.QueryParam("org")), pastFrom, futureFrom.AddDate(0, 0, 7*13))
+	horizon := now.Add(expiringHorizon)
+	futureWeeks := int(weekStart(horizon).Sub(futureFrom).Hours()/(24*7)) + 1
+	rows, err := h.Store.CertificateTimes(c.Request().Context(), scopeOrg(actor(c), c.QueryParam("org")), pastFrom, horizon)
 	if err != nil {
 		return err
 	}
-	ans := statsAnswer{IssuedPerWeek: weeks(pastFrom, 12), RevokedPerWeek: weeks(pastFrom, 12), ExpiringPerWeek: weeks(futureFrom, 13)}
+	ans := statsAnswer{IssuedPerWeek: weeks(pastFrom, 12), RevokedPerWeek: weeks(pastFrom, 12), ExpiringPerWeek: weeks(futureFrom, futureWeeks)}
 	for _, r := range rows {
 		bump(ans.IssuedPerWeek, pastFrom, r.CreatedAt)
 		if r.RevokedAt != nil {
 			bump(ans.RevokedPerWeek, pastFrom, *r.RevokedAt)
 		}
-		if r.State == models.CertIssued && r.NotAfter.After(now) {
+		if r.State == models.CertIssued && r.NotAfter.After(now) && !r.NotAfter.After(horizon) {
 			bump(ans.ExpiringPerWeek, futureFrom, r.NotAfter)
 		}
 	}

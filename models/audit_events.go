@@ -33,6 +33,9 @@ const (
 	ActionTokenCreate         = "token.create"
 	ActionTokenRevoke         = "token.revoke"
 	ActionMembershipSet       = "membership.set"
+	ActionInvitationCreate    = "invitation.create"
+	ActionInvitationRevoke    = "invitation.revoke"
+	ActionInvitationAccept    = "invitation.accept"
 	ActionOrgCreate           = "org.create"
 	ActionOrgUpdate           = "org.update"
 	ActionOrgAutoApprove      = "org.auto_approve_renewals"
@@ -42,6 +45,12 @@ const (
 	ActionAuthLoginFailed     = "auth.login_failed"
 	ActionAuthLoginDenied     = "auth.login_denied"
 	ActionAuthLogout          = "auth.logout"
+	// ActionAuthCredentialRejected is a bearer token or session cookie that
+	// authenticated nobody (the first of its source's window).
+	ActionAuthCredentialRejected = "auth.credential_rejected"
+	// ActionAuthFailuresFolded counts the failures of one source and kind
+	// in one window that were not recorded one by one.
+	ActionAuthFailuresFolded = "auth.failures_folded"
 )
 
 // VariableEvent is an event whose detail has no fixed shape, for a kind
@@ -231,6 +240,38 @@ type MembershipSetEvent struct {
 // Action is ActionMembershipSet.
 func (MembershipSetEvent) Action() string { return ActionMembershipSet }
 
+// InvitationCreateEvent records an admin's invitation of an e-mail address
+// to an organisation.
+type InvitationCreateEvent struct {
+	Email     string `json:"email"`
+	ExpiresAt string `json:"expires_at"`
+	Org       string `json:"org"`
+}
+
+// Action is ActionInvitationCreate.
+func (InvitationCreateEvent) Action() string { return ActionInvitationCreate }
+
+// InvitationRevokeEvent records an invitation withdrawn before it was
+// accepted.
+type InvitationRevokeEvent struct {
+	Email string `json:"email"`
+	Org   string `json:"org"`
+}
+
+// Action is ActionInvitationRevoke.
+func (InvitationRevokeEvent) Action() string { return ActionInvitationRevoke }
+
+// InvitationAcceptEvent records a sign-in with the invited, verified
+// e-mail address that joined the organisation.
+type InvitationAcceptEvent struct {
+	Email   string `json:"email"`
+	Org     string `json:"org"`
+	Subject string `json:"subject"`
+}
+
+// Action is ActionInvitationAccept.
+func (InvitationAcceptEvent) Action() string { return ActionInvitationAccept }
+
 // OrgSnapshot is an organisation's audited fields.
 type OrgSnapshot struct {
 	AutoApproveRenewals bool       `json:"auto_approve_renewals"`
@@ -363,3 +404,31 @@ type RequestRetryEvent struct {
 func (*RequestRetryEvent) Action() string { return ActionRequestRetry }
 
 func (e *RequestRetryEvent) states() (from, to string) { return e.From, e.To }
+
+// AuthCredentialRejectedEvent records an API token or session cookie that
+// authenticated nobody: Kind is "bearer" or "cookie", Why a short machine
+// word (unknown_token, malformed_token, bad_scheme, unknown_session).
+// Nothing of the credential itself is recorded.
+type AuthCredentialRejectedEvent struct {
+	Kind string `json:"kind"`
+	Why  string `json:"why"`
+}
+
+// Action is ActionAuthCredentialRejected.
+func (AuthCredentialRejectedEvent) Action() string { return ActionAuthCredentialRejected }
+
+// AuthFailuresFoldedEvent records, for one source, one kind of failure
+// ("bearer", "cookie" or "callback"), one reason (Why, as in the event of
+// the first failure) and one window, how many failures followed the
+// window's first one (which has its own event): Count failures between
+// Since (the window's start) and Until (the last of them), RFC 3339 times.
+type AuthFailuresFoldedEvent struct {
+	Count int    `json:"count"`
+	Kind  string `json:"kind"`
+	Since string `json:"since"`
+	Until string `json:"until"`
+	Why   string `json:"why"`
+}
+
+// Action is ActionAuthFailuresFolded.
+func (AuthFailuresFoldedEvent) Action() string { return ActionAuthFailuresFolded }

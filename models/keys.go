@@ -134,6 +134,53 @@ func (s *Store) KeyBlocked(ctx context.Context, keySHA256 string) (bool, error) 
 	return n > 0, nil
 }
 
+// keyLockClass is the first key of the transaction advisory lock
+// SubmitRequest takes per public key on PostgreSQL.
+const keyLockClass = 0x6b6579 // "key"
+
+// KeyOwnedError is SubmitRequest's answer when the request's key was
+// already submitted for another organisation, Org: a public key belongs to
+// one organisation. It is an ErrConflict; the message does not name Org,
+// which only an admin may be told.
+type KeyOwnedError struct{ Org string }
+
+// Error implements error.
+func (e *KeyOwnedError) Error() string {
+	return "the key is already used by another organisation"
+}
+
+// Unwrap makes a KeyOwnedError an ErrConflict.
+func (e *KeyOwnedError) Unwrap() error { return ErrConflict }
+
+// claimKey makes org the holder of the key keySHA256 inside the submitting
+// transaction tx, or answers a *KeyOwnedError if another organisation
+// holds it. The check and the insert that follows are one step: on
+// PostgreSQL a transaction advisory lock per key serialises submissions of
+// one key (two organisations submitting it at once: the second waits, then
+// sees the first's committed request); SQLite transactions are already
+// serial. An empty fingerprint (requests from before fingerprints) claims
+// nothing.
+func (s *Store) claimKey(tx *gorm.DB, keySHA256, org string) error {
+	if keySHA256 == "" {
+		return nil
+	}
+	if s.driver == DriverPostgres {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", keyLockClass, keySHA256).Error; err != nil {
+			return fmt.Errorf("locking the key: %w", err)
+		}
+	}
+	var other []string
+	err := tx.Model(&Request{}).Where("key_sha256 = ? AND org <> ?", keySHA256, org).
+		Order("created_at ASC").Limit(1).Pluck("org", &other).Error
+	if err != nil {
+		return fmt.Errorf("finding the organisation of the key: %w", err)
+	}
+	if len(other) > 0 {
+		return &KeyOwnedError{Org: other[0]}
+	}
+	return nil
+}
+
 // KeyOrgs lists the organisations for which a key with this fingerprint was
 // ever submitted (and so perhaps certified), in slug order.
 func (s *Store) KeyOrgs(ctx context.Context, keySHA256 string) ([]string, error) {

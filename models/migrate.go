@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,28 +58,32 @@ func migrations(driver string) ([]migration, error) {
 		out = append(out, migration{Version: v, Name: strings.TrimSuffix(name, ".sql"), SQL: string(body)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
-	// Versions are unique and increasing. A number may be missing: it is
-	// reserved for a step still being written on another branch, and such a
-	// step, merged later, is applied then (each step is recorded by its own
-	// number, not by a count).
-	for i := range out {
-		if i > 0 && out[i].Version == out[i-1].Version {
-			return nil, fmt.Errorf("migrations for %s: version %d twice (%s, %s)", driver, out[i].Version, out[i-1].Name, out[i].Name)
+	// Versions are unique and increasing; a gap is allowed, because
+	// numbers are handed out to branches before they merge. Each step is
+	// applied by its own version, so one merged later below an applied
+	// version is still applied.
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			return nil, fmt.Errorf("migrations for %s: version %d is used by both %s and %s", driver, out[i].Version, out[i-1].Name, out[i].Name)
 		}
 	}
 	return out, nil
 }
 
-// SchemaVersion is the version the embedded migrations bring a database to.
+// SchemaVersion is the version the embedded migrations bring a database
+// to: the highest one.
 func (s *Store) SchemaVersion() int {
 	ms, err := migrations(s.driver)
-	if err != nil {
-		return 0
-	}
-	if len(ms) == 0 {
+	if err != nil || len(ms) == 0 {
 		return 0
 	}
 	return ms[len(ms)-1].Version
+}
+
+// SchemaSteps is the number of embedded migrations.
+func (s *Store) SchemaSteps() int {
+	ms, _ := migrations(s.driver)
+	return len(ms)
 }
 
 // Migrate brings the schema up to date. Each step runs in its own
@@ -100,7 +103,13 @@ func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 		return err
 	}
 	if upTo > 0 {
-		steps = slices.DeleteFunc(steps, func(m migration) bool { return m.Version > upTo })
+		kept := steps[:0:0]
+		for _, m := range steps {
+			if m.Version <= upTo {
+				kept = append(kept, m)
+			}
+		}
+		steps = kept
 	}
 	db := s.db.WithContext(ctx)
 	createTable := `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Request states (DESIGN.md, "The request lifecycle").
+// Request states: submitted → approved → issued, or rejected, or cancelled.
 const (
 	StateSubmitted = "submitted"
 	StateApproved  = "approved"
@@ -72,13 +72,15 @@ type Request struct {
 	// FailureReason, on an approved request, says why its certificate could
 	// not be issued; recovery leaves it alone until an admin retries it.
 	FailureReason string    `gorm:"type:text;not null;default:''" json:"failure_reason,omitempty"`
+	Via           string    `gorm:"size:16" json:"via,omitempty"`      // channel: "" (portal), ViaACME, ViaEST, ViaRenew
+	ViaRef        string    `gorm:"size:255" json:"via_ref,omitempty"` // e.g. "binding/<id> account/<id>"
 	CreatedAt     time.Time `gorm:"index" json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Certificate is an issued (or in-flight) leaf certificate. The row is written
 // with CertPending and the to-be-signed contents before the HSM signs, and
-// completed with the DER after (DESIGN.md, record before sign).
+// completed with the DER after (record before sign).
 type Certificate struct {
 	ID               string     `gorm:"primaryKey;size:36" json:"id"`
 	Serial           string     `gorm:"uniqueIndex;size:40;not null" json:"serial"` // serial.Number.String: upper-case hex, two digits a byte (as openssl prints it)

@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultMaxValidityDays is an organisation's maximum certificate validity
-// when none is given (DESIGN.md: 90 days by default).
+// when none is given (90 days by default).
 const DefaultMaxValidityDays = 90
 
 // slugRE is what an organisation slug may look like: it appears in URLs and

@@ -73,6 +73,9 @@ func (s *Store) SubmitRequest(ctx context.Context, a Actor, r *Request) error {
 				return err
 			}
 		}
+		if err := s.claimKey(tx, r.KeySHA256, r.Org); err != nil {
+			return err
+		}
 		if err := tx.Create(r).Error; err != nil {
 			return dbErr(err)
 		}

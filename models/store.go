@@ -24,7 +24,7 @@ const (
 
 // Error kinds. Every error the store returns for a caller's mistake wraps one
 // of these, so callers test with errors.Is and the web layer maps each kind to
-// one HTTP status (CONVENTIONS.md habit 8).
+// one HTTP status, mapped once in web/problem.go.
 var (
 	// ErrNotFound means the object does not exist (or is not visible to the actor).
 	ErrNotFound = errors.New("not found")
@@ -79,7 +79,7 @@ func (c Config) dsn() (string, error) {
 	if c.DSNFile != "" {
 		b, err := os.ReadFile(c.DSNFile)
 		if err != nil {
-			return "", fmt.Errorf("database.dsn_file: %w: %v", ErrInvalid, err)
+			return "", fmt.Errorf("database.dsn_file: %v (%w)", err, ErrInvalid)
 		}
 		if v := strings.TrimSpace(string(b)); v != "" {
 			return v, nil

@@ -144,7 +144,7 @@ func TestHSM_IssueEveryKeyType_AcceptedByOpenSSLZlintAndTLS(t *testing.T) {
 	}
 }
 
-// checkProfile asserts DESIGN.md's leaf profile on an issued certificate.
+// checkProfile asserts the leaf profile on an issued certificate.
 func checkProfile(t *testing.T, c *x509.Certificate, ca *signer.CA) {
 	t.Helper()
 	if !c.BasicConstraintsValid || c.IsCA {

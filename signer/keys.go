@@ -19,7 +19,7 @@ import (
 )
 
 // SoftwareKeyPrefix starts a key reference to a file-backed software key.
-// Such keys exist only for the one-command demo (DESIGN.md, "Keys"): they are
+// Such keys exist only for the one-command demo: they are
 // refused unless the caller explicitly allows them.
 const SoftwareKeyPrefix = "demo-file:"
 

@@ -32,7 +32,7 @@ type Profile struct {
 }
 
 // Backdate is how far notBefore is set before the time of issuance, to absorb
-// clock skew on relying parties (DESIGN.md: at most a minute).
+// clock skew on relying parties (at most a minute).
 const Backdate = time.Minute
 
 // DefaultMaxValidityDays is the default validity cap.
@@ -146,7 +146,7 @@ func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	return sum[:20], nil
 }
 
-// leafTemplate builds the certificate of DESIGN.md's profile for req.
+// leafTemplate builds the leaf certificate of the profile for req.
 func (p Profile) leafTemplate(req LeafRequest, sn serial.Number, now time.Time, urls URLs) (*x509.Certificate, error) {
 	if req.Identities.Len() == 0 {
 		return nil, &PolicyError{Rule: "identities", Reason: "no identities to issue for"}

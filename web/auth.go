@@ -30,6 +30,8 @@ type AuthStore interface {
 	DeleteSession(ctx context.Context, id string) error
 	LookupToken(ctx context.Context, hash string) (*models.APIToken, error)
 	GetMembership(ctx context.Context, subject string) (string, error)
+	SeeUser(ctx context.Context, u models.User) error
+	AcceptInvitation(ctx context.Context, a models.Actor, subject, email string, verified bool) (string, error)
 	Record(ctx context.Context, a models.Actor, objectType, objectID string, ev models.Event) error
 }
 
@@ -53,14 +55,19 @@ type Auth struct {
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // states already consumed, until their cookie would expire
+
+	// failures limits and folds failed authentication per source.
+	failures *failureGuard
 }
 
 // provider is what discovery found: the OpenID provider, its ID token
 // verifier, the OAuth 2.0 client and the end-session endpoint.
 type provider struct {
+	op         *oidc.Provider
 	verifier   *oidc.IDTokenVerifier
 	oauth      oauth2.Config
 	endSession string // the provider's end_session_endpoint, "" if none
+	userinfo   bool   // the provider has a userinfo_endpoint
 }
 
 // NewAuth discovers the provider at cfg.Issuer and returns a ready Auth.
@@ -81,7 +88,9 @@ func NewAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Log
 // unreachable: API tokens and existing sessions work at once, and until
 // discovery succeeds sign-in answers 503 with Retry-After and SignInReady
 // says why. Discovery is retried with backoff (1 s doubling to 1 min) until
-// it succeeds or ctx ends. Only a configuration mistake is an error.
+// it succeeds or ctx ends, and folded failures are recorded
+// (RunFailureFolding) until ctx ends. Only a configuration mistake is an
+// error.
 func StartAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
 	a, err := newAuth(cfg, store, log)
 	if err != nil {
@@ -91,6 +100,7 @@ func StartAuth(ctx context.Context, cfg AuthConfig, store AuthStore, log *slog.L
 		a.log.Warn("OpenID provider unreachable; serving without sign-in and retrying discovery", "issuer", cfg.Issuer, "err", err)
 		go a.keepDiscovering(ctx)
 	}
+	go a.RunFailureFolding(ctx)
 	return a, nil
 }
 
@@ -108,8 +118,50 @@ func newAuth(cfg AuthConfig, store AuthStore, log *slog.Logger) (*Auth, error) {
 	}
 	a := &Auth{Now: time.Now, cfg: cfg, store: store, log: log, loginAEAD: aead, used: map[string]time.Time{}}
 	a.discoErr = errors.New("OpenID Connect discovery has not run yet")
+	a.SetFailureLimits(DefaultFailureLimits)
 	return a, nil
 }
+
+// SetFailureLimits replaces the limits of failed authentication (and
+// forgets what was counted so far); call it before serving.
+func (a *Auth) SetFailureLimits(l FailureLimits) {
+	var observe func(string)
+	if a.failures != nil {
+		observe = a.failures.observe
+	}
+	g := newFailureGuard(l, a.now)
+	g.record = recordFolded(a.store)
+	g.observe = observe
+	g.onError = func(ctx context.Context, err error) {
+		a.log.ErrorContext(ctx, "auditing failed authentication", "err", err)
+	}
+	a.failures = g
+}
+
+// ObserveFailures makes fn count every failed authentication by kind
+// (FailureBearer, FailureCookie, FailureCallback), e.g. Metrics.AuthFailure;
+// call it before serving.
+func (a *Auth) ObserveFailures(fn func(kind string)) { a.failures.observe = fn }
+
+// RunFailureFolding records the counts of ended folding windows until ctx
+// ends, a few times per window; StartAuth runs it. At shutdown, call
+// FlushFailures once the server stopped.
+func (a *Auth) RunFailureFolding(ctx context.Context) {
+	t := time.NewTicker(max(a.failures.limits.Window/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.failures.flush(ctx, false)
+		}
+	}
+}
+
+// FlushFailures records every pending count of folded failures, ended
+// window or not (at shutdown, so that a clean stop loses no count).
+func (a *Auth) FlushFailures(ctx context.Context) { a.failures.flush(ctx, true) }
 
 // Discover runs OpenID Connect discovery at the issuer once and, if it
 // succeeds, makes sign-in available.
@@ -133,6 +185,7 @@ func discover(ctx context.Context, cfg AuthConfig) (*provider, error) {
 	}
 	var disco struct {
 		EndSession string   `json:"end_session_endpoint"`
+		UserInfo   string   `json:"userinfo_endpoint"`
 		PKCE       []string `json:"code_challenge_methods_supported"`
 	}
 	if err := p.Claims(&disco); err != nil {
@@ -142,6 +195,8 @@ func discover(ctx context.Context, cfg AuthConfig) (*provider, error) {
 		return nil, fmt.Errorf("oidc.issuer: the provider does not support PKCE S256 (supports %v)", disco.PKCE)
 	}
 	return &provider{
+		op:       p,
+		userinfo: disco.UserInfo != "",
 		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
 		oauth: oauth2.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: p.Endpoint(),
@@ -245,6 +300,18 @@ func claimStrings(v any) []string {
 func claimString(m map[string]any, name string) string {
 	s, _ := m[name].(string)
 	return s
+}
+
+// claimTrue reads a boolean claim such as email_verified. Some providers
+// send it as the string "true"; anything else is false.
+func claimTrue(m map[string]any, name string) bool {
+	switch v := m[name].(type) {
+	case bool:
+		return v
+	case string:
+		return strings.EqualFold(v, "true")
+	}
+	return false
 }
 
 // markStateUsed records state as consumed and reports whether it already

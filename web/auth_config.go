@@ -60,7 +60,16 @@ type OIDCConfig struct {
 	// OrgClaim is the claim holding a partner's organisation slug (default
 	// "org"); without it an admin-assigned membership is used.
 	OrgClaim string `yaml:"org_claim"`
+	// Scopes are requested at sign-in (default openid, profile, email).
+	// openid is always requested, added first when missing. A provider that
+	// releases the role or organisation claim only for a scope of its own
+	// (e.g. "groups") needs that scope listed here. Claims missing from the
+	// ID token are read from the provider's userinfo endpoint.
+	Scopes []string `yaml:"scopes"`
 }
+
+// DefaultScopes are the scopes requested when oidc.scopes is not set.
+var DefaultScopes = []string{oidc.ScopeOpenID, "profile", "email"}
 
 // WithDefaults returns c with the claims and roles defaulted.
 func (c OIDCConfig) WithDefaults() OIDCConfig {
@@ -72,6 +81,12 @@ func (c OIDCConfig) WithDefaults() OIDCConfig {
 	}
 	if len(c.Roles) == 0 {
 		c.Roles = DefaultRoles
+	}
+	if len(c.Scopes) == 0 {
+		c.Scopes = DefaultScopes
+	}
+	if !slicesContains(c.Scopes, oidc.ScopeOpenID) {
+		c.Scopes = append([]string{oidc.ScopeOpenID}, c.Scopes...)
 	}
 	return c
 }
@@ -85,6 +100,11 @@ func (c OIDCConfig) Validate() error {
 	if c.Issuer != "" {
 		if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("oidc.issuer: must be an absolute http(s) URL, got %q", c.Issuer)
+		}
+	}
+	for _, sc := range c.Scopes {
+		if !validScope(sc) {
+			return fmt.Errorf("oidc.scopes: %q is not a scope (RFC 6749 §3.3: printable ASCII without spaces, quotes or backslashes)", sc)
 		}
 	}
 	for role, values := range c.Roles {
@@ -146,8 +166,6 @@ type AuthConfig struct {
 	// PostLogoutRedirectURL is where the provider sends the browser after
 	// logout; defaults to the root of RedirectURL. Register it at the provider.
 	PostLogoutRedirectURL string
-	// Scopes requested; default openid, profile, email.
-	Scopes []string
 	// SecureCookies sets the Secure flag on cookies (true behind TLS).
 	SecureCookies bool
 	// SessionKey (at least MinSessionKeyLen random bytes) encrypts and
@@ -175,9 +193,6 @@ func (cfg *AuthConfig) ReadSecrets() error {
 func (cfg AuthConfig) withDefaults() AuthConfig {
 	cfg.OIDCConfig = cfg.OIDCConfig.WithDefaults()
 	cfg.SessionConfig = cfg.SessionConfig.WithDefaults()
-	if len(cfg.Scopes) == 0 {
-		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
-	}
 	if cfg.PostLogoutRedirectURL == "" {
 		if u, err := url.Parse(cfg.RedirectURL); err == nil && u.Host != "" {
 			cfg.PostLogoutRedirectURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}).String()
@@ -217,10 +232,22 @@ func (cfg AuthConfig) Validate() error {
 	if len(cfg.SessionKey) < MinSessionKeyLen {
 		return fmt.Errorf("session.key_file: must hold at least %d bytes, got %d (e.g. head -c 32 /dev/urandom | base64)", MinSessionKeyLen, len(cfg.SessionKey))
 	}
-	if !slicesContains(cfg.Scopes, oidc.ScopeOpenID) {
-		return fmt.Errorf("auth.scopes: must include %q", oidc.ScopeOpenID)
-	}
 	return nil
+}
+
+// validScope reports whether s is a scope-token of RFC 6749 §3.3:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScope(s string) bool {
+	if s == "" || len(s) > 200 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // ReadSecret reads a secret from its file, trimming a trailing newline, or,

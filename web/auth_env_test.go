@@ -39,6 +39,8 @@ var testUsers = append(devidp.DemoUsers(),
 	devidp.User{Username: "orphan", Name: "Or Phan", Email: "orphan@example.org", Groups: []string{"certdesk-partners"}},
 	devidp.User{Username: "member", Name: "Mem Ber", Email: "member@globex.example", Groups: []string{"certdesk-partners"}},
 	devidp.User{Username: "boss", Name: "Both Roles", Email: "boss@example.org", Org: "acme", Groups: []string{"certdesk-partners", "certdesk-admins"}},
+	devidp.User{Username: "invitee", Name: "In Vitee", Email: "Invitee@Globex.example", Groups: []string{"certdesk-partners"}},
+	devidp.User{Username: "unverified", Name: "Un Verified", Email: "invitee@globex.example", EmailUnverified: true, Groups: []string{"certdesk-partners"}},
 )
 
 // eachAuthEnv runs fn as a subtest per database driver, each with its own
@@ -50,6 +52,13 @@ func eachAuthEnv(t *testing.T, fn func(t *testing.T, env *authEnv)) {
 
 func newAuthEnv(t *testing.T, store *models.Store) *authEnv {
 	t.Helper()
+	return newAuthEnvWith(t, store, nil, nil)
+}
+
+// newAuthEnvWith is newAuthEnv with the provider's and the relying party's
+// configuration changed by idpCfg and rpCfg (either may be nil).
+func newAuthEnvWith(t *testing.T, store *models.Store, idpCfg func(*devidp.Config), rpCfg func(*AuthConfig)) *authEnv {
+	t.Helper()
 	ctx := t.Context()
 	clock := modelstest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	store.Now = clock.Now
@@ -60,20 +69,28 @@ func newAuthEnv(t *testing.T, store *models.Store) *authEnv {
 	}
 	rp := "http://" + ln.Addr().String()
 	secret := "rp-secret-for-tests"
-	idp, err := devidp.Start(ctx, devidp.Config{
+	icfg := devidp.Config{
 		Users:   testUsers,
 		Clients: []devidp.Client{{ID: "certdesk", Secret: secret, RedirectURIs: []string{rp + "/auth/callback"}, PostLogoutRedirectURIs: []string{rp + "/"}}},
-	})
+	}
+	if idpCfg != nil {
+		idpCfg(&icfg)
+	}
+	idp, err := devidp.Start(ctx, icfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = idp.Close() })
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	auth, err := NewAuth(ctx, AuthConfig{
+	acfg := AuthConfig{
 		OIDCConfig: OIDCConfig{Issuer: idp.Issuer, ClientID: "certdesk"}, ClientSecret: secret, RedirectURL: rp + "/auth/callback",
 		SessionKey: []byte("0123456789abcdef0123456789abcdef"),
-	}, store, log)
+	}
+	if rpCfg != nil {
+		rpCfg(&acfg)
+	}
+	auth, err := NewAuth(ctx, acfg, store, log)
 	if err != nil {
 		t.Fatalf("NewAuth: %v", err)
 	}

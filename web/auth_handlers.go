@@ -38,6 +38,7 @@ func (a *Auth) Register(e *echo.Echo) {
 	e.GET(callbackPath, a.callback)
 	e.POST(logoutPath, a.logout, a.Middleware(), a.CSRF())
 	e.GET(noAccessPath, a.noAccess)
+	e.GET(noAccessScriptPath, noAccessScript)
 }
 
 // login starts the authorization code flow: fresh state, nonce and PKCE
@@ -131,7 +132,62 @@ func (a *Auth) callback(c echo.Context) error {
 	if err := idt.Claims(&claims); err != nil {
 		return a.loginFailed(c, "id_token_invalid", idt.Subject, "")
 	}
+	claims, why := a.withUserInfo(ctx, op, tok, idt.Subject, claims)
+	if why != "" {
+		return a.loginFailed(c, why, idt.Subject, "")
+	}
 	return a.startSession(ctx, c, idt.Subject, rawID, claims, pending.Next)
+}
+
+// userInfoClaims are the claims certdesk reads besides the subject: when
+// the ID token lacks any of them, they are asked of the userinfo endpoint.
+func (a *Auth) userInfoClaims() []string {
+	return []string{a.cfg.RoleClaim, a.cfg.OrgClaim, "name", "email", "email_verified"}
+}
+
+// withUserInfo completes the ID token's claims from the provider's userinfo
+// endpoint (OpenID Connect Core §5.3) when the ID token lacks a claim that
+// certdesk reads: many providers put scope claims, and custom claims such
+// as groups, only there. A claim the ID token has is never replaced. The
+// userinfo subject must equal the ID token's (§5.3.2), or the sign-in
+// fails ("userinfo_subject_mismatch"). When userinfo cannot be read, the
+// sign-in fails only if the ID token has no role claim either
+// ("userinfo_failed"): without it nobody has a role.
+func (a *Auth) withUserInfo(ctx context.Context, op *provider, tok *oauth2.Token, subject string, claims map[string]any) (map[string]any, string) {
+	missing := false
+	for _, name := range a.userInfoClaims() {
+		if _, ok := claims[name]; !ok {
+			missing = true
+		}
+	}
+	if !missing || !op.userinfo {
+		return claims, ""
+	}
+	_, haveRole := claims[a.cfg.RoleClaim]
+	ui, err := op.op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	var extra map[string]any
+	if err == nil {
+		err = ui.Claims(&extra)
+	}
+	if err != nil {
+		a.log.WarnContext(ctx, "sign-in: reading userinfo failed", "subject", subject, "err", err)
+		if haveRole {
+			return claims, ""
+		}
+		return nil, "userinfo_failed"
+	}
+	if !equalConstantTime(ui.Subject, subject) {
+		a.log.WarnContext(ctx, "sign-in: userinfo is about another subject", "subject", subject)
+		return nil, "userinfo_subject_mismatch"
+	}
+	for _, name := range a.userInfoClaims() {
+		if _, ok := claims[name]; !ok {
+			if v, ok := extra[name]; ok {
+				claims[name] = v
+			}
+		}
+	}
+	return claims, ""
 }
 
 // startSession maps claims to a role and organisation and, if the user may
@@ -141,13 +197,24 @@ func (a *Auth) startSession(ctx context.Context, c echo.Context, subject, rawID 
 	role := a.roleFor(values)
 	name := firstNonEmpty(claimString(claims, "name"), claimString(claims, "preferred_username"), subject)
 	email := claimString(claims, "email")
+	verified := claimTrue(claims, "email_verified")
+	claimedOrg := claimString(claims, a.cfg.OrgClaim)
 	old := sessionIDFromCookie(c)
+	who := deniedIdentity{Subject: subject, Name: name, Email: email}
+	// Every sign-in the provider vouched for is recorded, let in or not, so
+	// that an admin can find and assign the user.
+	if err := a.store.SeeUser(ctx, models.User{
+		Subject: subject, Name: limitRunes(name, 255), Email: limitRunes(email, 320), EmailVerified: verified,
+		Role: role, ClaimedOrg: limitRunes(claimedOrg, 64),
+	}); err != nil {
+		return err
+	}
 	if role == "" {
-		return a.loginDenied(ctx, c, old, subject, "no_role", values)
+		return a.loginDenied(ctx, c, old, who, "no_role", values)
 	}
 	org := ""
 	if role == models.RolePartner {
-		org = claimString(claims, a.cfg.OrgClaim)
+		org = claimedOrg
 		if org == "" {
 			m, err := a.store.GetMembership(ctx, subject)
 			switch {
@@ -158,7 +225,19 @@ func (a *Auth) startSession(ctx context.Context, c echo.Context, subject, rawID 
 			}
 		}
 		if org == "" {
-			return a.loginDenied(ctx, c, old, subject, "no_org", values)
+			// An invitation to the verified address joins its organisation.
+			actor := models.Actor{Subject: subject, Role: role, Email: email, Source: c.RealIP()}
+			m, err := a.store.AcceptInvitation(ctx, actor, subject, email, verified)
+			switch {
+			case err == nil:
+				org = m
+				a.log.InfoContext(ctx, "invitation accepted", "subject", subject, "org", org)
+			case !errors.Is(err, models.ErrNotFound):
+				return err
+			}
+		}
+		if org == "" {
+			return a.loginDenied(ctx, c, old, who, "no_org", values)
 		}
 	}
 
@@ -198,19 +277,31 @@ func (a *Auth) startSession(ctx context.Context, c echo.Context, subject, rawID 
 // loginFailed audits a failed sign-in and answers with a plain page. why is
 // a short machine word, providerError the provider's error code ("" when it
 // sent none); nothing secret goes into the event or the log.
+//
+// Failures are limited and folded per source: the first of a source's
+// window for each why is recorded at once, later ones are counted into one
+// auth.failures_folded event (kind "callback"), and a source over its limit
+// is answered 429 with Retry-After instead of the page.
 func (a *Auth) loginFailed(c echo.Context, why, subject, providerError string) error {
 	ctx := c.Request().Context()
-	ev := models.AuthLoginFailedEvent{Error: providerError, Subject: subject, Why: why}
-	if err := a.store.Record(ctx, models.Actor{Subject: anonymousActor, Source: c.RealIP()}, "user", subject, ev); err != nil {
-		a.log.ErrorContext(ctx, "auditing failed sign-in", "why", why, "err", err)
+	first, wait := a.failures.failed(ctx, c.RealIP(), FailureCallback, why)
+	if first {
+		ev := models.AuthLoginFailedEvent{Error: providerError, Subject: subject, Why: why}
+		if err := a.store.Record(ctx, models.Actor{Subject: anonymousActor, Source: c.RealIP()}, "user", subject, ev); err != nil {
+			a.log.ErrorContext(ctx, "auditing failed sign-in", "why", why, "err", err)
+		}
 	}
 	a.log.WarnContext(ctx, "sign-in failed", "why", why, "remote_ip", c.RealIP())
+	if wait > 0 {
+		return &RateLimitedError{RetryAfter: wait}
+	}
 	return renderPage(c, http.StatusBadRequest, loginFailedTemplate, map[string]any{"Why": whyText(why), "Login": loginPath})
 }
 
 // loginDenied audits a sign-in by a user certdesk does not let in and sends
 // them to the no-access page. No session is created; a previous one ends.
-func (a *Auth) loginDenied(ctx context.Context, c echo.Context, old, subject, why string, values []string) error {
+func (a *Auth) loginDenied(ctx context.Context, c echo.Context, old string, who deniedIdentity, why string, values []string) error {
+	subject := who.Subject
 	if old != "" {
 		if err := a.store.DeleteSession(ctx, old); err != nil {
 			return err
@@ -225,6 +316,7 @@ func (a *Auth) loginDenied(ctx context.Context, c echo.Context, old, subject, wh
 		return err
 	}
 	a.log.InfoContext(ctx, "sign-in denied", "subject", subject, "why", why)
+	a.setDeniedCookie(c, who)
 	return c.Redirect(http.StatusSeeOther, noAccessPath+"?why="+why)
 }
 
@@ -285,15 +377,32 @@ func (a *Auth) endSessionURL(endSession, idTokenHint string) string {
 	return u.String()
 }
 
-// noAccess explains, in plain HTML, which roles exist and whom to ask.
+// noAccess explains, in plain HTML, which roles exist and whom to ask, and
+// shows the user who they signed in as (from the denied cookie), ready to
+// copy and send to an administrator.
 func (a *Auth) noAccess(c echo.Context) error {
 	noStore(c)
-	return renderPage(c, http.StatusForbidden, noAccessTemplate, map[string]any{
-		"NoOrg": c.QueryParam("why") == "no_org",
-		"Claim": a.cfg.RoleClaim,
-		"Roles": a.sortedRoles(),
-		"Login": loginPath,
-	})
+	data := map[string]any{
+		"NoOrg":  c.QueryParam("why") == "no_org",
+		"Claim":  a.cfg.RoleClaim,
+		"Roles":  a.sortedRoles(),
+		"Login":  loginPath,
+		"Script": noAccessScriptPath,
+	}
+	if id := a.deniedFrom(c); id != nil {
+		data["Who"] = id
+		data["Message"] = identityMessage(*id, data["NoOrg"].(bool))
+	}
+	return renderPage(c, http.StatusForbidden, noAccessTemplate, data)
+}
+
+// identityMessage is the text a refused user sends their administrator.
+func identityMessage(id deniedIdentity, noOrg bool) string {
+	ask := "Please give me a certdesk role."
+	if noOrg {
+		ask = "Please assign me to my organisation in certdesk (Admin → Users)."
+	}
+	return ask + "\nSubject: " + id.Subject + "\nName: " + id.Name + "\nE-mail: " + id.Email + "\n"
 }
 
 func noStore(c echo.Context) { c.Response().Header().Set(echo.HeaderCacheControl, "no-store") }
@@ -346,6 +455,16 @@ func whyText(why string) string {
 	}
 }
 
+// limitRunes cuts s to at most n runes (the column sizes of the users
+// table).
+func limitRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
+
 func firstNonEmpty(vs ...string) string {
 	for _, v := range vs {
 		if v != "" {
@@ -378,5 +497,17 @@ var noAccessTemplate = template.Must(template.New("noaccess").Parse(`<!doctype h
 {{end}}</ul>
 <p>Partners must also belong to an organisation.</p>
 <p>Ask a certdesk administrator to give you a role{{if .NoOrg}} or to assign you to your organisation{{end}}, then <a href="{{.Login}}">sign in again</a>.</p>
+{{with .Who}}<h2>What to send your administrator</h2>
+<p>You signed in as:</p>
+<dl>
+<dt>Subject (your identity provider's id for you)</dt><dd><code data-testid="noaccess-subject">{{.Subject}}</code></dd>
+<dt>Name</dt><dd data-testid="noaccess-name">{{.Name}}</dd>
+<dt>E-mail</dt><dd data-testid="noaccess-email">{{if .Email}}{{.Email}}{{else}}(none sent by your identity provider){{end}}</dd>
+</dl>
+<label for="identity-text">Copy this and send it to your certdesk administrator:</label><br>
+<textarea id="identity-text" data-testid="noaccess-message" readonly rows="5" cols="60">{{$.Message}}</textarea><br>
+<button type="button" id="copy-identity" hidden>Copy</button> <span id="copy-status" role="status"></span>
+<script src="{{$.Script}}"></script>
+{{end}}
 </main></body></html>
 `))

@@ -79,22 +79,44 @@ var errBadToken = &Problem{Type: ProblemTypeDefault, Title: http.StatusText(http
 func (a *Auth) tokenPrincipal(c echo.Context, header string) (*Principal, error) {
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return nil, &Problem{Type: ProblemTypeDefault, Title: http.StatusText(http.StatusUnauthorized), Status: http.StatusUnauthorized,
-			Detail: "Use Authorization: Bearer with a certdesk API token."}
+		return nil, a.credentialFailed(c, FailureBearer, "bad_scheme", &Problem{Type: ProblemTypeDefault,
+			Title: http.StatusText(http.StatusUnauthorized), Status: http.StatusUnauthorized,
+			Detail: "Use Authorization: Bearer with a certdesk API token."})
 	}
 	token = strings.TrimSpace(token)
 	if !strings.HasPrefix(token, APITokenPrefix) || len(token) > 256 {
-		return nil, errBadToken
+		return nil, a.credentialFailed(c, FailureBearer, "malformed_token", errBadToken)
 	}
 	t, err := a.store.LookupToken(c.Request().Context(), HashAPIToken(token))
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="certdesk", error="invalid_token"`)
-		return nil, errBadToken
+		return nil, a.credentialFailed(c, FailureBearer, "unknown_token", errBadToken)
 	case err != nil:
 		return nil, err
 	}
 	return &Principal{Subject: t.Subject, Name: t.Subject, Role: t.Role, Org: t.Org, Via: ViaToken, TokenID: t.ID}, nil
+}
+
+// credentialFailed handles a bearer token or session cookie from c's client
+// that authenticated nobody: it is counted (metrics), audited (the first of
+// its source's window as auth.credential_rejected, later ones folded into
+// one auth.failures_folded), and answered with answer, or with a 429
+// (RateLimitedError) once the source is over its limit. Only failures are
+// limited: a valid credential from the same source is never refused.
+func (a *Auth) credentialFailed(c echo.Context, kind, why string, answer error) error {
+	ctx := c.Request().Context()
+	first, wait := a.failures.failed(ctx, c.RealIP(), kind, why)
+	if first {
+		ev := models.AuthCredentialRejectedEvent{Kind: kind, Why: why}
+		if err := a.store.Record(ctx, models.Actor{Subject: anonymousActor, Source: c.RealIP()}, "source", sourceKey(c.RealIP()), ev); err != nil {
+			a.log.ErrorContext(ctx, "auditing a rejected credential", "kind", kind, "why", why, "err", err)
+		}
+	}
+	if wait > 0 {
+		return &RateLimitedError{RetryAfter: wait}
+	}
+	return answer
 }
 
 // sessionPrincipal resolves the session cookie, enforcing the idle and
@@ -108,8 +130,9 @@ func (a *Auth) sessionPrincipal(c echo.Context) (*Principal, error) {
 	sess, err := a.store.GetSession(ctx, id)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
+		// The request goes on anonymous, unless the source failed too often.
 		a.clearSessionCookie(c)
-		return nil, nil
+		return nil, a.credentialFailed(c, FailureCookie, "unknown_session", nil)
 	case err != nil:
 		return nil, err
 	}

@@ -43,6 +43,7 @@ type Metrics struct {
 	crlEntries      *prometheus.GaugeVec
 	httpRequests    *prometheus.CounterVec
 	httpSeconds     *prometheus.HistogramVec
+	authFailures    *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric. hsmUp reports the (cached) HSM health.
@@ -61,6 +62,10 @@ func NewMetrics(src MetricsSource, hsmUp func(context.Context) bool, log *slog.L
 	m.revokeToPublish = f.histogram("certdesk_revoke_to_publish_seconds", "Time from a revocation to a published CRL and OCSP answer.", prometheus.ExponentialBuckets(0.01, 2, 12))
 	m.httpRequests = f.counterVec("certdesk_http_requests_total", "HTTP requests, by route and status code.", "method", "route", "code")
 	m.httpSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "certdesk_http_request_duration_seconds", Help: "HTTP request latency, by route.", Buckets: prometheus.DefBuckets}, []string{"method", "route"})
+	m.authFailures = f.counterVec("certdesk_auth_failures_total", "Failed authentication, by kind: bearer (an API token that authenticates nobody), cookie (a session cookie that matches no session), callback (a sign-in callback that signed nobody in).", "kind")
+	for _, k := range failureKinds {
+		m.authFailures.WithLabelValues(k) // every kind is exported from the start, at 0
+	}
 	m.reg.MustRegister(m.httpSeconds, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(&storeCollector{src: src, hsmUp: hsmUp, log: log})
 	return m
@@ -118,6 +123,9 @@ func (m *Metrics) CRLGenerated(issuer string, entries int, took time.Duration) {
 	m.crlSeconds.WithLabelValues(issuer).Observe(took.Seconds())
 	m.crlEntries.WithLabelValues(issuer).Set(float64(entries))
 }
+
+// AuthFailure counts a failed authentication of kind (Auth.ObserveFailures).
+func (m *Metrics) AuthFailure(kind string) { m.authFailures.WithLabelValues(kind).Inc() }
 
 // Middleware counts and times requests by route pattern (never the raw
 // path, which would make one series per certificate id).

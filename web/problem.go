@@ -21,6 +21,7 @@ const (
 	ProblemTypePolicy         = "urn:certdesk:problem:policy"
 	ProblemTypeHSMUnavailable = "urn:certdesk:problem:hsm-unavailable"
 	ProblemTypeDBUnavailable  = "urn:certdesk:problem:database-unavailable"
+	ProblemTypeRateLimited    = "urn:certdesk:problem:rate-limited"
 )
 
 // RetryAfterSeconds is the Retry-After (RFC 9110 §10.2.3) of a 503 for an
@@ -63,8 +64,8 @@ func NewProblem(status int, detail string) error {
 	return &Problem{Type: ProblemTypeDefault, Title: http.StatusText(status), Status: status, Detail: detail}
 }
 
-// ErrorHandler is the single mapping from errors to HTTP answers
-// (CONVENTIONS.md habit 8). Known error kinds become their status with the
+// ErrorHandler is the single mapping from errors to HTTP answers. Known
+// error kinds become their status with the
 // error's message as detail; anything else is a 500 whose detail is generic
 // and whose real error is logged with the request id, never sent.
 func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
@@ -100,6 +101,7 @@ func problemFor(err error) *Problem {
 		p      *Problem
 		he     *echo.HTTPError
 		policy *signer.PolicyError
+		rl     *RateLimitedError
 	)
 	switch {
 	case errors.As(err, &p):
@@ -116,6 +118,8 @@ func problemFor(err error) *Problem {
 		return &out
 	case errors.As(err, &he):
 		return fromHTTPError(he)
+	case errors.As(err, &rl):
+		return rateLimitedProblem(rl.RetryAfter)
 	case errors.As(err, &policy):
 		return &Problem{Type: ProblemTypePolicy, Title: "Refused by policy", Status: http.StatusUnprocessableEntity, Detail: policy.Reason, Rule: policy.Rule}
 	case errors.Is(err, signer.ErrPolicy):

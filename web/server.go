@@ -14,6 +14,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/certdesk/certdesk/handlers"
+	"github.com/certdesk/certdesk/handlers/acme"
+	"github.com/certdesk/certdesk/handlers/est"
 	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 )
@@ -25,14 +27,24 @@ type Deps struct {
 	Requests     *handlers.Requests
 	Certificates *handlers.Certificates
 	Orgs         *handlers.Orgs
+	Users        *handlers.Users // users, membership removal, invitations; nil to leave them out
 	Tokens       *handlers.Tokens
 	Audit        *handlers.Audit
 	CAFiles      *handlers.CAFiles
 	Health       *handlers.Health
 	Stats        *handlers.Stats
 	Revocation   *handlers.Revocation // CRLs and OCSP
-	BlockedKeys  *handlers.BlockedKeys
-	Metrics      *Metrics // GET /metrics and request metrics; nil to leave them out
+	// ACME and ACMEBindings serve /acme/* and /api/v1/acme/bindings; nil
+	// leaves them out.
+	ACME         *acme.Server
+	ACMEBindings *handlers.ACMEBindings
+	// EST serves /.well-known/est/* and Renew POST /api/v1/renew; both
+	// read client certificates found by ClientCerts. nil leaves them out.
+	EST         *est.Server
+	Renew       *handlers.Renew
+	ClientCerts *ClientCerts
+	BlockedKeys *handlers.BlockedKeys
+	Metrics     *Metrics // GET /metrics and request metrics; nil to leave them out
 	// MetricsToken, when set, is the bearer token GET /metrics requires.
 	MetricsToken string
 	// Frontend is the built browser app (frontend.Dist()).
@@ -111,6 +123,13 @@ func New(d Deps) *echo.Echo {
 	api.PUT("/orgs/:slug", d.Orgs.Update, admin)
 	api.GET("/orgs/:slug/members", d.Orgs.Members, admin)
 	api.POST("/orgs/:slug/members", d.Orgs.AddMember, admin)
+	if d.Users != nil {
+		api.GET("/users", d.Users.List, admin)
+		api.DELETE("/orgs/:slug/members/:subject", d.Users.RemoveMember, admin)
+		api.GET("/orgs/:slug/invitations", d.Users.Invitations, admin)
+		api.POST("/orgs/:slug/invitations", d.Users.Invite, admin)
+		api.DELETE("/orgs/:slug/invitations/:id", d.Users.RevokeInvitation, admin)
+	}
 
 	api.GET("/tokens", d.Tokens.List, any)
 	api.POST("/tokens", d.Tokens.Create, any)
@@ -128,6 +147,7 @@ func New(d Deps) *echo.Echo {
 	if d.Stats != nil {
 		api.GET("/stats", d.Stats.Get, any)
 	}
+	automationRoutes(e, api, d, any, submitter, admin)
 	if d.Revocation != nil {
 		api.GET("/revocation", d.Revocation.Status, any)
 	}
@@ -136,6 +156,55 @@ func New(d Deps) *echo.Echo {
 
 	serveFrontend(e, d.Frontend)
 	return e
+}
+
+// automationRoutes adds the automation protocols: ACME (RFC 8555) with its
+// bindings API, EST (RFC 7030) and renewal with the current certificate.
+// Client certificates are read only on the routes that authenticate by
+// them.
+func automationRoutes(e *echo.Echo, api *echo.Group, d Deps, any, submitter, admin echo.MiddlewareFunc) {
+	if d.ACME != nil {
+		s := d.ACME
+		e.GET("/acme/directory", s.Handler(s.Directory))
+		e.HEAD("/acme/new-nonce", s.Handler(s.NewNonce))
+		e.GET("/acme/new-nonce", s.Handler(s.NewNonce))
+		e.POST("/acme/new-account", s.Handler(s.NewAccount))
+		e.POST("/acme/account/:id", s.Handler(s.Account))
+		e.POST("/acme/account/:id/orders", s.Handler(s.Orders))
+		e.POST("/acme/key-change", s.Handler(s.KeyChange))
+		e.POST("/acme/new-order", s.Handler(s.NewOrder))
+		e.POST("/acme/order/:id", s.Handler(s.Order))
+		e.POST("/acme/order/:id/finalize", s.Handler(s.Finalize))
+		e.POST("/acme/authz/:order/:index", s.Handler(s.Authorization))
+		e.POST("/acme/cert/:id", s.Handler(s.Certificate))
+		e.POST("/acme/revoke-cert", s.Handler(s.RevokeCert))
+		e.GET("/acme/renewal-info/:id", s.Handler(s.RenewalInfo))
+	}
+	if h := d.ACMEBindings; h != nil {
+		api.GET("/acme/bindings", h.List, any)
+		api.POST("/acme/bindings", h.Create, submitter)
+		api.GET("/acme/bindings/:id", h.Get, any)
+		api.POST("/acme/bindings/:id/approve", h.Approve, admin)
+		api.POST("/acme/bindings/:id/credentials", h.Credentials, submitter)
+		api.POST("/acme/bindings/:id/revoke", h.Revoke, submitter)
+		api.DELETE("/acme/bindings/:id", h.Revoke, submitter)
+	}
+	cc := d.ClientCerts
+	if cc == nil {
+		cc = &ClientCerts{} // the TLS connection's certificate only
+	}
+	peer := cc.Middleware()
+	if s := d.EST; s != nil {
+		e.GET("/.well-known/est/cacerts", s.CACerts)
+		e.GET("/.well-known/est/csrattrs", s.CSRAttrs)
+		e.POST("/.well-known/est/simpleenroll", s.SimpleEnroll)
+		e.POST("/.well-known/est/simplereenroll", s.SimpleReenroll, peer)
+	}
+	if d.Renew != nil {
+		// Authenticated by the certificate alone, outside the API group's
+		// session and token authentication.
+		e.POST("/api/v1/renew", d.Renew.Create, peer)
+	}
 }
 
 // apiNoStore marks every API answer not to be stored by any cache: they
@@ -281,7 +350,7 @@ func serveFrontend(e *echo.Echo, dist fs.FS) {
 	})
 	spa := func(c echo.Context) error {
 		p := c.Request().URL.Path
-		for _, prefix := range []string{"/api/", "/auth/", "/ca/", "/crl/", "/ocsp"} {
+		for _, prefix := range []string{"/api/", "/auth/", "/ca/", "/crl/", "/ocsp", "/acme/", "/.well-known/"} {
 			if strings.HasPrefix(p, prefix) {
 				return echo.NewHTTPError(http.StatusNotFound)
 			}

@@ -103,7 +103,9 @@ func TestAuthConfig_Validate(t *testing.T) {
 		{"short session key", func(c *AuthConfig) { c.SessionKey = []byte("short") }, "session.key_file"},
 		{"unknown role", func(c *AuthConfig) { c.Roles = map[string][]string{"root": {"x"}} }, "unknown role"},
 		{"role without values", func(c *AuthConfig) { c.Roles = map[string][]string{"admin": nil} }, "oidc.roles.admin"},
-		{"scopes without openid", func(c *AuthConfig) { c.Scopes = []string{"email"} }, "auth.scopes"},
+		{"scopes without openid (openid is added)", func(c *AuthConfig) { c.Scopes = []string{"email", "groups"} }, ""},
+		{"scope with a space", func(c *AuthConfig) { c.Scopes = []string{"openid", "groups org"} }, "oidc.scopes"},
+		{"empty scope", func(c *AuthConfig) { c.Scopes = []string{"openid", ""} }, "oidc.scopes"},
 		{"idle longer than absolute", func(c *AuthConfig) { c.Idle, c.Absolute = 2*time.Hour, time.Hour }, "session.idle"},
 	}
 	for _, tt := range tests {

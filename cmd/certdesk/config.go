@@ -43,6 +43,11 @@ type Config struct {
 	Metrics       MetricsConfig       `yaml:"metrics"`
 	Audit         AuditConfig         `yaml:"audit"`
 	Log           LogConfig           `yaml:"log"`
+	// TLS makes the portal terminate TLS itself; ClientCertificates says
+	// where client certificates come from (the TLS connection, or a
+	// trusted gateway's header).
+	TLS                TLSConfig            `yaml:"tls"`
+	ClientCertificates web.ClientCertConfig `yaml:"client_certificates"`
 }
 
 // AuditConfig is the audit trail's signed checkpoints.

@@ -31,7 +31,7 @@ func TestLoadConfig_SectionsOwnedByTheirPackages_DefaultAndValidate(t *testing.T
 	if err != nil {
 		t.Fatalf("minimal config: %v", err)
 	}
-	if cfg.Database.Driver != "sqlite" || cfg.OIDC.RoleClaim != "groups" || cfg.OIDC.OrgClaim != "org" ||
+	if cfg.Database.Driver != "sqlite" || cfg.OIDC.RoleClaim != "groups" || cfg.OIDC.OrgClaim != "org" || strings.Join(cfg.OIDC.Scopes, " ") != "openid profile email" ||
 		cfg.Session.Idle != 30*time.Minute || cfg.Session.Absolute != 12*time.Hour || len(cfg.OIDC.Roles) != 3 {
 		t.Fatalf("defaults not applied: %+v %+v %+v", cfg.Database, cfg.OIDC, cfg.Session)
 	}
@@ -46,6 +46,7 @@ func TestLoadConfig_SectionsOwnedByTheirPackages_DefaultAndValidate(t *testing.T
 		{"unknown role", "oidc: {roles: {root: [x]}}\n", nil, "oidc.roles"},
 		{"relative issuer", "oidc: {issuer: /idp}\n", nil, "oidc.issuer"},
 		{"unknown key in oidc", "oidc: {client_secret: x}\n", nil, "client_secret"},
+		{"scope with a space", "oidc: {scopes: [openid, \"groups org\"]}\n", nil, "oidc.scopes"},
 		{"idle beyond absolute", "session: {idle: 2h, absolute: 1h}\n", nil, "session.idle"},
 		{"unknown key in session", "session: {key: x}\n", nil, "key"},
 		{"negative crl_validity", "revocation: {crl_validity: -1h}\n", nil, "revocation.crl_validity"},
@@ -68,7 +69,7 @@ func TestLoadConfig_SectionsOwnedByTheirPackages_DefaultAndValidate(t *testing.T
 func TestLoadConfig_KeysKeepTheirNames(t *testing.T) {
 	cfg, err := loadConfig(writeConfig(t, minimalConfig+`
 database: {driver: postgres, dsn_file: /run/secrets/dsn}
-oidc: {issuer: "https://idp.example", client_id: certdesk, client_secret_file: /run/secrets/oidc, role_claim: roles, org_claim: tenant, roles: {admin: [ops]}}
+oidc: {issuer: "https://idp.example", client_id: certdesk, client_secret_file: /run/secrets/oidc, role_claim: roles, org_claim: tenant, roles: {admin: [ops]}, scopes: [profile, email, groups]}
 session: {key_file: /run/secrets/session, idle: 10m, absolute: 1h}
 revocation: {crl_validity: 12h, ocsp_validity: 6h, ocsp_responder_validity: 240h, disable_ocsp_nonce: true, ocsp_fallback_to_ca_key: true, ocsp_sign_rate: 5}
 `))
@@ -79,7 +80,8 @@ revocation: {crl_validity: 12h, ocsp_validity: 6h, ocsp_responder_validity: 240h
 	switch {
 	case d.Driver != "postgres" || d.DSNFile != "/run/secrets/dsn":
 		t.Errorf("database %+v", d)
-	case o.Issuer != "https://idp.example" || o.ClientID != "certdesk" || o.ClientSecretFile != "/run/secrets/oidc" || o.RoleClaim != "roles" || o.OrgClaim != "tenant" || o.Roles["admin"][0] != "ops":
+	case o.Issuer != "https://idp.example" || o.ClientID != "certdesk" || o.ClientSecretFile != "/run/secrets/oidc" || o.RoleClaim != "roles" || o.OrgClaim != "tenant" || o.Roles["admin"][0] != "ops" ||
+		strings.Join(o.Scopes, " ") != "openid profile email groups":
 		t.Errorf("oidc %+v", o)
 	case s.KeyFile != "/run/secrets/session" || s.Idle != 10*time.Minute || s.Absolute != time.Hour:
 		t.Errorf("session %+v", s)

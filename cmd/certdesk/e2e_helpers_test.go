@@ -57,6 +57,12 @@ const e2eOrgURI = "spiffe://example.org/partners/acme/"
 // auditor as buttons, and the organisation acme.
 func startE2EPortal(t *testing.T, driver string) *testPortal {
 	t.Helper()
+	return startE2EPortalWith(t, driver)
+}
+
+// startE2EPortalWith is startE2EPortal with more users at the provider.
+func startE2EPortalWith(t *testing.T, driver string, extra ...devidp.User) *testPortal {
+	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,7 +70,7 @@ func startE2EPortal(t *testing.T, driver string) *testPortal {
 	}
 	portalURL := "http://" + ln.Addr().String()
 	idp, err := devidp.Start(context.Background(), devidp.Config{
-		Users: devidp.DemoUsers(), Demo: true, Logger: discardLog(),
+		Users: append(devidp.DemoUsers(), extra...), Demo: true, Logger: discardLog(),
 		Clients: []devidp.Client{{ID: "certdesk", Secret: "s3cret-for-tests",
 			RedirectURIs: []string{portalURL + "/auth/callback"}, PostLogoutRedirectURIs: []string{portalURL + "/"}}},
 	})
@@ -139,7 +145,7 @@ type e2eBrowser struct {
 	done  map[string]bool   // download guid → completed
 }
 
-// newE2EBrowser starts Chromium with the flags of FIELD-NOTES "Browser" and
+// newE2EBrowser starts Chromium with the flags that work on a closed network and
 // a new empty profile.
 func newE2EBrowser(t *testing.T, shotDir string) *e2eBrowser {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ import (
 )
 
 // TestE2E_PartnerAdminAuditor_FullLifecycleInChromium drives the whole
-// browser story of issue 5 in headless Chromium against a real portal: sign
+// browser story in headless Chromium against a real portal: sign
 // in through OIDC, upload a CSR file, approve, download and verify the
 // certificate, generate a key in the browser and open the PKCS#12 it
 // exports, revoke, read the audit history and its CSV export, and refuse a
@@ -61,6 +62,13 @@ func runE2E(t *testing.T, driver string) {
 	partner.do("dashboard", chromedp.WaitVisible(tid("new-request")))
 	partner.shot("01-partner-dashboard")
 
+	// A partner opening an admin/auditor page gets a plain not-allowed page, none of its UI.
+	partner.do("opening /audit as a partner", chromedp.Navigate(p.URL+"/audit"), chromedp.WaitVisible(tid("not-allowed")))
+	if n := eval[int](partner, "looking for the audit UI", `document.querySelectorAll('[data-testid="audit-table"],[data-testid="verify-chain"],[data-testid="chart-issued"]').length`); n != 0 {
+		t.Errorf("a partner on /audit sees %d pieces of the audit UI, want the not-allowed page only", n)
+	}
+	partner.shot("01-partner-audit-not-allowed")
+
 	// 2. The partner uploads a CSR file and sees the preview before submitting.
 	uploadIDs := []string{e2eOrgURI + "billing", "billing.acme.example"}
 	csrKey, csrFile := e2eCSR(t, "billing-service", uploadIDs...)
@@ -68,7 +76,13 @@ func runE2E(t *testing.T, driver string) {
 	if err := os.WriteFile(csrPath, csrFile, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	partner.do("opening the new-request page", chromedp.Click(tid("nav-requestsnew")), chromedp.WaitReady(tid("csr-file")))
+	partner.do("opening the new-request page", chromedp.Click(tid("nav-requestsnew")), chromedp.WaitReady(tid("csr-file")), chromedp.WaitVisible(tid("policy-waiting")))
+	if n := eval[int](partner, "looking for policy problems on the empty form", `document.querySelectorAll('[data-testid="policy-problems"]').length`); n != 0 {
+		t.Errorf("the empty new-request form shows policy problems before anything was typed")
+	}
+	partner.do("waiting for the namespace example", chromedp.Poll[chromedp.Void](
+		`document.querySelector('[data-testid="identities-input"]').placeholder.includes(`+jsString(e2eOrgURI)+`)`, chromedp.WithPollingInterval(100*time.Millisecond)))
+	partner.shot("02-partner-new-request-empty")
 	partner.do("picking the CSR file",
 		chromedp.SetUploadFiles(tid("csr-file"), []string{csrPath}),
 		chromedp.WaitVisible(tid("csr-preview")),
@@ -90,7 +104,7 @@ func runE2E(t *testing.T, driver string) {
 		t.Errorf("policy problems for a good CSR: %q", got)
 	}
 	partner.shot("02-partner-csr-preview")
-	partner.do("submitting the request", chromedp.Click(tid("submit-request")), waitText("request-state", "submitted"))
+	partner.do("submitting the request", chromedp.Click(tid("submit-request")), waitText("request-state", "submitted"), chromedp.WaitVisible(tid("next-steps")))
 	req1 := strings.TrimPrefix(partner.path(), "/requests/")
 	if req1 == "" || strings.Contains(req1, "/") {
 		t.Fatalf("after submitting, the page is %q, want /requests/<id>", partner.path())
@@ -99,10 +113,22 @@ func runE2E(t *testing.T, driver string) {
 
 	// 3. The admin signs in, finds the request in the queue and approves it with a reason.
 	admin.signIn(p.URL, "03")
+	admin.do("reading the pending count", chromedp.Navigate(p.URL+"/"), chromedp.WaitVisible(tid("pending-count")), waitText("pending-badge", "1"))
+	if got := admin.text("pending-count"); !strings.Contains(got, "1 request waits") {
+		t.Errorf("the admin dashboard's pending count reads %q, want 1 request", got)
+	}
+	if d := eval[float64](admin, "measuring the menu", `(() => { const li = [...document.querySelectorAll("nav li")]; return li[li.length - 1].getBoundingClientRect().top - li[0].getBoundingClientRect().top; })()`); d > 2 {
+		t.Errorf("the admin menu wraps at 1280 px: its last item is %.0f px below the first", d)
+	}
+	admin.shot("03-admin-dashboard")
 	admin.do("opening the queue", chromedp.Click(tid("nav-queue")), chromedp.WaitVisible(tid("queue-item-"+req1)))
 	admin.do("typing the reason", chromedp.SendKeys(tid("reason-input-"+req1), "contract ACME-42 checked"))
 	admin.shot("03-admin-queue")
-	admin.do("approving", chromedp.Click(tid("approve-"+req1)), chromedp.WaitNotPresent(tid("queue-item-"+req1)))
+	admin.do("approving", chromedp.Click(tid("approve-"+req1)), chromedp.WaitNotPresent(tid("queue-item-"+req1)), chromedp.WaitVisible(tid("issued-link")),
+		chromedp.WaitNotPresent(tid("pending-badge")))
+	if href := eval[string](admin, "reading the confirmation's link", `document.querySelector('[data-testid="issued-link"]').getAttribute("href")`); !strings.HasPrefix(href, "/certificates/") {
+		t.Errorf("the approval confirmation links to %q, want the issued certificate", href)
+	}
 	admin.shot("03-admin-queue-after-approval")
 	r1, err := p.P.Store.GetRequest(t.Context(), req1)
 	if err != nil {
@@ -115,6 +141,16 @@ func runE2E(t *testing.T, driver string) {
 	// 4. The partner downloads the certificate; it verifies against the CA bundle for clientAuth.
 	partner.do("opening the issued request", chromedp.Navigate(p.URL+"/requests/"+req1), waitText("request-state", "issued"), chromedp.WaitVisible(tid("download-cert")))
 	cert1 := partner.text("certificate-link")
+	partner.do("reading the download URLs", chromedp.WaitVisible(tid("download-urls")), chromedp.WaitVisible(tid("no-key-here")))
+	if got := partner.text("download-urls"); !strings.Contains(got, p.URL+"/api/v1/certificates/"+cert1+"/chain") {
+		t.Errorf("download URLs = %q, want the chain's stable URL", got)
+	}
+	if got := partner.text("snippet-fetch"); !strings.Contains(got, "Authorization: Bearer $CERTDESK_TOKEN") || !strings.Contains(got, "--fail-with-body") {
+		t.Errorf("fetch snippet = %q, want curl --fail-with-body with a bearer token", got)
+	}
+	if got := partner.text("snippet-curl"); strings.Contains(got, "openssl pkey") {
+		t.Errorf("curl snippet for an uploaded CSR assumes an encrypted key: %q", got)
+	}
 	partner.shot("04-partner-request-issued")
 	partner.do("downloading the certificate", chromedp.Click(tid("download-cert")))
 	leaf := parseCertPEM(t, partner.download("certificate download", "certdesk-"+cert1+".pem"))
@@ -146,6 +182,7 @@ func runE2E(t *testing.T, driver string) {
 	if got := partner.text("csr-key-type"); !strings.Contains(got, "P-256") {
 		t.Errorf("generated key type = %q, want ECDSA P-256 (the default)", got)
 	}
+	partner.do("reading the key warning", chromedp.WaitVisible(tid("key-browser-only")))
 	partner.shot("05-partner-key-generated")
 	partner.do("submitting the generated CSR", chromedp.Click(tid("submit-request")), waitText("request-state", "submitted"))
 	req2 := strings.TrimPrefix(partner.path(), "/requests/")
@@ -185,6 +222,10 @@ func runE2E(t *testing.T, driver string) {
 	if got := partner.text("revocation-info"); !strings.Contains(strings.ToLower(got), "key compromise") && !strings.Contains(got, "keyCompromise") {
 		t.Errorf("revocation info = %q, want the reason key compromise", got)
 	}
+	partner.do("reading the revoked certificate's downloads", chromedp.WaitVisible(tid("not-usable")))
+	if n := eval[int](partner, "looking for snippets", `document.querySelectorAll('[data-testid="snippet-curl"],[data-testid="snippet-fetch"]').length`); n != 0 {
+		t.Errorf("a revoked certificate still shows %d usage snippets", n)
+	}
 	partner.shot("06-partner-certificate-revoked")
 
 	// The admin's revocation page shows the CRLs (the issuing CA's now lists
@@ -203,7 +244,15 @@ func runE2E(t *testing.T, driver string) {
 	if got := admin.text("ocsp-info"); !strings.Contains(got, "OCSP Responder") {
 		t.Errorf("the revocation page's OCSP section reads %q, want the responder certificate", got)
 	}
+	if got := admin.text("crl-bundle-url"); !strings.HasSuffix(got, "/crl/bundle.pem") {
+		t.Errorf("the revocation page's CRL bundle URL reads %q", got)
+	}
 	admin.shot("06-admin-revocation-status")
+	admin.do("opening the organisations", chromedp.Navigate(p.URL+"/orgs"), chromedp.WaitVisible(tid("org-namespace-acme")))
+	if got := admin.text("org-namespace-acme"); !strings.Contains(got, "URI prefixes") || !strings.Contains(got, "DNS suffixes") {
+		t.Errorf("the organisation's namespace reads %q, want its kinds labelled", got)
+	}
+	admin.shot("06-admin-orgs")
 
 	// 7. The auditor sees every step in the history and exports it as CSV.
 	auditor.signIn(p.URL, "07")
@@ -224,6 +273,18 @@ func runE2E(t *testing.T, driver string) {
 	auditor.do("verifying the chain", chromedp.Click(tid("verify-chain")), chromedp.WaitVisible(tid("chain-status")))
 	if got := auditor.text("chain-status"); !strings.HasPrefix(got, "Chain intact") {
 		t.Errorf("chain status = %q, want intact", got)
+	}
+	if !eval[bool](auditor, "placing the charts", `!!(document.querySelector('[data-testid="chart-issued"]').compareDocumentPosition(document.querySelector('[data-testid="audit-table"]')) & Node.DOCUMENT_POSITION_FOLLOWING)`) {
+		t.Errorf("the charts are below the audit log, want them above it")
+	}
+	expiring := eval[int](auditor, "counting expiring certificates", `[...document.querySelectorAll('[data-testid="chart-expiring"] rect title')].reduce((n, t) => n + Number(t.textContent.split(": ")[1]), 0)`)
+	if expiring < 1 {
+		t.Errorf("the expiring chart counts %d certificates, want the valid one issued here", expiring)
+	}
+	seq := eval[string](auditor, "finding the first event", `document.querySelector('[data-testid="audit-table"] tbody tr').dataset.testid.replace("audit-row-", "")`)
+	auditor.do("opening an event", chromedp.Click(tid("audit-show-"+seq)), chromedp.WaitVisible(tid("audit-detail-row-"+seq)))
+	if next := eval[string](auditor, "placing the event detail", `document.querySelector('[data-testid="audit-row-`+seq+`"]').nextElementSibling.dataset.testid`); next != "audit-detail-row-"+seq {
+		t.Errorf("the event detail opens at %q, want right under its row", next)
 	}
 	auditor.shot("07-auditor-history")
 	auditor.do("exporting CSV", chromedp.Click(tid("export-csv")))
@@ -269,6 +330,10 @@ func runE2E(t *testing.T, driver string) {
 	problems := partner.text("policy-problems")
 	if !strings.Contains(problems, "RSA") || !strings.Contains(problems, "2048") {
 		t.Errorf("policy problems for an RSA-2048 CSR = %q, want the key size named", problems)
+	}
+	partner.do("asking for another identity than the CSR's", chromedp.SendKeys(tid("identities-input"), e2eOrgURI+"other"), chromedp.WaitVisible(tid("ignored-sans")))
+	if got := partner.text("ignored-sans"); !strings.Contains(got, e2eOrgURI+"weak") {
+		t.Errorf("the preview's note on ignored SANs reads %q, want the CSR's %sweak", got, e2eOrgURI)
 	}
 	partner.shot("08-partner-rsa2048-csr")
 	assertSubmitDisabled(t, partner, "RSA-2048 CSR")
@@ -466,4 +531,10 @@ func certHasIdentity(c *x509.Certificate, id string) bool {
 		}
 	}
 	return false
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -170,7 +170,8 @@ func TestPortal_ApproveWithHSMDown_Answers202AndRecoveryIssues(t *testing.T) {
 
 // TestPortal_OIDCProviderDownAtStart_ServesAndSignInFollows: a portal
 // whose OpenID provider is unreachable starts anyway. It serves CA files and
-// API-token requests, /readyz says sign-in is unavailable and why, and
+// API-token requests, /readyz stays ready but says sign-in is unavailable
+// and why, /readyz?check=sign_in answers 503, and
 // /auth/login answers 503 with Retry-After; once the provider comes up,
 // discovery is retried and sign-in works without a restart.
 func TestPortal_OIDCProviderDownAtStart_ServesAndSignInFollows(t *testing.T) {
@@ -217,8 +218,13 @@ func TestPortal_OIDCProviderDownAtStart_ServesAndSignInFollows(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res, string(b)
 	}
-	if res, body := get("/readyz", ""); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"sign_in":"unavailable"`) || !strings.Contains(body, "discovery") {
+	// Ready for the load balancer (CRL, OCSP and tokens need no provider),
+	// saying why sign-in is not; the sign-in check is the probe that fails.
+	if res, body := get("/readyz", ""); res.StatusCode != http.StatusOK || !strings.Contains(body, `"sign_in":"unavailable"`) || !strings.Contains(body, "discovery") {
 		t.Fatalf("/readyz with the provider down: %d %s", res.StatusCode, body)
+	}
+	if res, body := get("/readyz?check=sign_in", ""); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"sign_in":"unavailable"`) {
+		t.Fatalf("/readyz?check=sign_in with the provider down: %d %s", res.StatusCode, body)
 	}
 	if res, body := get("/auth/login", ""); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("/auth/login with the provider down: %d (Retry-After %q) %s", res.StatusCode, res.Header.Get("Retry-After"), body)
@@ -232,8 +238,8 @@ func TestPortal_OIDCProviderDownAtStart_ServesAndSignInFollows(t *testing.T) {
 	testIdPAt(t, url, idpAddr)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		res, body := get("/readyz", "")
-		if res.StatusCode == http.StatusOK {
+		res, body := get("/readyz?check=sign_in", "")
+		if res.StatusCode == http.StatusOK && strings.Contains(body, `"sign_in":"ok"`) {
 			break
 		}
 		if time.Now().After(deadline) {

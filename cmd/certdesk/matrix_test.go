@@ -37,7 +37,7 @@ func TestRoleRouteMatrix(t *testing.T) {
 	rows := []row{
 		{"GET", "/api/v1/me", nil, nil, [5]int{401, 200, 200, 200, 200}},
 		{"POST", "/api/v1/requests", static(map[string]any{"csr": csr, "org": "acme"}), nil, [5]int{401, 201, 422, 201, 403}},
-		{"POST", "/api/v1/requests/preview", static(map[string]any{"csr": csr}), nil, [5]int{401, 200, 200, 404, 403}},
+		{"POST", "/api/v1/requests/preview", static(map[string]any{"csr": csr}), nil, [5]int{401, 200, 200, 400, 403}},
 		{"GET", "/api/v1/requests", nil, nil, [5]int{401, 200, 200, 200, 200}},
 		{"GET", "/api/v1/requests/" + reqID, nil, nil, [5]int{401, 200, 404, 200, 200}},
 		{"GET", "/api/v1/requests/" + reqID + "/events", nil, nil, [5]int{401, 200, 404, 200, 200}},
@@ -57,6 +57,21 @@ func TestRoleRouteMatrix(t *testing.T) {
 		{"PUT", "/api/v1/orgs/acme", static(orgBody), nil, [5]int{401, 403, 403, 200, 403}},
 		{"GET", "/api/v1/orgs/acme/members", nil, nil, [5]int{401, 403, 403, 200, 403}},
 		{"POST", "/api/v1/orgs/acme/members", static(map[string]string{"subject": "newbie"}), nil, [5]int{401, 403, 403, 201, 403}},
+		{"DELETE", "", nil, func() string {
+			tp.must(201, "admin", "POST", "/api/v1/orgs/acme/members", map[string]string{"subject": "leaver"})
+			return "/api/v1/orgs/acme/members/leaver"
+		}, [5]int{401, 403, 403, 204, 403}},
+		{"DELETE", "/api/v1/orgs/acme/members/not-a-member", nil, nil, [5]int{401, 403, 403, 404, 403}},
+		{"GET", "/api/v1/users", nil, nil, [5]int{401, 403, 403, 200, 403}},
+		{"GET", "/api/v1/users?unassigned=true", nil, nil, [5]int{401, 403, 403, 200, 403}},
+		{"GET", "/api/v1/orgs/acme/invitations", nil, nil, [5]int{401, 403, 403, 200, 403}},
+		{"POST", "", func() any { slug++; return map[string]string{"email": fmt.Sprintf("new%d@acme.example", slug)} },
+			func() string { return "/api/v1/orgs/acme/invitations" }, [5]int{401, 403, 403, 201, 403}},
+		{"DELETE", "", nil, func() string {
+			slug++
+			id := tp.must(201, "admin", "POST", "/api/v1/orgs/acme/invitations", map[string]string{"email": fmt.Sprintf("gone%d@acme.example", slug)})["id"].(string)
+			return "/api/v1/orgs/acme/invitations/" + id
+		}, [5]int{401, 403, 403, 204, 403}},
 		{"GET", "/api/v1/tokens", nil, nil, [5]int{401, 200, 200, 200, 200}},
 		{"POST", "/api/v1/tokens", static(map[string]any{"name": "t", "ttl_days": 1}), nil, [5]int{401, 201, 201, 201, 201}},
 		{"DELETE", "/api/v1/tokens/" + tokenID, nil, nil, [5]int{401, 404, 404, 204, 404}},

@@ -110,6 +110,10 @@ func testIdPAt(t *testing.T, url, addr string) *devidp.Provider {
 			{Subject: "ada", Username: "ada", Name: "Ada", Email: "ada@certdesk.example", Groups: []string{"certdesk-admins"}},
 			{Subject: "aud", Username: "aud", Name: "Aud", Email: "aud@certdesk.example", Groups: []string{"certdesk-auditors"}},
 			{Subject: "nobody", Username: "nobody", Name: "No Body", Email: "nobody@example.com"},
+			// Partners without an organisation claim, for onboarding.
+			{Subject: "newbie-7f3a", Username: "newbie", Name: "Nia Newbie", Email: "nia@acme.example", Groups: []string{"certdesk-partners"}},
+			{Subject: "unverified-91c2", Username: "unverified", Name: "Uma Unverified", Email: "uma@acme.example", EmailUnverified: true, Groups: []string{"certdesk-partners"}},
+			{Subject: "late-22d8", Username: "late", Name: "Lou Late", Email: "lou@acme.example", Groups: []string{"certdesk-partners"}},
 		},
 		Clients: []devidp.Client{{ID: "certdesk", Secret: "s3cret-for-tests", RedirectURIs: []string{url + "/auth/callback"}, PostLogoutRedirectURIs: []string{url + "/"}}},
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -107,6 +108,8 @@ type portal struct {
 	Notifier   *notify.Service
 	// Checkpointer signs the audit chain head with the issuing CA key.
 	Checkpointer *audit.Checkpointer
+	// Auth is sign-in and the limits of failed authentication.
+	Auth *web.Auth
 }
 
 // buildPortal opens the store, loads the CA (checking the token key against
@@ -152,6 +155,7 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 		return nil, err
 	}
 	health.SignIn = auth.SignInReady
+	auth.ObserveFailures(metrics.AuthFailure)
 	rev, err := revocation.New(revocation.Config{
 		Store: store, CA: ca, Keys: signer.Keys{AllowSoftware: opts.AllowSoftwareKey}, IssuingKey: cfg.CA.IssuingKey,
 		CADir: cfg.CA.Dir, PKIURL: cfg.PKIURL, Log: log, Settings: cfg.Revocation, Observer: metrics,
@@ -163,8 +167,11 @@ func buildPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog
 	deps := webDeps(store, ca, wf, rev, opts)
 	deps.Log, deps.Auth, deps.Health, deps.Metrics, deps.MetricsToken = log, auth, health, metrics, metricsToken
 	deps.Audit.Log = log
+	if err := addAutomation(&deps, cfg, store, wf, ca); err != nil {
+		return nil, err
+	}
 	checkpointer := &audit.Checkpointer{Store: store, Issuer: ca.Issuer, Log: log, Every: cfg.Audit.CheckpointInterval}
-	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer}, nil
+	return &portal{Echo: web.New(deps), Store: store, CA: ca, Workflow: wf, Revocation: rev, Notifier: notifier, Checkpointer: checkpointer, Auth: auth}, nil
 }
 
 // loadIssuingCA loads the CA hierarchy of cfg.CA, refusing a software key
@@ -210,6 +217,7 @@ func webDeps(store *models.Store, ca *signer.CA, wf *issuance.Workflow, rev *rev
 		Certificates: &handlers.Certificates{Store: store, IssuingPEM: signer.PEM(issuing.Raw), Now: now, Revoker: wf},
 		Revocation:   &handlers.Revocation{Service: rev},
 		Orgs:         &handlers.Orgs{Store: store},
+		Users:        &handlers.Users{Store: store},
 		Tokens:       &handlers.Tokens{Store: store, NewToken: web.NewAPIToken, Now: now},
 		BlockedKeys:  &handlers.BlockedKeys{Store: store},
 		Audit:        &handlers.Audit{Store: store, VerifyCheckpoint: audit.VerifyWith(issuing)},
@@ -234,6 +242,13 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 		}
+	}
+	tlsCfg, err := serverTLS(cfg.TLS, p.CA, log)
+	if err != nil {
+		return err
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	srv := &http.Server{
 		Handler:           p.Echo,
@@ -264,7 +279,11 @@ func runPortal(ctx context.Context, cfg *Config, opts portalOptions, log *slog.L
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log.Info("shutting down")
-	return srv.Shutdown(shutdown)
+	err = srv.Shutdown(shutdown)
+	// Counts of folded authentication failures reach the audit log before
+	// the store closes.
+	p.Auth.FlushFailures(shutdown)
+	return err
 }
 
 // recoveryEvery is how often background recovers what was in flight. A

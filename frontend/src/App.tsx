@@ -2,8 +2,9 @@
 // banner, and the routes. A 401 shows the sign-in page; any other failure
 // shows the problem detail, never a blank page.
 import { Component, Suspense, lazy, useEffect, useState, type ReactNode } from "react";
-import { api, ApiError, setCSRFToken, signOut, type Me } from "./api";
-import { ErrorBox, Loading, errorText } from "./components";
+import { api, ApiError, setCSRFToken, signOut, type CertRequest, type Me, type Page } from "./api";
+import { ErrorBox, Loading, errorText, useLoad } from "./components";
+import { mayOpen, pendingCount, requestsChanged } from "./lib/pages";
 import { Link, match, useLocation } from "./router";
 
 // Pages load on demand: the CSR and PKCS#12 code (pkijs, @peculiar/x509) is
@@ -18,6 +19,7 @@ const CertificatesList = lazy(() => import("./pages/Lists").then((m) => ({ defau
 const RequestsList = lazy(() => import("./pages/Lists").then((m) => ({ default: m.RequestsList })));
 const NewRequest = lazy(() => import("./pages/NewRequest").then((m) => ({ default: m.NewRequest })));
 const RequestPage = lazy(() => import("./pages/RequestPage").then((m) => ({ default: m.RequestPage })));
+const Users = lazy(() => import("./pages/Users").then((m) => ({ default: m.Users })));
 const Tokens = lazy(() => import("./pages/Tokens").then((m) => ({ default: m.Tokens })));
 
 export function App() {
@@ -72,11 +74,23 @@ function Shell({ me }: { me: Me }) {
     ["/requests", "Requests", true],
     ["/certificates", "Certificates", true],
     ["/orgs", "Organisations", me.role === "admin"],
+    ["/users", "Users", me.role === "admin"],
     ["/revocation", "Revocation", me.role !== "partner"],
     ["/audit", "Audit", me.role !== "partner"],
-    ["/tokens", "API tokens", true],
+    ["/tokens", "Tokens", true],
   ];
   useEffect(() => setMenu(false), [path]);
+  // Admins see how many requests wait, refreshed on every page change.
+  const pending = useLoad(
+    () => (me.role === "admin" ? api<Page<CertRequest>>("/api/v1/requests?state=submitted&limit=100") : Promise.resolve(null)),
+    [path, me.role],
+  );
+  const waiting = pending.data ? pendingCount(pending.data.items, pending.data.next) : "0";
+  const reloadPending = pending.reload;
+  useEffect(() => {
+    window.addEventListener(requestsChanged, reloadPending);
+    return () => window.removeEventListener(requestsChanged, reloadPending);
+  }, [reloadPending]);
   return (
     <>
       <a href="#main" className="skip">
@@ -102,6 +116,11 @@ function Shell({ me }: { me: Me }) {
                 <li key={href}>
                   <Link href={href} aria-current={path === href ? "page" : undefined} data-testid={`nav-${href.replace(/\//g, "") || "home"}`}>
                     {label}
+                    {href === "/queue" && waiting !== "0" && (
+                      <span className="count" data-testid="pending-badge" aria-label={`${waiting} waiting`}>
+                        {waiting}
+                      </span>
+                    )}
                   </Link>
                 </li>
               ))}
@@ -131,6 +150,7 @@ function Shell({ me }: { me: Me }) {
 
 function Route({ me, path }: { me: Me; path: string }) {
   let m: Record<string, string> | null;
+  if (!mayOpen(me.role, path)) return <NotAllowed me={me} path={path} />;
   if (path === "/") return me.role === "auditor" ? <Audit /> : <Dashboard me={me} />;
   if (path === "/requests/new") return <NewRequest me={me} />;
   if (path === "/requests") return <RequestsList me={me} />;
@@ -139,6 +159,7 @@ function Route({ me, path }: { me: Me; path: string }) {
   if ((m = match("/certificates/:id", path))) return <CertificatePage me={me} id={m.id} />;
   if (path === "/queue") return <AdminQueue me={me} />;
   if (path === "/orgs") return <Orgs />;
+  if (path === "/users" && me.role === "admin") return <Users />;
   if (path === "/revocation") return <RevocationPage />;
   if (path === "/audit") return <Audit />;
   if (path === "/tokens") return <Tokens />;
@@ -147,6 +168,18 @@ function Route({ me, path }: { me: Me; path: string }) {
       <h1>Not found</h1>
       <p>
         There is no page at <code>{path}</code>. <Link href="/">Go to the dashboard</Link>.
+      </p>
+    </section>
+  );
+}
+
+/** NotAllowed is the plain page a role gets for a page it may not open; the server refuses the data too. */
+function NotAllowed({ me, path }: { me: Me; path: string }) {
+  return (
+    <section data-testid="not-allowed">
+      <h1>Not available to you</h1>
+      <p>
+        The page <code>{path}</code> is not open to the {me.role} role. <Link href={me.role === "auditor" ? "/audit" : "/"}>Go to your start page</Link>.
       </p>
     </section>
   );

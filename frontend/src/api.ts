@@ -1,4 +1,4 @@
-// The JSON API of issues 3 and 4. Every error becomes an ApiError carrying
+// The portal's JSON API (/api/v1). Every error becomes an ApiError carrying
 // the RFC 9457 problem details, which the pages show as they are.
 import type { Namespace, Problem } from "./lib/identity";
 import type { RevocationReason, RevocationReasonInfo, Role } from "./lib/forms";

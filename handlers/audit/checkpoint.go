@@ -32,7 +32,7 @@ type CheckpointStore interface {
 }
 
 // Checkpointer periodically signs the audit chain head with the issuing CA
-// key in the token (DESIGN.md, "Audit"), so that a chain rebuilt by someone
+// key in the token, so that a chain rebuilt by someone
 // with write access to the database no longer matches a signed checkpoint.
 type Checkpointer struct {
 	Store  CheckpointStore

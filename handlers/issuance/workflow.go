@@ -63,7 +63,7 @@ type Notifier interface {
 	RequestDecided(ctx context.Context, r *models.Request)
 }
 
-// Workflow runs the request lifecycle of DESIGN.md: submit, approve, issue
+// Workflow runs the request lifecycle: submit, approve, issue
 // with record-before-sign, and recovery of what was in flight.
 type Workflow struct {
 	Store    Store
@@ -187,6 +187,12 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		r.RenewalOf = &s.RenewalOf
 	}
 	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
+		// Another organisation's submission of the same key won the race
+		// past CheckKey: the store's check is the one that holds.
+		var owned *models.KeyOwnedError
+		if errors.As(err, &owned) {
+			return nil, keyOwnerRefusal(a, owned.Org)
+		}
 		return nil, err
 	}
 	auto := r.RenewalOf != nil && org.AutoApproveRenewals && sameIdentities &&
@@ -220,16 +226,21 @@ func (w *Workflow) CheckKey(ctx context.Context, a models.Actor, org string, acc
 		return err
 	}
 	for _, o := range orgs {
-		if o == org {
-			continue
+		if o != org {
+			return keyOwnerRefusal(a, o)
 		}
-		reason := "this key is already used by another organisation; a key belongs to one organisation, so generate a new key pair and a new CSR"
-		if a.Role == models.RoleAdmin {
-			reason = fmt.Sprintf("this key is already used by organisation %s; a key belongs to one organisation, so generate a new key pair and a new CSR", o)
-		}
-		return &signer.PolicyError{Rule: signer.RuleKeyOwner, Reason: reason}
 	}
 	return nil
+}
+
+// keyOwnerRefusal is the "key-owner" refusal of a key that organisation
+// owner holds; only an admin is told which organisation that is.
+func keyOwnerRefusal(a models.Actor, owner string) error {
+	reason := "this key is already used by another organisation; a key belongs to one organisation, so generate a new key pair and a new CSR"
+	if a.Role == models.RoleAdmin {
+		reason = fmt.Sprintf("this key is already used by organisation %s; a key belongs to one organisation, so generate a new key pair and a new CSR", owner)
+	}
+	return &signer.PolicyError{Rule: signer.RuleKeyOwner, Reason: reason}
 }
 
 // Reject refuses a submitted request with a reason and tells the requester.

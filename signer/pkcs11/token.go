@@ -19,7 +19,7 @@ import (
 
 // Session pool settings. A zero PoolWaitTimeout would make a caller wait
 // forever for a session when the token hangs; 16 sessions is far more than a
-// 2-core replica can keep busy (FIELD-NOTES: two goroutines saturate SoftHSM).
+// 2-core replica can keep busy (two goroutines saturate SoftHSM2 here).
 const (
 	maxSessions           = 16
 	poolWaitTimeout       = 10 * time.Second

@@ -7,7 +7,8 @@
 // What it does implement for real: discovery, the authorization code flow
 // with PKCE S256 enforced for every client, single-use codes, a fresh RSA
 // signing key per start, ID tokens and userinfo carrying name, email,
-// `groups` and `org`, the keys endpoint and RP-initiated logout
+// `groups` and `org` (or, configured so, userinfo alone, and groups only
+// for a scope of their own), the keys endpoint and RP-initiated logout
 // (end_session_endpoint).
 package devidp
 
@@ -31,12 +32,15 @@ import (
 
 // User is a person who can sign in at the development provider.
 type User struct {
-	Subject  string   // the `sub` claim; defaults to Username
-	Username string   // what the login form takes
-	Name     string   // the `name` claim
-	Email    string   // the `email` claim
-	Org      string   // the `org` claim, omitted when empty
-	Groups   []string // the `groups` claim
+	Subject  string // the `sub` claim; defaults to Username
+	Username string // what the login form takes
+	Name     string // the `name` claim
+	Email    string // the `email` claim
+	// EmailUnverified sends email_verified false (by default an e-mail is
+	// verified).
+	EmailUnverified bool
+	Org             string   // the `org` claim, omitted when empty
+	Groups          []string // the `groups` claim
 }
 
 // Client is a relying party registered at the provider. An empty Secret makes
@@ -59,6 +63,14 @@ type Config struct {
 	// the login page (for `certdesk demo`); otherwise the page only has a
 	// username field.
 	Demo bool
+	// UserinfoOnly puts no user claims in the ID token (only sub and the
+	// protocol claims): name, email, groups and org come from the userinfo
+	// endpoint alone, as several providers do by default.
+	UserinfoOnly bool
+	// GroupsScope, when set, releases groups and org only to a client that
+	// asked for this scope (a provider's custom scope that carries them);
+	// by default they come with openid.
+	GroupsScope string
 	// Logger receives the HTTP server's errors; nil discards them. (The
 	// zitadel library itself logs protocol errors to slog.Default.)
 	Logger *slog.Logger
@@ -96,6 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.userinfoOnly, st.groupsScope = cfg.UserinfoOnly, cfg.GroupsScope
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("devidp: listening on %s: %w", cfg.Addr, err)

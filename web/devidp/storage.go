@@ -39,6 +39,8 @@ type storage struct {
 	tokens       map[string]*accessToken
 	key          *signingKey
 	now          func() time.Time
+	userinfoOnly bool   // user claims in userinfo only, not in the ID token
+	groupsScope  string // the scope that releases groups and org ("": openid)
 }
 
 var _ op.Storage = (*storage)(nil)
@@ -72,7 +74,7 @@ func newStorage(users []User, clients []Client) (*storage, error) {
 		s.byUsername[u.Username] = &u
 	}
 	for _, c := range clients {
-		s.clients[c.ID] = &client{Client: c}
+		s.clients[c.ID] = &client{Client: c, store: s}
 	}
 	return s, nil
 }
@@ -333,6 +335,10 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 
 // SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest (ID token claims).
 func (s *storage) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, r op.IDTokenRequest, scopes []string) error {
+	if s.userinfoOnly {
+		ui.Subject = r.GetSubject() // the library copies the whole subject part into the ID token
+		return nil
+	}
 	return s.setUserinfo(ui, r.GetSubject(), scopes)
 }
 
@@ -356,20 +362,27 @@ func (s *storage) setUserinfo(ui *oidc.UserInfo, subject string, scopes []string
 	if !ok {
 		return errors.New("user not found")
 	}
+	groupsScope := s.groupsScope
+	if groupsScope == "" {
+		groupsScope = oidc.ScopeOpenID
+	}
 	for _, scope := range scopes {
-		switch scope {
-		case oidc.ScopeOpenID:
+		if scope == oidc.ScopeOpenID {
 			ui.Subject = u.Subject
+		}
+		if scope == groupsScope {
 			ui.AppendClaims("groups", append([]string{}, u.Groups...))
 			if u.Org != "" {
 				ui.AppendClaims("org", u.Org)
 			}
+		}
+		switch scope {
 		case oidc.ScopeProfile:
 			ui.Name = u.Name
 			ui.PreferredUsername = u.Username
 		case oidc.ScopeEmail:
 			ui.Email = u.Email
-			ui.EmailVerified = oidc.Bool(u.Email != "")
+			ui.EmailVerified = oidc.Bool(u.Email != "" && !u.EmailUnverified)
 		}
 	}
 	return nil
@@ -443,7 +456,10 @@ type accessToken struct {
 
 // client adapts a Client to op.Client: a web application using the
 // authorization code grant only.
-type client struct{ Client }
+type client struct {
+	Client
+	store *storage
+}
 
 func (c *client) GetID() string                    { return c.ID }
 func (c *client) RedirectURIs() []string           { return c.Client.RedirectURIs }
@@ -475,7 +491,9 @@ func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
-func (c *client) IsScopeAllowed(scope string) bool { return scope == "groups" }
+func (c *client) IsScopeAllowed(scope string) bool {
+	return scope == "groups" || (c.store != nil && c.store.groupsScope != "" && scope == c.store.groupsScope)
+}
 
 // IDTokenUserinfoClaimsAssertion puts name, email, groups and org in the ID
 // token itself, so a relying party needs no userinfo call.

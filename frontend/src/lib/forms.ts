@@ -144,23 +144,3 @@ export function toRFC3339(local: string): string {
   const d = new Date(local);
   return Number.isNaN(d.getTime()) ? "" : d.toISOString();
 }
-
-/** Snippets are the copy-paste examples shown with a certificate. */
-export interface Snippets {
-  curl: string;
-  openssl: string;
-  nginx: string;
-}
-
-/** snippets shows how to use a downloaded certificate; file names match the download names. */
-export function snippets(id: string, origin: string): Snippets {
-  const cert = `certdesk-${id}.pem`;
-  const chain = `certdesk-${id}-chain.pem`;
-  const key = `certdesk-${id}.key`;
-  const host = "api.partner-gateway.example";
-  return {
-    curl: `# decrypt the key once if you downloaded it encrypted:\nopenssl pkey -in ${key} -out ${key}.plain\ncurl --cert ${chain} --key ${key}.plain https://${host}/`,
-    openssl: `openssl s_client -connect ${host}:443 \\\n  -cert ${cert} -key ${key} -cert_chain ${chain} \\\n  -CAfile server-ca.pem -brief </dev/null`,
-    nginx: `# on the gateway that checks partners' certificates\n# ${origin}/ca/bundle.pem and ${origin}/crl/bundle.pem\nssl_client_certificate /etc/nginx/certdesk-bundle.pem;\nssl_crl                /etc/nginx/certdesk-crl.pem;\nssl_verify_client      on;\nssl_verify_depth       2;`,
-  };
-}

@@ -4,16 +4,21 @@ import { useState, type FormEvent } from "react";
 import { api, type CertRequest, type Me, type Org, type Page, type Revocation } from "../api";
 import { ErrorBox, Loading, fmtDate, useLoad } from "../components";
 import { splitIdentities } from "../lib/identity";
+import { crlBundleURL, namespaceParts } from "../lib/pages";
 import { Link } from "../router";
-import { Decide, RequestDetails } from "./RequestPage";
+import { Decide, DecisionNote, RequestDetails, type Decision } from "./RequestPage";
 
 export function AdminQueue({ me }: { me: Me }) {
   const q = useLoad(() => api<Page<CertRequest>>("/api/v1/requests?state=submitted&limit=100"), []);
   const orgs = useLoad(() => api<Page<Org> | Org[]>("/api/v1/orgs").then((r) => (Array.isArray(r) ? r : r.items)), []);
   const items = q.data?.items ?? [];
+  const [decisions, setDecisions] = useState<Decision[]>([]);
   return (
     <section>
       <h1>Pending requests</h1>
+      {decisions.map((d, i) => (
+        <DecisionNote key={d.request.id} d={d} testSuffix={i === 0 ? "" : `-${i}`} />
+      ))}
       <ErrorBox error={q.error} />
       {q.loading && !q.data ? (
         <Loading />
@@ -27,7 +32,15 @@ export function AdminQueue({ me }: { me: Me }) {
                 <Link href={`/requests/${r.id}`}>{r.identities[0] ?? r.id}</Link> <span className="muted">from {r.org}</span>
               </h2>
               <RequestDetails r={r} namespace={orgs.data?.find((o) => o.slug === r.org) ?? null} />
-              <Decide me={me} r={r} onChange={q.reload} testSuffix={`-${r.id}`} />
+              <Decide
+                me={me}
+                r={r}
+                onChange={(d) => {
+                  setDecisions((ds) => [d, ...ds.filter((x) => x.request.id !== d.request.id)].slice(0, 5));
+                  q.reload();
+                }}
+                testSuffix={`-${r.id}`}
+              />
             </li>
           ))}
         </ul>
@@ -68,7 +81,24 @@ export function Orgs() {
                 <tr key={o.slug}>
                   <td>{o.slug}</td>
                   <td>{o.name}</td>
-                  <td>{[...(o.uri_prefixes ?? []), ...(o.dns_suffixes ?? []), ...(o.email_domains ?? [])].join(", ")}</td>
+                  <td data-testid={`org-namespace-${o.slug}`}>
+                    {namespaceParts(o).length === 0 ? (
+                      <span className="muted">nothing yet</span>
+                    ) : (
+                      <dl className="namespace">
+                        {namespaceParts(o).map((p) => (
+                          <div key={p.label}>
+                            <dt>{p.label}</dt>
+                            <dd>
+                              {p.entries.map((e) => (
+                                <code key={e}>{e}</code>
+                              ))}
+                            </dd>
+                          </div>
+                        ))}
+                      </dl>
+                    )}
+                  </td>
                   <td>{o.max_validity_days} d</td>
                   <td>{o.auto_approve_renewals ? "yes" : "no"}</td>
                   <td>
@@ -210,6 +240,22 @@ export function RevocationPage() {
             </table>
           </div>
           {(d.crls ?? []).length === 0 && <p>No CRL has been published yet.</p>}
+          <h2>What gateways fetch</h2>
+          <dl className="details links" data-testid="published-urls">
+            <dt>CA bundle</dt>
+            <dd>
+              <a href="/ca/bundle.pem">{location.origin}/ca/bundle.pem</a> — issuing CA and root: the trusted client CAs
+            </dd>
+            <dt>CRL bundle</dt>
+            <dd>
+              <a href={crlBundleURL(d.crls?.[0]?.url, location.origin)} data-testid="crl-bundle-url">
+                {crlBundleURL(d.crls?.[0]?.url, location.origin)}
+              </a>{" "}
+              — both CRLs in PEM: what nginx, HAProxy and Envoy need, as they check every CA of the chain (docs/gateway.md)
+            </dd>
+            <dt>OCSP</dt>
+            <dd>{d.ocsp?.url ?? `${location.origin}/ocsp`}</dd>
+          </dl>
           <h2>OCSP responder</h2>
           <dl className="details" data-testid="ocsp-info">
             {d.ocsp ? (

@@ -1,6 +1,6 @@
 // The auditor's history: filters, the events with their chain position,
 // CSV/JSON export, the chain verification and the weekly charts.
-import { useState, type FormEvent } from "react";
+import { Fragment, useState, type FormEvent } from "react";
 import { api, eventDetail, type AuditEvent, type Page, type Stats, type Verify } from "../api";
 import { BarChart, ErrorBox, Loading, fmtDate, useLoad } from "../components";
 import { queryString, toRFC3339 } from "../lib/forms";
@@ -75,6 +75,16 @@ export function Audit() {
         )}
         <ErrorBox error={verifyError} />
       </div>
+      <h2>Activity</h2>
+      <ErrorBox error={stats.error} />
+      {stats.data && (
+        <div className="charts">
+          <BarChart title="Certificates issued per week" data={stats.data.issued_per_week ?? []} testid="chart-issued" />
+          <BarChart title="Revocations per week" data={stats.data.revoked_per_week ?? []} testid="chart-revoked" className="revoked" />
+          <BarChart title="Certificates expiring per week (next 90 days)" data={stats.data.expiring_per_week ?? []} testid="chart-expiring" className="expiring" />
+        </div>
+      )}
+      <h2>Events</h2>
       <form className="filters" role="search" aria-label="Filter audit events" onSubmit={apply}>
         {input("actor", "Actor")}
         {input("org", "Organisation")}
@@ -108,7 +118,7 @@ export function Audit() {
         <Loading />
       ) : (
         <div className="table-wrap">
-          <table data-testid="audit-table">
+          <table className="audit" data-testid="audit-table">
             <thead>
               <tr>
                 <th scope="col">Seq</th>
@@ -122,9 +132,10 @@ export function Audit() {
             </thead>
             <tbody>
               {items.map((e) => (
-                <tr key={e.seq} className={selected?.seq === e.seq ? "selected" : ""} data-testid={`audit-row-${e.seq}`}>
+                <Fragment key={e.seq}>
+                  <tr className={selected?.seq === e.seq ? "selected" : ""} data-testid={`audit-row-${e.seq}`}>
                   <td>{e.seq}</td>
-                  <td>{fmtDate(e.time)}</td>
+                  <td className="nowrap">{fmtDate(e.time)}</td>
                   <td>
                     {e.actor} <span className="muted">({e.role})</span>
                   </td>
@@ -134,11 +145,54 @@ export function Audit() {
                     {e.object_type} <code>{e.object_id}</code>
                   </td>
                   <td>
-                    <button type="button" className="small" onClick={() => setSelected(e)} aria-label={`Show event ${e.seq}`} data-testid={`audit-show-${e.seq}`}>
-                      Show
+                    <button
+                      type="button"
+                      className="small"
+                      onClick={() => setSelected(selected?.seq === e.seq ? null : e)}
+                      aria-expanded={selected?.seq === e.seq}
+                      aria-label={`${selected?.seq === e.seq ? "Hide" : "Show"} event ${e.seq}`}
+                      data-testid={`audit-show-${e.seq}`}
+                    >
+                      {selected?.seq === e.seq ? "Hide" : "Show"}
                     </button>
                   </td>
                 </tr>
+                  {selected?.seq === e.seq && (
+                    <tr className="detail-row" data-testid={`audit-detail-row-${e.seq}`}>
+                      <td colSpan={7}>
+                        <div className="event-detail" aria-live="polite" data-testid="audit-detail">
+                          <h3>Event {selected.seq}</h3>
+                          <dl className="details">
+                            <dt>Time</dt>
+                            <dd>{fmtDate(selected.time)}</dd>
+                            <dt>Actor</dt>
+                            <dd>
+                              {selected.actor} ({selected.role}) from {selected.source}
+                            </dd>
+                            <dt>Action</dt>
+                            <dd>
+                              {selected.action} on {selected.object_type} {selected.object_id}
+                            </dd>
+                            <dt>Chain position</dt>
+                            <dd>seq {selected.seq}</dd>
+                            <dt>Previous hash</dt>
+                            <dd>
+                              <code className="hash">{selected.prev_hash}</code>
+                            </dd>
+                            <dt>Hash</dt>
+                            <dd>
+                              <code className="hash">{selected.hash}</code>
+                            </dd>
+                          </dl>
+                          <pre>{JSON.stringify(eventDetail(selected), null, 2)}</pre>
+                          <button type="button" className="small" onClick={() => setSelected(null)}>
+                            Close
+                          </button>
+                        </div>
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
               ))}
             </tbody>
           </table>
@@ -149,46 +203,6 @@ export function Audit() {
         <button type="button" onClick={loadMore} data-testid="audit-more">
           Load more
         </button>
-      )}
-      {selected && (
-        <div className="card" aria-live="polite" data-testid="audit-detail">
-          <h2>Event {selected.seq}</h2>
-          <dl className="details">
-            <dt>Time</dt>
-            <dd>{fmtDate(selected.time)}</dd>
-            <dt>Actor</dt>
-            <dd>
-              {selected.actor} ({selected.role}) from {selected.source}
-            </dd>
-            <dt>Action</dt>
-            <dd>
-              {selected.action} on {selected.object_type} {selected.object_id}
-            </dd>
-            <dt>Chain position</dt>
-            <dd>seq {selected.seq}</dd>
-            <dt>Previous hash</dt>
-            <dd>
-              <code className="hash">{selected.prev_hash}</code>
-            </dd>
-            <dt>Hash</dt>
-            <dd>
-              <code className="hash">{selected.hash}</code>
-            </dd>
-          </dl>
-          <pre>{JSON.stringify(eventDetail(selected), null, 2)}</pre>
-          <button type="button" className="small" onClick={() => setSelected(null)}>
-            Close
-          </button>
-        </div>
-      )}
-      <h2>Charts</h2>
-      <ErrorBox error={stats.error} />
-      {stats.data && (
-        <div className="charts">
-          <BarChart title="Certificates issued per week" data={stats.data.issued_per_week ?? []} testid="chart-issued" />
-          <BarChart title="Revocations per week" data={stats.data.revoked_per_week ?? []} testid="chart-revoked" className="revoked" />
-          <BarChart title="Certificates expiring per week (next 90 days)" data={stats.data.expiring_per_week ?? []} testid="chart-expiring" className="expiring" />
-        </div>
       )}
     </section>
   );

@@ -61,7 +61,7 @@ export function CertificatePage({ me, id }: { me: Me; id: string }) {
         </div>
       )}
       <ErrorBox error={cert.error} />
-      <Downloads certId={c.id} requestId={c.request_id} />
+      <Downloads certId={c.id} requestId={c.request_id} usable={c.state === "valid"} />
       {revoking && (
         <RevokeDialog
           me={me}

@@ -3,11 +3,13 @@
 import { api, type Certificate, type CertRequest, type Me, type Page } from "../api";
 import { ErrorBox, Loading, StateBadge, fmtDate, shortId, useLoad } from "../components";
 import { bySoonestExpiry, daysUntil, expiryLevel, EXPIRY_WARNING_DAYS } from "../lib/forms";
+import { pendingCount } from "../lib/pages";
 import { Link } from "../router";
 
 export function Dashboard({ me }: { me: Me }) {
   const certs = useLoad(() => api<Page<Certificate>>("/api/v1/certificates?state=valid&limit=200"), []);
   const reqs = useLoad(() => api<Page<CertRequest>>("/api/v1/requests?limit=50"), []);
+  const pending = useLoad(() => (me.role === "admin" ? api<Page<CertRequest>>("/api/v1/requests?state=submitted&limit=100") : Promise.resolve(null)), [me.role]);
   const sorted = bySoonestExpiry(certs.data?.items ?? []);
   const soon = sorted.filter((c) => expiryLevel(c.not_after) === "soon");
   return (
@@ -18,6 +20,18 @@ export function Dashboard({ me }: { me: Me }) {
           <Link className="button primary" href="/requests/new" data-testid="new-request">
             New certificate request
           </Link>
+        </p>
+      )}
+      {me.role === "admin" && pending.data && (
+        <p className="notice" data-testid="pending-count">
+          {pendingCount(pending.data.items, pending.data.next) === "0" ? (
+            "No request waits for a decision."
+          ) : (
+            <>
+              <strong>{pendingCount(pending.data.items, pending.data.next)}</strong> request{pending.data.items.length === 1 && !pending.data.next ? " waits" : "s wait"} for a
+              decision. <Link href="/queue">Open the pending queue</Link>
+            </>
+          )}
         </p>
       )}
       {soon.length > 0 && (

@@ -1,16 +1,20 @@
-// Downloads for an issued certificate: PEM, chain, CA bundle, and (when this
-// browser generated the key) the key encrypted or a PKCS#12 bundle; plus
+// Downloads for an issued certificate: PEM, chain, CA bundle (buttons and
+// stable URLs for a token), and (when this browser generated the key) the
+// key encrypted or a PKCS#12 bundle; plus, while the certificate is valid,
 // snippets that show how to use them.
 import { useEffect, useState } from "react";
 import { fetchText, saveFile } from "../api";
 import { CopyBlock, ErrorBox } from "../components";
 import { buildPKCS12, encryptPrivateKey } from "../lib/export";
-import { passphraseProblem, snippets } from "../lib/forms";
+import { passphraseProblem } from "../lib/forms";
+import { downloadLinks, snippets } from "../lib/pages";
 import { forgetKey, loadKey } from "../lib/keystore";
 
-export function Downloads({ certId, requestId }: { certId: string; requestId?: string }) {
+/** Downloads offers certificate certId's files; usable is false for a revoked or expired certificate, which gets no usage snippets. */
+export function Downloads({ certId, requestId, usable = true }: { certId: string; requestId?: string; usable?: boolean }) {
   const [error, setError] = useState<unknown>(null);
   const [keys, setKeys] = useState<CryptoKeyPair | null>(null);
+  const [keyLooked, setKeyLooked] = useState(false);
   const [pass, setPass] = useState("");
   const [confirm, setConfirm] = useState("");
   const [busy, setBusy] = useState(false);
@@ -18,7 +22,10 @@ export function Downloads({ certId, requestId }: { certId: string; requestId?: s
   const base = `/api/v1/certificates/${encodeURIComponent(certId)}`;
 
   useEffect(() => {
-    if (requestId) loadKey(requestId).then(setKeys, () => setKeys(null));
+    if (!requestId) return;
+    loadKey(requestId)
+      .then(setKeys, () => setKeys(null))
+      .finally(() => setKeyLooked(true));
   }, [requestId]);
 
   async function download(path: string, name: string) {
@@ -50,7 +57,8 @@ export function Downloads({ certId, requestId }: { certId: string; requestId?: s
     }
   }
 
-  const s = snippets(certId, location.origin);
+  const s = snippets(certId, location.origin, !!keys);
+  const links = downloadLinks(certId, location.origin);
   return (
     <section aria-labelledby="downloads-h">
       <h2 id="downloads-h">Downloads</h2>
@@ -65,6 +73,28 @@ export function Downloads({ certId, requestId }: { certId: string; requestId?: s
           CA bundle
         </button>
       </div>
+      <dl className="details links" data-testid="download-urls">
+        <dt>Certificate</dt>
+        <dd>
+          <code>{links.pem}</code>
+        </dd>
+        <dt>Chain</dt>
+        <dd>
+          <code>{links.chain}</code>
+        </dd>
+        <dt>CA bundle</dt>
+        <dd>
+          <code>{links.bundle}</code>
+        </dd>
+      </dl>
+      <p className="hint">These URLs are stable: a signed-in browser or an API token (Authorization: Bearer) can fetch them, e.g. from a server.</p>
+      {usable && <CopyBlock label="fetch with an API token" text={s.fetch} testid="snippet-fetch" />}
+      {usable && keyLooked && !keys && (
+        <p className="hint" data-testid="no-key-here">
+          No private key here: certdesk never receives private keys. If you made the CSR yourself, the key is where you made it. If you generated the key in the portal, it is kept only in the browser where you did that (this browser has none for this request): download it
+          there.
+        </p>
+      )}
       {keys && (
         <fieldset className="keybox" data-testid="key-download">
           <legend>Your private key (kept in this browser)</legend>
@@ -108,10 +138,18 @@ export function Downloads({ certId, requestId }: { certId: string; requestId?: s
         </fieldset>
       )}
       <ErrorBox error={error} />
-      <h3>How to use it</h3>
-      <CopyBlock label="curl" text={s.curl} testid="snippet-curl" />
-      <CopyBlock label="openssl s_client" text={s.openssl} testid="snippet-openssl" />
-      <CopyBlock label="nginx (gateway side)" text={s.nginx} testid="snippet-nginx" />
+      {usable ? (
+        <>
+          <h3>How to use it</h3>
+          <CopyBlock label="curl" text={s.curl} testid="snippet-curl" />
+          <CopyBlock label="openssl s_client" text={s.openssl} testid="snippet-openssl" />
+          <CopyBlock label="nginx (gateway side)" text={s.nginx} testid="snippet-nginx" />
+        </>
+      ) : (
+        <p className="hint" data-testid="not-usable">
+          This certificate is no longer valid: gateways refuse it. The files stay available for the record; request a new certificate to connect again.
+        </p>
+      )}
     </section>
   );
 }

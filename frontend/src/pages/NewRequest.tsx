@@ -6,9 +6,11 @@ import { api, type Certificate, type CertRequest, type Me, type Org, type Page, 
 import { ErrorBox, ProblemList } from "../components";
 import { parseCSR, type ParseResult } from "../lib/csr";
 import { evaluateNewRequest } from "../lib/forms";
+import { requestOrg } from "../lib/onboarding";
 import type { Namespace, Problem } from "../lib/identity";
 import { generateKeyAndCSR, KEY_CHOICES, type KeyChoice } from "../lib/keygen";
 import { saveKey } from "../lib/keystore";
+import { exampleIdentity, ignoredSANs } from "../lib/pages";
 import { navigate, useLocation } from "../router";
 
 const DEFAULT_MAX_VALIDITY = 90;
@@ -23,6 +25,10 @@ export function NewRequest({ me }: { me: Me }) {
   const [validity, setValidity] = useState(String(DEFAULT_MAX_VALIDITY));
   const [note, setNote] = useState("");
   const [org, setOrg] = useState<Org | null>(null);
+  const [orgs, setOrgs] = useState<Org[]>([]);
+  // An admin belongs to no organisation and chooses the one the request is for.
+  const [chosenOrg, setChosenOrg] = useState("");
+  const target = requestOrg(me, chosenOrg);
   const [preview, setPreview] = useState<Preview | null>(null);
   const [previewError, setPreviewError] = useState<unknown>(null);
   const [error, setError] = useState<unknown>(null);
@@ -37,12 +43,13 @@ export function NewRequest({ me }: { me: Me }) {
     api<Page<Org> | Org[]>("/api/v1/orgs")
       .then((r) => {
         const list = Array.isArray(r) ? r : r.items;
-        const mine = list.find((o) => o.slug === me.org) ?? null;
+        setOrgs(list);
+        const mine = list.find((o) => o.slug === target.org) ?? null;
         setOrg(mine);
         if (mine?.max_validity_days) setValidity((v) => (Number(v) > mine.max_validity_days ? String(mine.max_validity_days) : v));
       })
       .catch(() => setOrg(null));
-  }, [me.org]);
+  }, [target.org]);
 
   // Renewal: the same identities as the certificate being renewed.
   useEffect(() => {
@@ -78,7 +85,8 @@ export function NewRequest({ me }: { me: Me }) {
   useEffect(() => {
     if (!parsed?.ok) return;
     const t = setTimeout(() => {
-      api<Preview>("/api/v1/requests/preview", { body: { csr: parsed.info.pem, identities: verdict.identities } })
+      if (target.problem) return;
+      api<Preview>("/api/v1/requests/preview", { body: { csr: parsed.info.pem, identities: verdict.identities, ...(me.role === "admin" ? { org: target.org } : {}) } })
         .then((p) => {
           setPreview({ ...p, problems: p.problems ?? [] });
           setPreviewError(null);
@@ -87,7 +95,7 @@ export function NewRequest({ me }: { me: Me }) {
     }, 300);
     return () => clearTimeout(t);
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [parsed, identitiesKey]);
+  }, [parsed, identitiesKey, target.org]);
 
   function onFile(files: FileList | null) {
     const f = files?.[0];
@@ -122,12 +130,13 @@ export function NewRequest({ me }: { me: Me }) {
 
   async function submit(e: FormEvent) {
     e.preventDefault();
-    if (!verdict.canSubmit || !verdict.csr || busy) return;
+    if (!verdict.canSubmit || !verdict.csr || busy || target.problem) return;
     setBusy(true);
     setError(null);
     try {
       const body: Record<string, unknown> = { csr: verdict.csr.pem, identities: verdict.identities, validity_days: verdict.validityDays, note };
       if (renewOf) body.renewal_of = renewOf;
+      if (me.role === "admin") body.org = target.org;
       const r = await api<CertRequest>("/api/v1/requests", { body });
       if (keys) await saveKey(r.id, keys);
       navigate(`/requests/${r.id}`);
@@ -138,6 +147,9 @@ export function NewRequest({ me }: { me: Me }) {
     }
   }
 
+  // Problems are shown once there is something to check, not on an empty form.
+  const touched = csrText.trim() !== "" || identitiesText.trim() !== "" || keys !== null || parsed !== null;
+  const example = exampleIdentity(org);
   const localProblems: Problem[] = verdict.problems.filter((p) => !preview?.problems.some((q) => q.rule === p.rule && q.reason === p.reason));
   const info = parsed?.ok ? parsed.info : null;
 
@@ -153,9 +165,33 @@ export function NewRequest({ me }: { me: Me }) {
         </button>
       </div>
       <form onSubmit={submit} noValidate>
+        {me.role === "admin" && (
+          <div className="field">
+            <label htmlFor="request-org">Organisation (the certificate is for)</label>
+            <select id="request-org" value={chosenOrg} onChange={(e) => setChosenOrg(e.target.value)} aria-describedby="request-org-hint" data-testid="request-org">
+              <option value="">Choose an organisation…</option>
+              {orgs.map((o) => (
+                <option key={o.slug} value={o.slug}>
+                  {o.name} ({o.slug})
+                </option>
+              ))}
+            </select>
+            <p id="request-org-hint" className="hint">
+              As an admin you belong to no organisation: the request is made for the one you choose, and another admin must approve it.
+            </p>
+          </div>
+        )}
         <div className="field">
           <label htmlFor="identities">Identities (one per line: URI such as spiffe://…, DNS name, or email){mode === "upload" ? "; leave empty to use the CSR's SANs" : ""}</label>
-          <textarea id="identities" rows={3} value={identitiesText} onChange={(e) => setIdentitiesText(e.target.value)} data-testid="identities-input" spellCheck={false} />
+          <textarea
+            id="identities"
+            rows={3}
+            value={identitiesText}
+            placeholder={example ? `e.g. ${example}` : undefined}
+            onChange={(e) => setIdentitiesText(e.target.value)}
+            data-testid="identities-input"
+            spellCheck={false}
+          />
           {org && (
             <p className="hint">
               Allowed for {org.name}: {[...(org.uri_prefixes ?? []), ...(org.dns_suffixes ?? []).map((s) => `*.${s}`), ...(org.email_domains ?? []).map((d) => `*@${d.replace(/^@/, "")}`)].join(", ") || "nothing yet"}
@@ -226,7 +262,14 @@ export function NewRequest({ me }: { me: Me }) {
               <dt>Subject</dt>
               <dd data-testid="csr-subject">{info.subject || "(empty)"}</dd>
               <dt>SANs</dt>
-              <dd data-testid="csr-sans">{info.sans.join(", ") || "(none)"}</dd>
+              <dd data-testid="csr-sans">
+                {info.sans.join(", ") || "(none)"}
+                {verdict.identities.length > 0 && ignoredSANs(info.sans, verdict.identities).length > 0 && (
+                  <p className="hint" data-testid="ignored-sans">
+                    Not in the certificate: {ignoredSANs(info.sans, verdict.identities).join(", ")} — the CA uses only the identities above.
+                  </p>
+                )}
+              </dd>
               <dt>Key</dt>
               <dd data-testid="csr-key-type">{info.keyType}</dd>
               <dt>Signature</dt>
@@ -235,9 +278,9 @@ export function NewRequest({ me }: { me: Me }) {
               </dd>
               {preview && (
                 <>
-                  <dt>Server</dt>
+                  <dt>The server read</dt>
                   <dd data-testid="server-preview">
-                    {preview.key_type}, {preview.signature_algorithm}; the CA sets subject and SANs from the approved identities.
+                    key {preview.key_type}, signature {preview.signature_algorithm}. The certificate's subject and SANs come from the identities you request, not from the CSR.
                   </dd>
                 </>
               )}
@@ -258,10 +301,25 @@ export function NewRequest({ me }: { me: Me }) {
         </div>
 
         <h2>Policy check</h2>
-        <ProblemList problems={[...localProblems, ...(preview?.problems ?? [])]} />
+        {touched || target.problem ? (
+          <ProblemList
+            problems={[...(target.problem ? [{ rule: "org", reason: target.problem }] : []), ...(touched ? [...localProblems, ...(preview?.problems ?? [])] : [])]}
+          />
+        ) : (
+          <p className="hint" data-testid="policy-waiting">
+            Enter the identities and a CSR (or generate a key): the check runs as you type.
+          </p>
+        )}
         {previewError ? <ErrorBox error={previewError} testid="preview-error" /> : null}
         <ErrorBox error={error} />
-        <button type="submit" className="primary" disabled={!verdict.canSubmit || busy} aria-disabled={!verdict.canSubmit || busy} data-testid="submit-request">
+        {keys && (
+          <p className="warning" data-testid="key-browser-only">
+            The private key exists only in this browser (this profile, on this machine): after approval, download it from here. Another browser or device
+            will have the certificate but no key.
+          </p>
+        )}
+        <p className="hint">After you submit, an administrator approves or rejects the request; its page shows the decision and, once issued, the downloads.</p>
+        <button type="submit" className="primary" disabled={!verdict.canSubmit || busy || !!target.problem} aria-disabled={!verdict.canSubmit || busy || !!target.problem} data-testid="submit-request">
           {busy ? "Working…" : "Submit request"}
         </button>
       </form>

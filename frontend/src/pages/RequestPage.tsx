@@ -1,10 +1,11 @@
 // One request: its state, CSR details, policy results, history, the admin's
 // approve/reject, the partner's cancel, and downloads once issued.
 import { useEffect, useState } from "react";
-import { api, chronological, eventDetail, type AuditEvent, type CertRequest, type Me, type Org, type Page } from "../api";
+import { api, chronological, eventDetail, type AuditEvent, type CertRequest, type Certificate, type Me, type Org, type Page } from "../api";
 import { ErrorBox, Loading, ProblemList, StateBadge, fmtDate, useLoad } from "../components";
 import { parseCSR, type CSRInfo } from "../lib/csr";
 import { inNamespace } from "../lib/identity";
+import { ignoredSANs, requestsChanged } from "../lib/pages";
 import { issuanceText } from "../lib/issuance";
 import { Link } from "../router";
 import { Downloads } from "./Downloads";
@@ -12,6 +13,9 @@ import { Downloads } from "./Downloads";
 export function RequestPage({ me, id }: { me: Me; id: string }) {
   const req = useLoad(() => api<CertRequest>(`/api/v1/requests/${encodeURIComponent(id)}`), [id]);
   const events = useLoad(() => api<Page<AuditEvent>>(`/api/v1/requests/${encodeURIComponent(id)}/events`), [id, req.data?.state]);
+  const certId = req.data?.certificate_id;
+  const cert = useLoad(() => (certId ? api<Certificate>(`/api/v1/certificates/${encodeURIComponent(certId)}`) : Promise.resolve(null)), [certId]);
+  const [decided, setDecided] = useState<Decision | null>(null);
   const r = req.data;
   if (req.error && !r) return <ErrorBox error={req.error} />;
   if (!r) return <Loading />;
@@ -20,15 +24,26 @@ export function RequestPage({ me, id }: { me: Me; id: string }) {
       <h1>
         Request <code>{r.id}</code> <StateBadge state={r.state} testid="request-state" />
       </h1>
+      {decided && <DecisionNote d={decided} />}
+      {r.state === "submitted" && me.role === "partner" && <NextSteps />}
       <RequestDetails r={r} />
-      {r.state === "submitted" && <Decide me={me} r={r} onChange={req.reload} />}
+      {r.state === "submitted" && (
+        <Decide
+          me={me}
+          r={r}
+          onChange={(d) => {
+            setDecided(d);
+            req.reload();
+          }}
+        />
+      )}
       {r.state === "approved" && <Issuance me={me} r={r} onChange={req.reload} />}
       {r.state === "issued" && r.certificate_id && (
         <>
           <p>
             Certificate: <Link href={`/certificates/${r.certificate_id}`} data-testid="certificate-link">{r.certificate_id}</Link>
           </p>
-          <Downloads certId={r.certificate_id} requestId={r.id} />
+          <Downloads certId={r.certificate_id} requestId={r.id} usable={!cert.data || cert.data.state === "valid"} />
         </>
       )}
       <h2>History</h2>
@@ -44,6 +59,53 @@ export function RequestPage({ me, id }: { me: Me; id: string }) {
         })}
       </ol>
     </section>
+  );
+}
+
+/** Decision is what an admin just did to a request, and the server's answer. */
+export interface Decision {
+  what: "approve" | "reject" | "cancel";
+  request: CertRequest;
+}
+
+/** DecisionNote confirms a decision; an approval links to the issued certificate. */
+export function DecisionNote({ d, testSuffix = "" }: { d: Decision; testSuffix?: string }) {
+  const r = d.request;
+  const who = r.identities[0] ?? r.id;
+  return (
+    <div className="notice" role="status" data-testid={`decision-note${testSuffix}`}>
+      {d.what === "approve" ? (
+        r.certificate_id ? (
+          <>
+            Approved <code>{who}</code>: the certificate is issued.{" "}
+            <Link href={`/certificates/${r.certificate_id}`} data-testid={`issued-link${testSuffix}`}>
+              Open the certificate
+            </Link>
+          </>
+        ) : (
+          <>
+            Approved <code>{who}</code>; the certificate is signed as soon as the HSM answers. <Link href={`/requests/${r.id}`}>Follow the request</Link>
+          </>
+        )
+      ) : d.what === "reject" ? (
+        <>
+          Rejected <code>{who}</code>; the requester sees the reason.
+        </>
+      ) : (
+        <>Request cancelled.</>
+      )}
+    </div>
+  );
+}
+
+/** NextSteps tells a partner what happens after submitting. */
+function NextSteps() {
+  return (
+    <div className="notice" role="status" data-testid="next-steps">
+      <strong>Submitted.</strong> An administrator now checks the request against your organisation's namespace and approves or rejects it; the reason is
+      shown here. Once approved, this page links to the certificate and its downloads. If you generated the key in this browser, come back in this browser
+      to download it.
+    </div>
   );
 }
 
@@ -106,7 +168,10 @@ export function RequestDetails({ r, namespace }: { r: CertRequest; namespace?: O
             <dt>CSR subject</dt>
             <dd>{csr.subject || "(empty)"}</dd>
             <dt>CSR SANs</dt>
-            <dd>{csr.sans.join(", ") || "(none)"}</dd>
+            <dd>
+              {csr.sans.join(", ") || "(none)"}
+              <IgnoredSANs sans={csr.sans} identities={r.identities} />
+            </dd>
             <dt>CSR signature</dt>
             <dd>
               {csr.signatureAlgorithm}
@@ -126,8 +191,19 @@ export function RequestDetails({ r, namespace }: { r: CertRequest; namespace?: O
   );
 }
 
+/** IgnoredSANs says which of the CSR's names the CA leaves out: the certificate carries the approved identities only. */
+export function IgnoredSANs({ sans, identities }: { sans: string[]; identities: string[] }) {
+  const ignored = ignoredSANs(sans, identities);
+  if (ignored.length === 0) return null;
+  return (
+    <p className="hint" data-testid="ignored-sans">
+      Not in the certificate: {ignored.join(", ")}. The CA sets the SANs from the requested identities only and ignores the CSR's other names.
+    </p>
+  );
+}
+
 /** Decide holds approve/reject (admin) and cancel (the requester's organisation). */
-export function Decide({ me, r, onChange, testSuffix = "" }: { me: Me; r: CertRequest; onChange: () => void; testSuffix?: string }) {
+export function Decide({ me, r, onChange, testSuffix = "" }: { me: Me; r: CertRequest; onChange: (d: Decision) => void; testSuffix?: string }) {
   const [reason, setReason] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -136,8 +212,9 @@ export function Decide({ me, r, onChange, testSuffix = "" }: { me: Me; r: CertRe
     setBusy(true);
     setError(null);
     try {
-      await api(`/api/v1/requests/${encodeURIComponent(r.id)}/${what}`, { body: what === "cancel" ? {} : { reason } });
-      onChange();
+      const answer = await api<CertRequest>(`/api/v1/requests/${encodeURIComponent(r.id)}/${what}`, { body: what === "cancel" ? {} : { reason } });
+      window.dispatchEvent(new Event(requestsChanged));
+      onChange({ what, request: answer ?? r });
     } catch (e) {
       setError(e);
     } finally {

@@ -61,7 +61,7 @@ CREATE INDEX idx_certificates_not_after ON certificates (not_after);
 CREATE INDEX idx_certificates_state ON certificates (state, serial);
 CREATE INDEX idx_certificates_created_at ON certificates (created_at, id);
 -- At most one live certificate per request: two approvals racing to issue
--- cannot both reserve (DESIGN.md, "exactly one certificate").
+-- cannot both reserve (exactly one certificate).
 CREATE UNIQUE INDEX idx_certificates_one_live_per_request ON certificates (request_id) WHERE state IN ('pending', 'issued', 'revoked');
 
 CREATE TABLE audit_events (

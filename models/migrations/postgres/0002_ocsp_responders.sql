@@ -1,5 +1,5 @@
 -- certdesk schema, version 2 (PostgreSQL): delegated OCSP responder
--- certificates (issue 4). The key lives in the token under key_label; every
+-- certificates. The key lives in the token under key_label; every
 -- replica signs with the newest row of its issuer.
 CREATE TABLE ocsp_responders (
     id         BIGSERIAL    PRIMARY KEY,

@@ -1,4 +1,4 @@
--- certdesk schema, version 3 (PostgreSQL): notifications (issue 6).
+-- certdesk schema, version 3 (PostgreSQL): notifications.
 -- Who hears about expiry, per organisation. expiry_notice_days NULL or an
 -- empty list means the portal's default (30, 14, 7 and 1 days).
 ALTER TABLE organizations ADD COLUMN contact_emails TEXT DEFAULT '[]';
