@@ -252,7 +252,7 @@ func TestOCSP_SameRequestBytes_SeeTheRevocation(t *testing.T) {
 		}
 	}
 	env.revoke(c, models.ReasonKeyCompromise)
-	env.waitFor("the same request bytes answered revoked", 2*time.Second, func() bool { return status() == ocsp.Revoked })
+	env.waitFor("the same request bytes answered revoked", 20*time.Second, func() bool { return status() == ocsp.Revoked })
 	if got := status(); got != ocsp.Revoked {
 		t.Fatalf("after the revoke: status %d, want revoked", got)
 	}

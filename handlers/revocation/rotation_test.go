@@ -155,7 +155,7 @@ func TestRevocation_IssuingCAReplaced_EachServesItsOwn(t *testing.T) {
 		t.Fatalf("new CA's responder on the old CA's certificate: status %d, want unknown", r.Status)
 	}
 	nw.revoke(fresh, 4)
-	nw.waitFor("the new CA's revocation on its full CRL", 5*time.Second, func() bool { return listed(servedCRL(nw, newCA), fresh) })
+	nw.waitFor("the new CA's revocation on its full CRL", 20*time.Second, func() bool { return listed(servedCRL(nw, newCA), fresh) })
 	if listed(servedCRL(nw, newCA), gone) {
 		t.Fatal("the new CA's CRL lists the old CA's certificate after a revocation")
 	}
