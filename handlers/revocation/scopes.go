@@ -162,7 +162,12 @@ func (h *Service) publishFullInBackground(ctx context.Context) {
 		defer h.background.Done()
 		defer h.fullBusy.Store(false)
 		for ctx.Err() == nil && h.hasPending(isFull) {
+			if !h.fullPause(ctx) {
+				return
+			}
+			started := time.Now()
 			took, ok := h.publishScope(ctx, CRLIssuing)
+			h.fullLast.Store(&fullRun{end: time.Now(), took: time.Since(started)})
 			if !ok {
 				return // retried on the next tick
 			}
@@ -187,6 +192,40 @@ func (h *Service) renewFullInBackground(ctx context.Context) {
 			h.log.Error("keeping the CRL fresh failed", "issuer", CRLIssuing, "err", err)
 		}
 	}()
+}
+
+// fullRun is when the last full CRL made after revocations ended and
+// how long it took.
+type fullRun struct {
+	end  time.Time
+	took time.Duration
+}
+
+// fullPauseFactor spaces full CRLs made after revocations: after one that
+// took T, the next starts no sooner than fullPauseFactor × T after it
+// ended, so that with millions revoked a stream of revocations keeps the
+// full CRL to a fifth of a core (every revocation is published at once in
+// its partition and the delta). A small CRL takes milliseconds, so the
+// pause is not noticed.
+const fullPauseFactor = 4
+
+// fullPause waits out the pause after the last full CRL; false if ctx
+// ended first.
+func (h *Service) fullPause(ctx context.Context) bool {
+	last := h.fullLast.Load()
+	if last == nil {
+		return true
+	}
+	wait := time.Until(last.end.Add(fullPauseFactor * last.took))
+	if wait <= 0 {
+		return true
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(wait):
+		return true
+	}
 }
 
 // recordPublish records the time from a revocation to its publication.

@@ -162,6 +162,7 @@ type Service struct {
 	// background counts the goroutines making the full CRL; Run waits
 	// for them before it returns.
 	background sync.WaitGroup
+	fullLast   atomic.Pointer[fullRun] // the last full CRL made after revocations
 	// revocations counts the calls of Revoked. A CRL whose read of revoked
 	// certificates started when the count was n holds the first n: unlike
 	// two readings of the injected clock, the count always tells which came
