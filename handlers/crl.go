@@ -35,6 +35,21 @@ func (h *Revocation) CRL(issuer string, asPEM bool) echo.HandlerFunc {
 	}
 }
 
+// Partition is GET /crl/issuing/<n>.crl (or .pem): one partition of the
+// issuing CA's CRL, the URL named in its certificates' CRL distribution
+// points and in the partition's issuing distribution point.
+func (h *Revocation) Partition(c echo.Context) error {
+	name, asPEM, ok := revocation.ParseCRLName(c.Param("file"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such CRL: a partition is /crl/issuing/<n>.crl or .pem")
+	}
+	f, err := h.Service.CRL(name, asPEM)
+	if errors.Is(err, revocation.ErrNoSuchCRL) {
+		return echo.NewHTTPError(http.StatusNotFound, err.Error())
+	}
+	return writeCRL(c, f, err)
+}
+
 // Bundle is GET /crl/bundle.pem: both CRLs for nginx's ssl_crl.
 func (h *Revocation) Bundle(c echo.Context) error {
 	f, err := h.Service.Bundle()

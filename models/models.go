@@ -96,6 +96,12 @@ type Certificate struct {
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 	RevocationReason *int       `json:"revocation_reason,omitempty"` // RFC 5280 §5.3.1 CRLReason
 	RevokedBy        string     `gorm:"size:255" json:"revoked_by,omitempty"`
+	// IssuerKeyID names the issuing CA (hex SHA-256 of its
+	// SubjectPublicKeyInfo, as CRL.KeyID); empty for certificates recorded
+	// before it was kept. CRLPartition is the CRL partition named in the
+	// certificate's CRL distribution point, -1 for none.
+	IssuerKeyID  string `gorm:"size:64;not null;default:''" json:"-"`
+	CRLPartition int    `gorm:"not null" json:"-"`
 	// ClaimedBy and LeaseUntil say who may sign a pending certificate and
 	// until when: the reserving issuance, or recovery once that lease expired.
 	ClaimedBy  string     `gorm:"size:36;not null;default:''" json:"-"`

@@ -3,9 +3,12 @@ package models
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,40 +107,97 @@ func (s *Store) RevokedCertificates(ctx context.Context, now time.Time) ([]Certi
 	return cs, nil
 }
 
-// RevokedEntries is RevokedCertificates in a lighter form, for CRLs with
-// very many entries.
+// RevokedEntries is RevokedCertificates in a lighter form, all of them in
+// one slice, ordered by serial.
 func (s *Store) RevokedEntries(ctx context.Context, now time.Time) ([]RevokedEntry, error) {
-	rows, err := s.db.WithContext(ctx).Model(&Certificate{}).
+	var out []RevokedEntry
+	err := s.EachRevoked(ctx, RevokedScope{Now: now, Partition: AllPartitions, IssuerKeyID: AnyKey}, func(batch []RevokedEntry) error {
+		out = append(out, batch...)
+		return nil
+	})
+	slices.SortFunc(out, func(a, b RevokedEntry) int { return strings.Compare(a.Serial, b.Serial) })
+	return out, err
+}
+
+// AllPartitions, as RevokedScope.Partition, selects every partition (the
+// full CRL).
+const AllPartitions = -1
+
+// RevokedBatch is how many rows EachRevoked hands over at a time.
+const RevokedBatch = 20000
+
+// RevokedScope selects the revoked certificates one CRL lists.
+type RevokedScope struct {
+	// Now: certificates that expired by then are left out (RFC 5280
+	// §3.3: a CRL need not list an expired certificate).
+	Now time.Time
+	// IssuerKeyID is the issuing CA (Certificate.IssuerKeyID); certificates
+	// recorded without one are listed by every CA. AnyKey lists all.
+	IssuerKeyID string
+	// Partition is one CRL partition, or AllPartitions.
+	Partition int
+	// Since, when set, keeps only revocations at or after it (a delta CRL).
+	Since time.Time
+}
+
+// EachRevoked calls fn with the revoked certificates of scope,
+// RevokedBatch at a time, as one query streams them, so that a CRL of
+// millions of entries never holds all rows at once. They come in no
+// particular order: a CRL's entries need none (RFC 5280 §5.1.2.6), and
+// asking for the serial's order would make the database visit the rows in
+// the random order of serials instead of where they lie. fn must not keep
+// the slice: it is reused.
+func (s *Store) EachRevoked(ctx context.Context, scope RevokedScope, fn func([]RevokedEntry) error) error {
+	q := s.db.WithContext(ctx).Model(&Certificate{}).
 		Select("serial", "revoked_at", "revocation_reason", "not_after").
-		Where("state = ? AND not_after > ?", CertRevoked, normTime(now)).
-		Order("serial ASC").Rows()
+		Where("state = ? AND not_after > ?", CertRevoked, normTime(scope.Now))
+	if scope.Partition != AllPartitions {
+		q = q.Where("crl_partition = ?", scope.Partition)
+	}
+	if scope.IssuerKeyID != AnyKey {
+		q = q.Where("issuer_key_id IN ?", []string{scope.IssuerKeyID, ""})
+	}
+	if !scope.Since.IsZero() {
+		q = q.Where("revoked_at >= ?", normTime(scope.Since))
+	}
+	rows, err := q.Rows()
 	if err != nil {
-		return nil, fmt.Errorf("listing revoked certificates: %w", err)
+		return fmt.Errorf("listing revoked certificates: %w", dbErr(err))
 	}
 	defer rows.Close()
-	var out []RevokedEntry
+	batch := make([]RevokedEntry, 0, RevokedBatch)
+	var (
+		e      RevokedEntry
+		at     sql.NullTime // not pointers: no allocation per row
+		reason sql.NullInt32
+	)
 	for rows.Next() {
-		var (
-			e      RevokedEntry
-			at     *time.Time
-			reason *int
-		)
 		if err := rows.Scan(&e.Serial, &at, &reason, &e.NotAfter); err != nil {
-			return nil, fmt.Errorf("reading revoked certificate: %w", err)
+			return fmt.Errorf("reading revoked certificate: %w", err)
 		}
-		if at != nil {
-			e.RevokedAt = at.UTC()
+		e.RevokedAt, e.RevocationReason = time.Time{}, 0
+		if at.Valid {
+			e.RevokedAt = at.Time.UTC()
 		}
-		if reason != nil {
-			e.RevocationReason = *reason
+		if reason.Valid {
+			e.RevocationReason = int(reason.Int32)
 		}
 		e.NotAfter = e.NotAfter.UTC()
-		out = append(out, e)
+		batch = append(batch, e)
+		if len(batch) == RevokedBatch {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing revoked certificates: %w", err)
+		return fmt.Errorf("listing revoked certificates: %w", dbErr(err))
 	}
-	return out, nil
+	if len(batch) > 0 {
+		return fn(batch)
+	}
+	return nil
 }
 
 // crlPublisher is the actor of CRL publication events.

@@ -30,6 +30,7 @@ type CertStatus struct {
 	NotAfter         time.Time
 	RevokedAt        *time.Time
 	RevocationReason *int
+	IssuerKeyID      string // the issuing CA (Certificate.IssuerKeyID); empty if not recorded
 }
 
 // SaveOCSPResponder stores a new responder certificate. Audit
@@ -92,7 +93,7 @@ func (s *Store) RevokedSince(ctx context.Context, since time.Time) ([]CertStatus
 
 func (s *Store) certStatuses(ctx context.Context, q *gorm.DB) ([]CertStatus, error) {
 	var out []CertStatus
-	err := q.Select("serial", "state", "not_after", "revoked_at", "revocation_reason").Order("serial ASC").Scan(&out).Error
+	err := q.Select("serial", "state", "not_after", "revoked_at", "revocation_reason", "issuer_key_id").Order("serial ASC").Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("listing certificate statuses: %w", err)
 	}
@@ -116,4 +117,25 @@ func (s *Store) LatestCRLInfo(ctx context.Context, issuer, keyID string) (*CRL, 
 		return nil, fmt.Errorf("reading latest CRL of %s: %w", issuer, dbErr(err))
 	}
 	return &c, nil
+}
+
+// LatestCRLNumbers is the highest stored CRL number of each issuer name
+// (the full CRLs, their partitions and deltas) signed by the CA key keyID:
+// what a replica polls, in one query, to learn which CRLs another replica
+// replaced.
+func (s *Store) LatestCRLNumbers(ctx context.Context, keyID string) (map[string]int64, error) {
+	var rows []struct {
+		Issuer string
+		Number int64
+	}
+	err := s.db.WithContext(ctx).Model(&CRL{}).Select("issuer, MAX(number) AS number").
+		Where("key_id = ?", keyID).Group("issuer").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("reading the latest CRL numbers: %w", dbErr(err))
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Issuer] = r.Number
+	}
+	return out, nil
 }

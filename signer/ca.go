@@ -46,13 +46,16 @@ func (n CAName) Validate(field string) error {
 }
 
 // LeafURLs are the URLs written into leaf certificates, under base: the
-// portal's PKI base URL. It is plain http:// on purpose: relying parties
+// portal's PKI base URL; the CRL distribution point names the
+// certificate's partition of the issuing CA's CRL, and the freshest CRL
+// the delta CRLs of the full one. It is plain http:// on purpose: relying parties
 // fetch CRLs, OCSP answers and CA certificates while validating a chain, so
 // these URLs must not themselves need TLS validation (RFC 5280 §4.2.1.13,
 // §4.2.2.1; RFC 6960 Appendix A.1). The objects are signed; HTTP is enough.
 func LeafURLs(base string) URLs {
 	base = strings.TrimRight(base, "/")
-	return URLs{CRL: base + "/crl/issuing.crl", OCSP: base + "/ocsp", CAIssuers: base + "/ca/issuing.der"}
+	return URLs{CRL: base + "/crl/issuing.crl", OCSP: base + "/ocsp", CAIssuers: base + "/ca/issuing.der",
+		CRLPartitions: DefaultCRLPartitions, DeltaCRL: base + "/crl/issuing-delta.crl"}
 }
 
 // IntermediateURLs are the URLs written into the issuing CA certificate: the

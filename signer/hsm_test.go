@@ -25,6 +25,7 @@ import (
 
 	"github.com/certdesk/certdesk/signer"
 	"github.com/certdesk/certdesk/signer/pkcs11/softhsmtest"
+	"github.com/certdesk/certdesk/signer/serial"
 )
 
 var token *softhsmtest.Token
@@ -166,8 +167,10 @@ func checkProfile(t *testing.T, c *x509.Certificate, ca *signer.CA) {
 	if len(c.SubjectKeyId) == 0 || string(c.AuthorityKeyId) != string(ca.Issuer.Certificate().SubjectKeyId) {
 		t.Error("SKI/AKI wrong")
 	}
-	if len(c.CRLDistributionPoints) != 1 || c.CRLDistributionPoints[0] != pkiURL+"/crl/issuing.crl" {
-		t.Errorf("CRL DP %v", c.CRLDistributionPoints)
+	sn, _ := serial.FromBig(c.SerialNumber)
+	wantDP := signer.PartitionURL(pkiURL+"/crl/issuing.crl", signer.CRLPartition(sn, signer.DefaultCRLPartitions))
+	if len(c.CRLDistributionPoints) != 1 || c.CRLDistributionPoints[0] != wantDP {
+		t.Errorf("CRL DP %v, want the certificate's partition %s", c.CRLDistributionPoints, wantDP)
 	}
 	if len(c.OCSPServer) != 1 || len(c.IssuingCertificateURL) != 1 {
 		t.Errorf("AIA %v %v", c.OCSPServer, c.IssuingCertificateURL)

@@ -194,6 +194,11 @@ type Prepared struct {
 	NotBefore  time.Time
 	NotAfter   time.Time
 	PrecertDER []byte // the lint certificate: same TBS as the real one
+	// IssuerKeyID names the issuing CA (KeyID of its public key), and
+	// CRLPartition is the partition in the certificate's CRL distribution
+	// point (-1 for none): both are recorded with the certificate.
+	IssuerKeyID  string
+	CRLPartition int
 
 	issuer *Issuer
 	// tbs and sigAlg are the linted certificate's TBSCertificate and
@@ -234,8 +239,17 @@ func (i *Issuer) prepare(tmpl *x509.Certificate, pub crypto.PublicKey) (*Prepare
 	if err != nil {
 		return nil, fmt.Errorf("the certificate's serial: %w", err)
 	}
+	kid, err := KeyID(i.cert.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	partition := -1
+	if i.urls.CRL != "" {
+		partition = CRLPartition(sn, i.urls.CRLPartitions)
+	}
 	return &Prepared{
 		Serial: sn, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, PrecertDER: lintDER,
+		IssuerKeyID: kid, CRLPartition: partition,
 		issuer: i, tbs: tbs, sigAlg: sigAlg,
 	}, nil
 }

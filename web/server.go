@@ -65,16 +65,15 @@ func New(d Deps) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = ErrorHandler(d.Log)
 	e.IPExtractor = echo.ExtractIPDirect() // behind a proxy: configure ExtractIPFromXFFHeader with trusted ranges
-	e.Use(middleware.RequestID())
-	e.Use(requestIDContext)
+	first := []echo.MiddlewareFunc{middleware.RequestID(), requestIDContext}
 	if d.Metrics != nil {
-		e.Use(d.Metrics.Middleware())
+		first = append(first, d.Metrics.Middleware())
 	}
+	e.Use(exceptOCSP(first...))
 	e.Use(d.ExtraMiddleware...)
-	e.Use(requestLog(d.Log))
+	e.Use(exceptOCSP(requestLog(d.Log)))
 	e.Use(middleware.Recover())
-	e.Use(securityHeaders)
-	e.Use(middleware.BodyLimit("1M"))
+	e.Use(exceptOCSP(securityHeaders, middleware.BodyLimit("1M")))
 
 	// Public: health, CA certificates, CRLs, OCSP, the API description.
 	e.GET("/healthz", d.Health.Healthz)
@@ -218,6 +217,29 @@ func apiNoStore(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// exceptOCSP runs mws, in order, on every request but OCSP's (POST /ocsp,
+// GET /ocsp/…). An OCSP answer is public, signed and cacheable, asked for
+// by gateways on every handshake: a request id, a log line, a metrics
+// observation per route and browser security headers would cost more than
+// serving the pre-signed answer. OCSP answers are counted by status
+// (revocation.Observer, certdesk_ocsp_responses_total) and the handler
+// bounds the body itself. echo applies middleware on every request, so the
+// chain of mws is only built for requests that run it.
+func exceptOCSP(mws ...echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if p := c.Request().URL.Path; p == "/ocsp" || strings.HasPrefix(p, "/ocsp/") {
+				return next(c)
+			}
+			h := next
+			for i := len(mws) - 1; i >= 0; i-- {
+				h = mws[i](h)
+			}
+			return h(c)
+		}
+	}
+}
+
 // RevocationRoutes adds the public CRL and OCSP routes.
 func RevocationRoutes(e *echo.Echo, h *handlers.Revocation) {
 	e.GET("/crl/issuing.crl", h.CRL(revocation.CRLIssuing, false))
@@ -225,6 +247,9 @@ func RevocationRoutes(e *echo.Echo, h *handlers.Revocation) {
 	e.GET("/crl/issuing.pem", h.CRL(revocation.CRLIssuing, true))
 	e.GET("/crl/root.pem", h.CRL(revocation.CRLRoot, true))
 	e.GET("/crl/bundle.pem", h.Bundle)
+	e.GET("/crl/issuing-delta.crl", h.CRL(revocation.CRLDelta, false))
+	e.GET("/crl/issuing-delta.pem", h.CRL(revocation.CRLDelta, true))
+	e.GET("/crl/issuing/:file", h.Partition)
 	e.POST("/ocsp", h.OCSPPost)
 	e.POST("/ocsp/", h.OCSPPost)
 	e.GET("/ocsp/*", h.OCSPGet)

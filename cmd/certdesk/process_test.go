@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -265,10 +266,21 @@ func TestTwoProcesses_OnePostgres_ExactlyOneGeneratesTheCRL(t *testing.T) {
 	if ga, gb := generated(); ga+gb != 2 {
 		t.Fatalf("issuing CRLs generated %d times by A and %d by B, want twice in all", ga, gb)
 	}
-	var numbers []int64
+	// The full CRL and its deltas share one sequence of numbers (RFC 5280
+	// §5.2.4): two full CRLs, the deltas' numbers between and after them,
+	// none twice.
+	var numbers, deltas []int64
 	store.DB().Model(&models.CRL{}).Where("issuer = ?", "issuing").Order("number").Pluck("number", &numbers)
-	if fmt.Sprint(numbers) != "[1 2]" {
-		t.Fatalf("stored issuing CRL numbers %v, want [1 2]", numbers)
+	store.DB().Model(&models.CRL{}).Where("issuer = ?", "issuing-delta").Order("number").Pluck("number", &deltas)
+	if len(numbers) != 2 || numbers[0] != 1 || numbers[1] <= numbers[0] {
+		t.Fatalf("stored issuing CRL numbers %v, want two, the first 1", numbers)
+	}
+	seen := map[int64]bool{}
+	for _, n := range append(slices.Clone(numbers), deltas...) {
+		if seen[n] {
+			t.Fatalf("CRL number %d used twice: full %v, deltas %v", n, numbers, deltas)
+		}
+		seen[n] = true
 	}
 }
 

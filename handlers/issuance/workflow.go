@@ -414,6 +414,7 @@ func (w *Workflow) prepare(org *models.Organization, checked *Checked) (*signer.
 	c := &models.Certificate{
 		Serial: p.Serial.String(), Org: org.Slug, Identities: checked.Identities.Strings(),
 		KeyType: checked.CSR.KeyType, NotBefore: p.NotBefore, NotAfter: p.NotAfter, PrecertDER: p.PrecertDER,
+		IssuerKeyID: p.IssuerKeyID, CRLPartition: p.CRLPartition,
 	}
 	return p, c, nil
 }

@@ -125,11 +125,12 @@ func TestRevocation_TwoReplicas_ExactlyOneGeneratesAndBothServe(t *testing.T) {
 		}
 		return n
 	}
-	if got := a.h.Generated() + b.h.Generated(); got != 2 {
-		t.Errorf("the replicas generated %d CRLs at start (A %d, B %d), want 2: one issuing and one root CRL",
-			got, a.h.Generated(), b.h.Generated())
+	names := a.h.CRLNames()
+	if got := a.h.Generated() + b.h.Generated(); got != int64(len(names)) {
+		t.Errorf("the replicas generated %d CRLs at start (A %d, B %d), want %d: one of each (%v)",
+			got, a.h.Generated(), b.h.Generated(), len(names), names)
 	}
-	for _, issuer := range []string{revocation.CRLIssuing, revocation.CRLRoot} {
+	for _, issuer := range names {
 		if n := countRows(&models.CRL{}, "issuer = ?", issuer); n != 1 {
 			t.Errorf("%d %s CRLs stored, want 1", n, issuer)
 		}

@@ -5,13 +5,18 @@
 package revocation_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -19,14 +24,17 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/certdesk/certdesk/handlers"
 	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/web"
 )
 
 // heyResult is what we keep of a hey run.
@@ -83,6 +91,90 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// procCPU is the user+system CPU time a process has used so far
+// (/proc/<pid>/stat, fields 14 and 15, in clock ticks of 10 ms).
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name is in parentheses and may hold spaces: count from
+	// the closing one.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// productionServer is the real echo server (web.New, with its middleware,
+// request log and metrics) serving env's revocation service.
+func productionServer(env *revocationEnv, metrics *web.Metrics) http.Handler {
+	return web.New(web.Deps{
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Auth: &web.Auth{},
+		Requests: &handlers.Requests{}, Certificates: &handlers.Certificates{}, Orgs: &handlers.Orgs{}, Tokens: &handlers.Tokens{},
+		BlockedKeys: &handlers.BlockedKeys{}, Audit: &handlers.Audit{}, CAFiles: &handlers.CAFiles{}, Health: &handlers.Health{},
+		Stats: &handlers.Stats{}, Revocation: &handlers.Revocation{Service: env.h}, Metrics: metrics,
+		Frontend: fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}},
+	})
+}
+
+// TestOCSPHandler_Cost is the pre-signed answer through the production
+// server's handler chain (httptest, no network): time and allocations per
+// answer, less those of the test's own request and recorder.
+func TestOCSPHandler_Cost(t *testing.T) {
+	metrics := web.NewMetrics(nil, nil, testLogs)
+	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "cost"), func(c *revocation.Config) { c.Observer = metrics })
+	c := env.issue("svc")
+	reqDER, err := ocsp.CreateRequest(c.x509, env.ca.CA.Issuer.Certificate(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := productionServer(env, metrics)
+	// One request and one response writer, reused: what is counted is the
+	// server's own work and allocations.
+	body := bytes.NewReader(reqDER)
+	req := httptest.NewRequest(http.MethodPost, "/ocsp", body)
+	w := &reusedWriter{h: http.Header{}}
+	res := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			body.Reset(reqDER)
+			clear(w.h)
+			w.code, w.n = 0, 0
+			srv.ServeHTTP(w, req)
+			if w.code != 200 || w.n < 100 {
+				b.Fatalf("answer %d, %d bytes", w.code, w.n)
+			}
+		}
+	})
+	t.Logf("%v, %d allocs/op, %d B/op", res, res.AllocsPerOp(), res.AllocedBytesPerOp())
+	benchRow(t,
+		fmt.Sprintf("| OCSP pre-signed, handler path (web.New, in process): allocs per answer | %d | – | – |", res.AllocsPerOp()),
+		fmt.Sprintf("| OCSP pre-signed, handler path (web.New, in process): CPU µs per answer | %.2f | – | – |", float64(res.NsPerOp())/1000))
+}
+
+// reusedWriter is an http.ResponseWriter that keeps only the status and
+// the length of the body.
+type reusedWriter struct {
+	h       http.Header
+	code, n int
+}
+
+func (w *reusedWriter) Header() http.Header { return w.h }
+func (w *reusedWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *reusedWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = 200
+	}
+	w.n += len(b)
+	return len(b), nil
+}
+
 func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	dur := 10 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("BENCH_DURATION")); err == nil {
@@ -92,8 +184,15 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY")); err == nil {
 		conc = n
 	}
-	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.DisableOCSPNonce = true })
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	metrics := web.NewMetrics(nil, nil, testLogs)
+	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.DisableOCSPNonce = true; c.Observer = metrics })
 	ca := env.ca.CA
+	srv := httptest.NewServer(productionServer(env, metrics))
+	t.Cleanup(srv.Close)
 
 	// The same data for both responders: 200 certificates, 20 revoked.
 	var index strings.Builder
@@ -112,7 +211,8 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	env.waitFor("the CRL with 20 entries", 5*time.Second, func() bool { return env.h.Status().CRLs[0].Entries == 20 })
 
 	// openssl's responder: a software delegated responder certificate from
-	// the same issuing CA (its key must be a file).
+	// the same issuing CA (its key must be a file). One process, so that
+	// its CPU is that of one pid.
 	softKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	respDER, err := ca.Issuer.NewOCSPResponderCert(softKey.Public(), time.Now(), 24*time.Hour)
 	if err != nil {
@@ -125,29 +225,21 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	rootPath := env.write("root.pem", signer.PEM(ca.Root.Raw))
 	respPath := env.write("resp.pem", signer.PEM(respDER))
 	keyPath := env.write("resp.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
-
+	port := freePort(t)
+	cmd := exec.Command("openssl", "ocsp", "-index", indexPath, "-port", strconv.Itoa(port), "-rsigner", respPath, "-rkey", keyPath,
+		"-CA", issuingPath, "-nmin", "60", "-ignore_err")
+	cmd.Dir = env.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); _ = cmd.Wait() })
 	type target struct {
 		name string
 		url  string
+		pid  int
 	}
-	targets := []target{{"certdesk (pre-signed, SoftHSM responder key)", env.srv.URL + "/ocsp"}}
-	for _, multi := range []int{1, 2} {
-		port := freePort(t)
-		args := []string{"ocsp", "-index", indexPath, "-port", strconv.Itoa(port), "-rsigner", respPath, "-rkey", keyPath,
-			"-CA", issuingPath, "-nmin", "60", "-ignore_err"}
-		if multi > 1 {
-			args = append(args, "-multi", strconv.Itoa(multi))
-		}
-		cmd := exec.Command("openssl", args...)
-		cmd.Dir = env.dir
-		// Its own process group, so that the children of -multi end with it.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); _ = cmd.Wait() })
-		targets = append(targets, target{fmt.Sprintf("openssl ocsp -index (-multi %d, software key)", multi), fmt.Sprintf("http://127.0.0.1:%d", port)})
-	}
+	targets := []target{{"certdesk", srv.URL + "/ocsp", os.Getpid()}, {"openssl ocsp -index", fmt.Sprintf("http://127.0.0.1:%d", port), cmd.Process.Pid}}
 
 	for _, which := range []struct {
 		name string
@@ -160,9 +252,7 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 		}
 		reqPath := env.write("req-"+which.name+".der", reqDER)
 		certPath := env.write("cert-"+which.name+".pem", signer.PEM(which.c.cert.DER))
-		var lines []string
-		var base heyResult
-		for i, tg := range targets {
+		for _, tg := range targets {
 			// Both answer correctly before the load.
 			deadline := time.Now().Add(10 * time.Second)
 			for {
@@ -172,26 +262,36 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					idx, _ := os.ReadFile(indexPath)
-					t.Fatalf("%s does not answer %s for %s: %v\n%s\nindex:\n%.600s", tg.name, which.want, indexSerial(which.c.x509), err, out, idx)
+					t.Fatalf("%s does not answer %s for %s: %v\n%s", tg.name, which.want, indexSerial(which.c.x509), err, out)
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
-			r := runHey(t, tg.url, reqPath, conc, dur)
-			if i == 0 {
-				base = r
-			}
-			lines = append(lines, fmt.Sprintf("| %s | %s | %.0f | %.2f | %.2f | %d/%d | %.1f× |", which.name, tg.name, r.rps, r.p50*1000, r.p99*1000,
-				r.ok, r.total, base.rps/r.rps))
 		}
-		t.Logf("\n| status | responder | req/s | p50 ms | p99 ms | HTTP 200 | certdesk ÷ this |\n|---|---|---|---|---|---|---|\n%s", strings.Join(lines, "\n"))
-		if out := os.Getenv("BENCH_OUT"); out != "" {
-			f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-			if err == nil {
-				fmt.Fprintln(f, strings.Join(lines, "\n"))
-				f.Close()
+		// Paired rounds: certdesk then openssl, each under the same load.
+		var rps, p99, cpu [2][]float64
+		var rpsRatio, p99Ratio, cpuRatio []float64
+		for round := 0; round < rounds; round++ {
+			var r [2]heyResult
+			var c [2]float64
+			for i, tg := range targets {
+				before := procCPU(t, tg.pid)
+				r[i] = runHey(t, tg.url, reqPath, conc, dur)
+				used := procCPU(t, tg.pid) - before
+				if r[i].ok != r[i].total {
+					t.Fatalf("%s: %d of %d answers were not HTTP 200", tg.name, r[i].total-r[i].ok, r[i].total)
+				}
+				c[i] = float64(used.Milliseconds()) / (float64(r[i].ok) / 1000)
+				rps[i], p99[i], cpu[i] = append(rps[i], r[i].rps), append(p99[i], r[i].p99*1000), append(cpu[i], c[i])
 			}
+			rpsRatio = append(rpsRatio, r[0].rps/r[1].rps)
+			p99Ratio = append(p99Ratio, r[0].p99/r[1].p99)
+			cpuRatio = append(cpuRatio, c[0]/c[1])
 		}
+		work := fmt.Sprintf("OCSP %s, pre-signed, %d clients, %s ×%d rounds", which.name, conc, dur, rounds)
+		benchRow(t,
+			fmt.Sprintf("| %s: req/s (higher is better) | %.0f | %.0f | %s× |", work, median(rps[0]), median(rps[1]), spread(rpsRatio, "%.2f")),
+			fmt.Sprintf("| %s: p99 ms (lower is better) | %.2f | %.2f | %s× |", work, median(p99[0]), median(p99[1]), spread(p99Ratio, "%.2f")),
+			fmt.Sprintf("| %s: server CPU ms per 1,000 answers (lower is better) | %.1f | %.1f | %s× |", work, median(cpu[0]), median(cpu[1]), spread(cpuRatio, "%.2f")))
 	}
 }
 

@@ -8,7 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
@@ -38,6 +41,21 @@ type ocspState struct {
 	// revokedPolled the wall time of the last look for revocations made
 	// through other replicas.
 	presignedWall, revokedPolled time.Time
+	// raw maps the bytes of a request without a nonce to what it asks, so
+	// that a repeated request — what OCSP clients and gateways send — is
+	// answered without parsing it again (at most ocspRawMax kept).
+	raw map[string]rawRequest
+	// headers caches the per-second caching headers of cached answers.
+	headers atomic.Pointer[cacheHeaders]
+}
+
+// ocspRawMax bounds the requests remembered by their bytes.
+const ocspRawMax = 1 << 16
+
+// rawRequest is what a remembered request asks, and of which responder.
+type rawRequest struct {
+	key       ocspKey
+	responder *signer.OCSPResponder
 }
 
 // ocspKey is a serial and the CertID hash of the request: the response's
@@ -49,17 +67,60 @@ type ocspKey struct {
 
 // ocspAnswer is a signed response ready to serve.
 type ocspAnswer struct {
-	der        []byte
-	etag       string
-	status     int
-	thisUpdate time.Time
-	nextUpdate time.Time
-	expires    time.Time // when to stop reusing it (unknown answers: soon)
+	der  []byte
+	etag string
+	// etagH and lastModH are the ETag and Last-Modified header values,
+	// made once, so that serving the answer allocates nothing for them.
+	etagH, lastModH []string
+	status          int
+	thisUpdate      time.Time
+	nextUpdate      time.Time
+	expires         time.Time // when to stop reusing it (unknown answers: soon)
 }
 
 func (s *ocspState) init() {
 	s.answers = map[ocspKey]*ocspAnswer{}
 	s.unknown = map[ocspKey]*ocspAnswer{}
+	s.raw = map[string]rawRequest{}
+}
+
+// getRaw is the answer for a remembered request of exactly these bytes, if
+// one is cached and fresh at now.
+func (s *ocspState) getRaw(der []byte, now time.Time) *ocspAnswer {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.raw[string(der)]
+	if !ok || e.responder != s.responder {
+		return nil
+	}
+	a := s.answers[e.key]
+	if a == nil {
+		a = s.unknown[e.key]
+	}
+	if a == nil || !now.Before(a.expires) || !now.Before(a.nextUpdate) {
+		return nil
+	}
+	return a
+}
+
+// rememberRaw keeps that the request der (without a nonce) asks for k of
+// responder r. When the table is full it starts again: the requests worth
+// keeping come back at once.
+func (s *ocspState) rememberRaw(der []byte, k ocspKey, r *signer.OCSPResponder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.raw) >= ocspRawMax {
+		clear(s.raw)
+	}
+	s.raw[string(der)] = rawRequest{key: k, responder: r}
+}
+
+// cacheHeaders are the Cache-Control and Expires values of cached answers
+// served in one second with one max-age.
+type cacheHeaders struct {
+	second        int64
+	maxAge        time.Duration
+	cache, expire []string
 }
 
 func (s *ocspState) current() *signer.OCSPResponder {
@@ -313,7 +374,7 @@ func (h *Service) presignInBackground(ctx context.Context) {
 
 // statusOf is a certificate's OCSP status.
 func statusOf(c *models.Certificate) models.CertStatus {
-	return models.CertStatus{Serial: c.Serial, State: c.State, NotAfter: c.NotAfter, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason}
+	return models.CertStatus{Serial: c.Serial, State: c.State, NotAfter: c.NotAfter, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason, IssuerKeyID: c.IssuerKeyID}
 }
 
 // presignAll signs a fresh answer for every unexpired certificate, so that
@@ -331,6 +392,9 @@ func (h *Service) presignAll(ctx context.Context) {
 	}
 	fresh := make(map[ocspKey]*ocspAnswer, len(sts))
 	for _, st := range sts {
+		if !h.ownCertificate(st) {
+			continue
+		}
 		k, a, err := h.signStored(r, st, now)
 		if err != nil {
 			h.log.Error("pre-signing an OCSP answer", "serial", st.Serial, "err", err)
@@ -357,7 +421,7 @@ func (h *Service) presignAll(ctx context.Context) {
 // presignStatus signs and stores the answer for one certificate.
 func (h *Service) presignStatus(_ context.Context, st models.CertStatus) {
 	r := h.ocsp.current()
-	if r == nil {
+	if r == nil || !h.ownCertificate(st) {
 		return
 	}
 	k, a, err := h.signStored(r, st, h.now())
@@ -441,6 +505,7 @@ func (h *Service) signStatus(r *signer.OCSPResponder, sn serial.Number, st model
 	sum := sha256.Sum256(der)
 	a := &ocspAnswer{der: der, etag: `"` + hex.EncodeToString(sum[:16]) + `"`, status: out.Status,
 		thisUpdate: out.ThisUpdate.Truncate(time.Second), nextUpdate: out.NextUpdate.Truncate(time.Second), expires: out.NextUpdate}
+	a.etagH, a.lastModH = []string{a.etag}, []string{a.thisUpdate.UTC().Format(http.TimeFormat)}
 	if out.Status == ocsp.Unknown {
 		a.expires = now.Add(ocspUnknownTTL)
 	}
@@ -459,6 +524,10 @@ type Response struct {
 	LastModified time.Time // thisUpdate
 	Expires      time.Time
 	MaxAge       time.Duration
+	// The same caching headers as values ready to put into an
+	// http.Header (set for cached answers): formatted once and shared, so
+	// the writer must not change them.
+	CacheControlH, ETagH, LastModifiedH, ExpiresH []string
 }
 
 // Answer answers one DER request: malformedRequest when it does not parse,
@@ -466,6 +535,12 @@ type Response struct {
 // else the pre-signed answer (or one signed now for a nonce, or for a serial
 // seen for the first time).
 func (h *Service) Answer(ctx context.Context, der []byte) Response {
+	// The fast path: the same bytes were answered before, without a nonce.
+	now := h.now()
+	if a := h.ocsp.getRaw(der, now); a != nil {
+		h.observe(statusName(a.status), true)
+		return h.cached(a, now)
+	}
 	req, err := signer.ParseOCSPRequest(der)
 	if err != nil {
 		h.observe("malformed", false)
@@ -496,7 +571,13 @@ func (h *Service) Answer(ctx context.Context, der []byte) Response {
 	if req.Nonce != nil && !h.cfg.DisableOCSPNonce && h.signLimit.Allow() {
 		return h.answerWithNonce(ctx, r, key, req.Nonce)
 	}
-	return h.answerCached(ctx, r, key)
+	resp := h.answerCached(ctx, r, key)
+	if !resp.NoStore && (req.Nonce == nil || h.cfg.DisableOCSPNonce) {
+		// A request with a nonce is remembered only when nonces are off: else
+		// the next one like it must get its nonce when the rate allows.
+		h.ocsp.rememberRaw(der, key, r)
+	}
+	return resp
 }
 
 // answerWithNonce signs a fresh answer that echoes nonce (RFC 6960
@@ -559,7 +640,17 @@ func (h *Service) lookup(ctx context.Context, sn serial.Number) (models.CertStat
 		h.log.Error("reading a certificate for OCSP", "serial", sn, "err", err)
 		return models.CertStatus{}, err
 	}
-	return statusOf(cert), nil
+	if st := statusOf(cert); h.ownCertificate(st) {
+		return st, nil
+	}
+	// Another issuing CA's certificate: its own CA's responder answers.
+	return models.CertStatus{Serial: sn.String(), State: "unknown"}, nil
+}
+
+// ownCertificate reports whether this service's issuing CA issued the
+// certificate of st (or the certificate predates recording its issuer).
+func (h *Service) ownCertificate(st models.CertStatus) bool {
+	return st.IssuerKeyID == "" || st.IssuerKeyID == h.keyIDs[CRLIssuing]
 }
 
 // cached is a signed answer with the caching headers of RFC 5019 §6:
@@ -576,7 +667,17 @@ func (h *Service) cached(a *ocspAnswer, now time.Time) Response {
 	if maxAge < 0 {
 		maxAge = 0
 	}
-	return Response{DER: a.der, ETag: a.etag, LastModified: a.thisUpdate, Expires: now.Add(maxAge), MaxAge: maxAge}
+	maxAge = maxAge.Truncate(time.Second)
+	sec := now.Unix()
+	ch := h.ocsp.headers.Load()
+	if ch == nil || ch.second != sec || ch.maxAge != maxAge {
+		ch = &cacheHeaders{second: sec, maxAge: maxAge,
+			cache:  []string{"max-age=" + strconv.Itoa(int(maxAge.Seconds())) + ", public, no-transform, must-revalidate"},
+			expire: []string{time.Unix(sec, 0).Add(maxAge).UTC().Format(http.TimeFormat)}}
+		h.ocsp.headers.Store(ch)
+	}
+	return Response{DER: a.der, ETag: a.etag, LastModified: a.thisUpdate, Expires: now.Add(maxAge), MaxAge: maxAge,
+		CacheControlH: ch.cache, ETagH: a.etagH, LastModifiedH: a.lastModH, ExpiresH: ch.expire}
 }
 
 // errorResponse is an unsigned error status (RFC 6960 §2.3), which OCSP

@@ -228,3 +228,32 @@ func TestRevocation_OCSPRequests_EveryKindGetsTheRightAnswer(t *testing.T) {
 		})
 	}
 }
+
+func TestOCSP_SameRequestBytes_SeeTheRevocation(t *testing.T) {
+	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "rawcache"), nil)
+	c := env.issue("billing")
+	issuer := env.ca.CA.Issuer.Certificate()
+	req, err := ocsp.CreateRequest(c.x509, issuer, &ocsp.RequestOptions{Hash: crypto.SHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() int {
+		t.Helper()
+		_, body := env.postOCSP(req)
+		r, err := ocsp.ParseResponseForCert(body, c.x509, issuer)
+		if err != nil {
+			t.Fatalf("answer: %v", err)
+		}
+		return r.Status
+	}
+	for i := 0; i < 3; i++ { // the repeats are answered from the request's bytes
+		if got := status(); got != ocsp.Good {
+			t.Fatalf("before the revoke, answer %d: status %d, want good", i, got)
+		}
+	}
+	env.revoke(c, models.ReasonKeyCompromise)
+	env.waitFor("the same request bytes answered revoked", 20*time.Second, func() bool { return status() == ocsp.Revoked })
+	if got := status(); got != ocsp.Revoked {
+		t.Fatalf("after the revoke: status %d, want revoked", got)
+	}
+}

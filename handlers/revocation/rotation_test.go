@@ -121,6 +121,44 @@ func TestRevocation_IssuingCAReplaced_EachServesItsOwn(t *testing.T) {
 	if r := ask(old, gone, oldCA); r.Status != ocsp.Revoked || r.RevocationReason != 1 {
 		t.Fatalf("old CA's revoked certificate: status %d reason %d, want revoked keyCompromise", r.Status, r.RevocationReason)
 	}
+	// Each CA's revocation data covers only the certificates it issued
+	// (models.Certificate.IssuerKeyID): the old CA's revoked certificate is
+	// on the old CA's full CRL and partition, on none of the new CA's, and
+	// the new CA's responder does not vouch for it.
+	listed := func(crl *x509.RevocationList, c issued) bool {
+		for _, e := range crl.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(c.x509.SerialNumber) == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed(oldCRL, gone) || listed(newCRL, gone) {
+		t.Fatalf("old CA's revoked certificate: on the old CRL %v, on the new %v; want only the old", listed(oldCRL, gone), listed(newCRL, gone))
+	}
+	_, partPath := partitionOf(t, gone.x509)
+	for _, e := range []struct {
+		env  *revocationEnv
+		ca   *testCA
+		want bool
+	}{{old, oldCA, true}, {nw, newCA, false}} {
+		res, der := e.env.get(partPath, nil)
+		crl, err := x509.ParseRevocationList(der)
+		if res.StatusCode != 200 || err != nil || crl.CheckSignatureFrom(e.ca.CA.Issuer.Certificate()) != nil {
+			t.Fatalf("%s: %d %v", partPath, res.StatusCode, err)
+		}
+		if listed(crl, gone) != e.want {
+			t.Fatalf("%s of %s lists the old CA's revoked certificate: %v, want %v", partPath, e.ca.CA.Issuer.Certificate().Subject.CommonName, !e.want, e.want)
+		}
+	}
+	if r := ask(nw, gone, newCA); r.Status != ocsp.Unknown {
+		t.Fatalf("new CA's responder on the old CA's certificate: status %d, want unknown", r.Status)
+	}
+	nw.revoke(fresh, 4)
+	nw.waitFor("the new CA's revocation on its full CRL", 20*time.Second, func() bool { return listed(servedCRL(nw, newCA), fresh) })
+	if listed(servedCRL(nw, newCA), gone) {
+		t.Fatal("the new CA's CRL lists the old CA's certificate after a revocation")
+	}
 	var responders int64
 	if err := store.DB().Model(&models.OCSPResponder{}).Count(&responders).Error; err != nil || responders != 2 {
 		t.Fatalf("%d OCSP responders stored (%v), want one per CA", responders, err)
