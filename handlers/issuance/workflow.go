@@ -83,6 +83,8 @@ type Workflow struct {
 	// CSR is parsed and its signature verified once, at submission, and not
 	// again when it is approved.
 	csrs csrCache
+	// unrecorded holds what the HSM signed but the store did not record.
+	unrecorded unrecorded
 }
 
 func (w *Workflow) now() time.Time {
@@ -454,20 +456,32 @@ func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certifica
 	if err := w.Store.HoldClaim(ctx, c.ID, c.ClaimedBy); err != nil {
 		return nil, fmt.Errorf("not signing certificate %s: %w", c.Serial, err)
 	}
-	hsmStart := time.Now()
-	der, err := w.Issuer.Issue(p)
-	hsm := time.Since(hsmStart)
-	if err != nil {
-		if w.Observer != nil {
-			w.Observer.HSMError()
+	// A certificate signed before its recording failed is recorded as it
+	// was signed, never signed again.
+	der, signed := w.unrecorded.get(c.ID)
+	var hsm time.Duration
+	if !signed {
+		hsmStart := time.Now()
+		var err error
+		der, err = w.Issuer.Issue(p)
+		hsm = time.Since(hsmStart)
+		if err != nil {
+			if w.Observer != nil {
+				w.Observer.HSMError()
+			}
+			w.Log.ErrorContext(ctx, "HSM signing failed; the certificate stays recorded as pending", "serial", c.Serial, "request", c.RequestID, "err", err)
+			return nil, fmt.Errorf("%w (%w)", ErrHSMPending, err)
 		}
-		w.Log.ErrorContext(ctx, "HSM signing failed; the certificate stays recorded as pending", "serial", c.Serial, "request", c.RequestID, "err", err)
-		return nil, fmt.Errorf("%w (%w)", ErrHSMPending, err)
 	}
 	_, r, err := w.Store.CompleteIssuance(ctx, a, c.ID, der)
 	if err != nil {
-		return nil, fmt.Errorf("recording signed certificate %s: %w", c.Serial, err)
+		if !signed {
+			w.unrecorded.put(c.ID, der)
+			go w.recordLater(a, c, der)
+		}
+		return nil, fmt.Errorf("recording signed certificate %s (it is kept and recorded once the database answers): %w", c.Serial, err)
 	}
+	w.unrecorded.drop(c.ID)
 	if w.Observer != nil {
 		w.Observer.Issued(c.Org, time.Since(start), hsm)
 	}
