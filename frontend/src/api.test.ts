@@ -5,7 +5,7 @@ import { match } from "./router";
 
 afterEach(() => vi.unstubAllGlobals());
 
-function stubFetch(status: number, body: string) {
+function answerFetchWith(status: number, body: string) {
   const calls: { url: string; init: RequestInit }[] = [];
   vi.stubGlobal("fetch", async (url: string, init: RequestInit) => {
     calls.push({ url, init });
@@ -17,7 +17,7 @@ function stubFetch(status: number, body: string) {
 describe("api", () => {
   it("sends the CSRF token and JSON on state-changing calls, not on reads", async () => {
     setCSRFToken("csrf-123");
-    const calls = stubFetch(200, "{}");
+    const calls = answerFetchWith(200, "{}");
     await api("/api/v1/requests/r1/approve", { body: { reason: "ok" } });
     await api("/api/v1/requests");
     const post = calls[0].init.headers as Record<string, string>;
@@ -34,7 +34,7 @@ describe("api", () => {
     ["a non-JSON error says what the server answered", 502, "<html>bad gateway</html>", "the server answered 502 "],
   ];
   it.each(failures)("%s", async (_n, status, body, want) => {
-    stubFetch(status, body);
+    answerFetchWith(status, body);
     const err = (await api("/api/v1/x").catch((e: unknown) => e)) as ApiError;
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(status);
@@ -43,7 +43,7 @@ describe("api", () => {
 
   it("reads the revocation reasons from the server", async () => {
     const items = [{ name: "superseded", code: 4, label: "Superseded", roles: ["admin", "partner"] }];
-    const calls = stubFetch(200, JSON.stringify({ items, next: "" }));
+    const calls = answerFetchWith(200, JSON.stringify({ items, next: "" }));
     expect(await revocationReasons()).toEqual(items);
     expect(calls.map((c) => [c.url, c.init.method])).toEqual([["/api/v1/revocation/reasons", "GET"]]);
   });
