@@ -354,6 +354,7 @@ type PreviousCA struct {
 	Key        string
 	URLSegment string
 }
+
 // LoadCA loads the CA certificates and checks the issuing key in the token
 // against the issuing certificate; a mismatch refuses with a message naming
 // both (CONVENTIONS #3).
