@@ -16,6 +16,7 @@ import (
 // need of the revocation service.
 type RevocationService interface {
 	CRL(issuer string, asPEM bool) (*revocation.File, error)
+	CRLAt(segment, issuer string, asPEM bool) (*revocation.File, error)
 	Bundle() (*revocation.File, error)
 	Answer(ctx context.Context, der []byte) revocation.Response
 	Status() revocation.Status
@@ -50,7 +51,49 @@ func (h *Revocation) Partition(c echo.Context) error {
 	return writeCRL(c, f, err)
 }
 
-// Bundle is GET /crl/bundle.pem: both CRLs for nginx's ssl_crl.
+// segmentCRLs maps the files under /crl/<segment>/ to their CRL.
+var segmentCRLs = map[string]struct {
+	name  string
+	asPEM bool
+}{
+	"issuing.crl":       {revocation.CRLIssuing, false},
+	"issuing.pem":       {revocation.CRLIssuing, true},
+	"issuing-delta.crl": {revocation.CRLDelta, false},
+	"issuing-delta.pem": {revocation.CRLDelta, true},
+}
+
+// SegmentCRL is GET /crl/<segment>/issuing.crl (and .pem, and the delta
+// issuing-delta.crl/.pem): a CRL of the issuing CA whose URL segment it is,
+// as its certificates name it.
+func (h *Revocation) SegmentCRL(c echo.Context) error {
+	f, ok := segmentCRLs[c.Param("file")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such CRL: /crl/<ca>/ holds issuing.crl, issuing.pem, issuing-delta.crl, issuing-delta.pem and issuing/<n>.crl")
+	}
+	return h.segmentCRL(c, c.Param("ca"), f.name, f.asPEM)
+}
+
+// SegmentPartition is GET /crl/<segment>/issuing/<n>.crl (or .pem): a
+// partition of the CRL of the issuing CA whose URL segment it is.
+func (h *Revocation) SegmentPartition(c echo.Context) error {
+	name, asPEM, ok := revocation.ParseCRLName(c.Param("file"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such CRL: a partition is /crl/<ca>/issuing/<n>.crl or .pem")
+	}
+	return h.segmentCRL(c, c.Param("ca"), name, asPEM)
+}
+
+// segmentCRL serves CRL name of the CA with URL segment seg.
+func (h *Revocation) segmentCRL(c echo.Context, seg, name string, asPEM bool) error {
+	f, err := h.Service.CRLAt(seg, name, asPEM)
+	if errors.Is(err, revocation.ErrNoSuchCRL) {
+		return echo.NewHTTPError(http.StatusNotFound, err.Error())
+	}
+	return writeCRL(c, f, err)
+}
+
+// Bundle is GET /crl/bundle.pem: the CRLs nginx's ssl_crl needs (every
+// issuing CA's with unexpired certificates, and the root's).
 func (h *Revocation) Bundle(c echo.Context) error {
 	f, err := h.Service.Bundle()
 	return writeCRL(c, f, err)

@@ -61,9 +61,11 @@ func readBody(r io.Reader, buf []byte, limit int) ([]byte, error) {
 }
 
 // OCSPGet is GET /ocsp/{base64 of the DER request} (RFC 6960 Appendix
-// A.1). The base64 text may contain '/', and may be URL-escaped.
+// A.1), or /ocsp/<segment>/{base64} for an issuing CA with a URL segment
+// (the request's CertID says which CA answers, whatever the path). The
+// base64 text may contain '/', and may be URL-escaped.
 func (h *Revocation) OCSPGet(c echo.Context) error {
-	raw := strings.TrimPrefix(c.Request().URL.EscapedPath(), "/ocsp/")
+	raw := stripOCSPSegment(strings.TrimPrefix(c.Request().URL.EscapedPath(), "/ocsp/"))
 	text, err := url.PathUnescape(raw)
 	if err != nil {
 		return writeOCSP(c, malformedOCSP())
@@ -79,6 +81,22 @@ func (h *Revocation) OCSPGet(c echo.Context) error {
 		return writeOCSP(c, malformedOCSP())
 	}
 	return writeOCSP(c, h.Service.Answer(c.Request().Context(), der))
+}
+
+// stripOCSPSegment drops a leading CA URL segment (a-z, 0-9, '-', then
+// '/') from the path after /ocsp/. The base64 of a DER request begins with
+// 'M' (the SEQUENCE tag 0x30), never with one of those characters.
+func stripOCSPSegment(raw string) string {
+	i := strings.IndexByte(raw, '/')
+	if i <= 0 {
+		return raw
+	}
+	for _, r := range raw[:i] {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return raw
+		}
+	}
+	return raw[i+1:]
 }
 
 func malformedOCSP() revocation.Response {

@@ -29,6 +29,7 @@ const (
 	ActionCertificateExpiryNotice = "certificate.expiry_notice"
 
 	ActionCRLPublish          = "crl.publish"
+	ActionCRLPrune            = "crl.prune"
 	ActionOCSPResponderCreate = "ocsp_responder.create"
 	ActionTokenCreate         = "token.create"
 	ActionTokenRevoke         = "token.revoke"
@@ -195,6 +196,21 @@ type CRLPublishEvent struct {
 
 // Action is ActionCRLPublish.
 func (CRLPublishEvent) Action() string { return ActionCRLPublish }
+
+// CRLPruneEvent records stored CRLs removed: of one name and CA key, those
+// numbered from FromNumber to ToNumber (Rows of them) whose nextUpdate had
+// passed, the newest Kept being kept whatever their nextUpdate.
+type CRLPruneEvent struct {
+	FromNumber int64  `json:"from_number"`
+	Issuer     string `json:"issuer"`
+	Kept       int    `json:"kept"`
+	KeyID      string `json:"key_id"`
+	Rows       int64  `json:"rows"`
+	ToNumber   int64  `json:"to_number"`
+}
+
+// Action is ActionCRLPrune.
+func (CRLPruneEvent) Action() string { return ActionCRLPrune }
 
 // OCSPResponderCreateEvent records a delegated OCSP responder certificate.
 type OCSPResponderCreateEvent struct {

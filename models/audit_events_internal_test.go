@@ -56,6 +56,8 @@ func TestEvents_EncodeLikeTheMapLiteralsTheyReplace(t *testing.T) {
 		{"crl.publish", map[string]any{"issuer": "issuing", "key_id": "", "number": int64(1) << 40, "entries": 0,
 			"this_update": "2026-03-01T12:00:00Z", "next_update": "2026-03-02T12:00:00Z", "sha256": "ee"},
 			CRLPublishEvent{Issuer: "issuing", NextUpdate: "2026-03-02T12:00:00Z", Number: 1 << 40, SHA256: "ee", ThisUpdate: "2026-03-01T12:00:00Z"}},
+		{"crl.prune", map[string]any{"issuer": "issuing/7", "key_id": "k", "kept": 3, "rows": int64(2), "from_number": int64(4), "to_number": int64(9)},
+			CRLPruneEvent{FromNumber: 4, Issuer: "issuing/7", Kept: 3, KeyID: "k", Rows: 2, ToNumber: 9}},
 		{"ocsp_responder.create", map[string]any{"issuer": "issuing", "key_id": "k", "key_label": "ocsp", "not_after": "2026-03-08T12:00:00Z"},
 			OCSPResponderCreateEvent{Issuer: "issuing", KeyID: "k", KeyLabel: "ocsp", NotAfter: "2026-03-08T12:00:00Z"}},
 		{"token.create", map[string]any{"name": "ci", "subject": "carol", "role": RolePartner, "org": "", "expires_at": "2026-03-01T13:00:00Z"},

@@ -336,3 +336,60 @@ func (s *Store) localLock(key int64) *sync.Mutex {
 	}
 	return m
 }
+
+// PruneCRLs removes the stored CRLs of issuer signed by keyID that no
+// replica may still serve: all but the newest keep, and of those only the
+// ones whose nextUpdate is before now. The newest of each name and key is
+// never removed, so the next number (above every stored one, SaveCRL)
+// keeps increasing. It returns the rows removed; removing any is audited.
+// Callers hold the generator's lock of that CRL.
+func (s *Store) PruneCRLs(ctx context.Context, issuer, keyID string, keep int, now time.Time) (int64, error) {
+	if keep < 1 {
+		return 0, fmt.Errorf("pruning CRLs: %w: keep at least the newest", ErrInvalid)
+	}
+	var removed int64
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var kept []uint
+		if err := tx.Model(&CRL{}).Where("issuer = ? AND key_id = ?", issuer, keyID).
+			Order("number DESC").Limit(keep).Pluck("id", &kept).Error; err != nil {
+			return err
+		}
+		if len(kept) < keep {
+			return nil
+		}
+		old := tx.Model(&CRL{}).Where("issuer = ? AND key_id = ? AND next_update < ? AND id NOT IN ?", issuer, keyID, normTime(now), kept)
+		var span struct{ Lo, Hi *int64 }
+		if err := old.Select("MIN(number) AS lo, MAX(number) AS hi").Scan(&span).Error; err != nil {
+			return err
+		}
+		if span.Lo == nil {
+			return nil
+		}
+		res := tx.Where("issuer = ? AND key_id = ? AND next_update < ? AND id NOT IN ?", issuer, keyID, normTime(now), kept).Delete(&CRL{})
+		if res.Error != nil {
+			return res.Error
+		}
+		removed = res.RowsAffected
+		return s.appendAudit(tx, crlPublisher, "", "crl", fmt.Sprintf("%s-%d-%d", issuer, *span.Lo, *span.Hi), CRLPruneEvent{
+			FromNumber: *span.Lo, Issuer: issuer, Kept: keep, KeyID: keyID, Rows: removed, ToNumber: *span.Hi,
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pruning CRLs of %s: %w", issuer, dbErr(err))
+	}
+	return removed, nil
+}
+
+// HasUnexpiredCertificates reports whether the issuing CA with key id
+// issuerKeyID has a certificate (issued or revoked) that is valid after
+// now: as long as it has, its CRLs and OCSP answers are kept published.
+func (s *Store) HasUnexpiredCertificates(ctx context.Context, issuerKeyID string, now time.Time) (bool, error) {
+	var ids []string
+	err := s.db.WithContext(ctx).Model(&Certificate{}).
+		Where("issuer_key_id = ? AND not_after > ? AND der IS NOT NULL", issuerKeyID, normTime(now)).
+		Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return false, fmt.Errorf("reading a CA's unexpired certificates: %w", dbErr(err))
+	}
+	return len(ids) > 0, nil
+}

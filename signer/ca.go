@@ -52,10 +52,21 @@ func (n CAName) Validate(field string) error {
 // fetch CRLs, OCSP answers and CA certificates while validating a chain, so
 // these URLs must not themselves need TLS validation (RFC 5280 §4.2.1.13,
 // §4.2.2.1; RFC 6960 Appendix A.1). The objects are signed; HTTP is enough.
-func LeafURLs(base string) URLs {
+func LeafURLs(base string) URLs { return LeafURLsAt(base, "") }
+
+// LeafURLsAt are LeafURLs for the issuing CA whose URL segment is segment
+// (CAConfig.URLSegment): its CRLs under /crl/<segment>/ and its OCSP
+// responder at /ocsp/<segment>, so that the certificates of each issuing CA
+// name their own CA's revocation data. An empty segment gives the paths
+// without one (/crl/issuing.crl, /ocsp).
+func LeafURLsAt(base, segment string) URLs {
 	base = strings.TrimRight(base, "/")
-	return URLs{CRL: base + "/crl/issuing.crl", OCSP: base + "/ocsp", CAIssuers: base + "/ca/issuing.der",
-		CRLPartitions: DefaultCRLPartitions, DeltaCRL: base + "/crl/issuing-delta.crl"}
+	crl, ocsp, caIssuers := base+"/crl/", base+"/ocsp", base+"/ca/issuing.der"
+	if segment != "" {
+		crl, ocsp = crl+segment+"/", ocsp+"/"+segment
+	}
+	return URLs{CRL: crl + "issuing.crl", OCSP: ocsp, CAIssuers: caIssuers,
+		CRLPartitions: DefaultCRLPartitions, DeltaCRL: crl + "issuing-delta.crl"}
 }
 
 // IntermediateURLs are the URLs written into the issuing CA certificate: the

@@ -25,6 +25,47 @@ type CAConfig struct {
 	Issuing             CAName `yaml:"issuing"`
 	RootValidityDays    int    `yaml:"root_validity_days"`
 	IssuingValidityDays int    `yaml:"issuing_validity_days"`
+	// URLSegment is the path segment of this issuing CA's CRL and OCSP URLs
+	// in its certificates (/crl/<segment>/issuing…, /ocsp/<segment>);
+	// empty for the paths without one. Chosen once for a CA, at ca init or
+	// rotation: its certificates keep naming it.
+	URLSegment string `yaml:"url_segment"`
+	// Previous are the issuing CAs this one replaced whose certificates
+	// may still be valid: their CRLs and OCSP answers keep being made and
+	// served until their last certificate has expired.
+	Previous []PreviousCAConfig `yaml:"previous"`
+}
+
+// PreviousCAConfig is one retired issuing CA (an item of ca.previous).
+type PreviousCAConfig struct {
+	// Cert is the PEM file of the CA certificate.
+	Cert string `yaml:"cert"`
+	// Key is the RFC 7512 URI of its key, still in the token: it signs the
+	// CA's CRLs and certifies its OCSP responders.
+	Key string `yaml:"key"`
+	// URLSegment is the segment that CA's certificates name (its
+	// ca.url_segment when it was current; empty for the paths without one).
+	URLSegment string `yaml:"url_segment"`
+}
+
+// validURLSegment reports what is wrong with a URL segment, or nil: lower
+// case letters, digits and '-', at most 32, and not "issuing" (the paths
+// without a segment). Lower case never begins a base64 OCSP request in
+// /ocsp/<request> (a DER SEQUENCE encodes as "M…"), so /ocsp/<segment>/
+// cannot be mistaken for one.
+func validURLSegment(seg string) error {
+	if seg == "" {
+		return nil
+	}
+	if len(seg) > 32 || seg == "issuing" {
+		return fmt.Errorf("%q must be at most 32 characters and not \"issuing\"", seg)
+	}
+	for _, r := range seg {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return fmt.Errorf("%q may hold only a-z, 0-9 and '-'", seg)
+		}
+	}
+	return nil
 }
 
 // WithDefaults fills unset fields: P-384 root for 10 years, P-256 issuing CA
@@ -71,6 +112,26 @@ func (c CAConfig) Validate() error {
 	}
 	if err := c.Root.Validate("ca.root"); err != nil {
 		return err
+	}
+	if err := validURLSegment(c.URLSegment); err != nil {
+		return fmt.Errorf("ca.url_segment: %w", err)
+	}
+	segments := map[string]string{c.URLSegment: "ca.url_segment"}
+	for i, p := range c.Previous {
+		field := fmt.Sprintf("ca.previous[%d]", i)
+		switch {
+		case p.Cert == "":
+			return fmt.Errorf("%s.cert is required (the retired issuing CA's PEM certificate)", field)
+		case p.Key == "":
+			return fmt.Errorf("%s.key is required (a pkcs11: URI of the retired issuing CA's key)", field)
+		}
+		if err := validURLSegment(p.URLSegment); err != nil {
+			return fmt.Errorf("%s.url_segment: %w", field, err)
+		}
+		if other, dup := segments[p.URLSegment]; dup {
+			return fmt.Errorf("%s.url_segment: %q is also %s: each issuing CA's certificates need their own CRL and OCSP paths", field, p.URLSegment, other)
+		}
+		segments[p.URLSegment] = field + ".url_segment"
 	}
 	return c.Issuing.Validate("ca.issuing")
 }
@@ -276,6 +337,22 @@ type CA struct {
 	// root is kept offline.
 	RootSigner crypto.Signer
 	Software   bool // the issuing key is a demo software key
+	// URLSegment is the issuing CA's segment of its CRL and OCSP URLs
+	// (CAConfig.URLSegment).
+	URLSegment string
+	// Previous are the retired issuing CAs (ca.previous), each checked
+	// against its key and the root at load.
+	Previous []PreviousCA
+}
+
+// PreviousCA is a retired issuing CA, loaded: it signs only its own CRLs
+// and OCSP responders, never a certificate.
+type PreviousCA struct {
+	Issuer *Issuer
+	// Key is the RFC 7512 URI of its key (OCSP responder keys are made in
+	// the same token).
+	Key        string
+	URLSegment string
 }
 
 // LoadCA loads the CA certificates and checks the issuing key in the token
@@ -301,11 +378,21 @@ func LoadCA(cfg CAConfig, keys Keys, profile Profile, pkiURL string, now time.Ti
 	if err := CheckIntermediate(cert, root, key.Public(), now); err != nil {
 		return nil, err
 	}
-	iss, err := NewIssuer(cert, key, profile, LeafURLs(pkiURL), nil)
+	iss, err := NewIssuer(cert, key, profile, LeafURLsAt(pkiURL, cfg.URLSegment), nil)
 	if err != nil {
 		return nil, err
 	}
-	ca := &CA{Root: root, Issuer: iss, Software: IsSoftware(cfg.IssuingKey)}
+	ca := &CA{Root: root, Issuer: iss, Software: IsSoftware(cfg.IssuingKey), URLSegment: cfg.URLSegment}
+	for i, p := range cfg.Previous {
+		prev, err := loadPrevious(p, root, keys, profile, pkiURL)
+		if err != nil {
+			return nil, fmt.Errorf("ca.previous[%d]: %w", i, err)
+		}
+		if prev.Issuer.Certificate().Equal(cert) {
+			return nil, fmt.Errorf("ca.previous[%d]: %s is the current issuing CA", i, p.Cert)
+		}
+		ca.Previous = append(ca.Previous, prev)
+	}
 	if cfg.RootKey != "" {
 		if ca.RootSigner, err = keys.Find(cfg.RootKey); err != nil {
 			return nil, fmt.Errorf("root key %s: %w", redactRef(cfg.RootKey), err)
@@ -315,6 +402,35 @@ func LoadCA(cfg CAConfig, keys Keys, profile Profile, pkiURL string, now time.Ti
 		}
 	}
 	return ca, nil
+}
+
+// loadPrevious loads a retired issuing CA: its certificate must be signed
+// by root and its key in the token must match it (CONVENTIONS #3). It may
+// have expired; the service stops renewing its CRLs once its last
+// certificate has.
+func loadPrevious(p PreviousCAConfig, root *x509.Certificate, keys Keys, profile Profile, pkiURL string) (PreviousCA, error) {
+	cert, err := readCert(p.Cert)
+	if err != nil {
+		return PreviousCA{}, fmt.Errorf("certificate: %w", err)
+	}
+	if !cert.IsCA {
+		return PreviousCA{}, fmt.Errorf("%s is not a CA certificate", p.Cert)
+	}
+	if err := cert.CheckSignatureFrom(root); err != nil {
+		return PreviousCA{}, fmt.Errorf("%s is not signed by the root: %w", p.Cert, err)
+	}
+	key, err := keys.Find(p.Key)
+	if err != nil {
+		return PreviousCA{}, fmt.Errorf("key %s: %w", redactRef(p.Key), err)
+	}
+	if err := CheckKeyMatches(cert, key); err != nil {
+		return PreviousCA{}, fmt.Errorf("%s against key %s: %w", p.Cert, redactRef(p.Key), err)
+	}
+	iss, err := NewIssuer(cert, key, profile, LeafURLsAt(pkiURL, p.URLSegment), nil)
+	if err != nil {
+		return PreviousCA{}, err
+	}
+	return PreviousCA{Issuer: iss, Key: p.Key, URLSegment: p.URLSegment}, nil
 }
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }

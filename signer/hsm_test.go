@@ -377,3 +377,100 @@ func TestHSM_ExternalRootCeremony(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHSM_PreviousIssuingCAs_CheckedAtLoad: each ca.previous entry is
+// loaded with its key checked against its certificate and its certificate
+// against the root, as the current issuing CA is; its certificates' URLs
+// carry its own segment.
+func TestHSM_PreviousIssuingCAs_CheckedAtLoad(t *testing.T) {
+	oldCfg, _ := hsmCA(t, "prev-old")
+	otherCfg, _ := hsmCA(t, "prev-other") // under another root
+	// The new issuing CA: a new key and ca.dir under the old root.
+	newCfg := oldCfg
+	newCfg.Dir = filepath.Join(token.Dir, "ca-prev-new")
+	newCfg.IssuingKey = token.URI("prev-new-issuing")
+	newCfg.URLSegment = "n2"
+	if err := os.MkdirAll(newCfg.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.ReadFile(oldCfg.RootPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(newCfg.RootPath(), root, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.InitCA(newCfg, signer.Keys{}, pkiURL, false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		prev signer.PreviousCAConfig
+		want string // "" loads
+	}{
+		{"the old issuing CA with its key", signer.PreviousCAConfig{Cert: oldCfg.IssuingPath(), Key: oldCfg.IssuingKey}, ""},
+		{"another key than the certificate's", signer.PreviousCAConfig{Cert: oldCfg.IssuingPath(), Key: oldCfg.RootKey}, "ca.previous[0]: " + oldCfg.IssuingPath() + " against key"},
+		{"an issuing CA of another root", signer.PreviousCAConfig{Cert: otherCfg.IssuingPath(), Key: otherCfg.IssuingKey}, "not signed by the root"},
+		{"the current issuing CA", signer.PreviousCAConfig{Cert: newCfg.IssuingPath(), Key: newCfg.IssuingKey, URLSegment: "x"}, "is the current issuing CA"},
+		{"a missing certificate", signer.PreviousCAConfig{Cert: filepath.Join(token.Dir, "nope.pem"), Key: oldCfg.IssuingKey}, "ca.previous[0]: certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := newCfg
+			cfg.Previous = []signer.PreviousCAConfig{tt.prev}
+			ca, err := signer.LoadCA(cfg, signer.Keys{}, signer.Profile{}, pkiURL, time.Now())
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("error %v, want one containing %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ca.Previous) != 1 || ca.Previous[0].Issuer.URLs().CRL != pkiURL+"/crl/issuing.crl" || ca.Issuer.URLs().CRL != pkiURL+"/crl/n2/issuing.crl" ||
+				ca.Issuer.URLs().OCSP != pkiURL+"/ocsp/n2" || ca.Previous[0].Issuer.URLs().OCSP != pkiURL+"/ocsp" {
+				t.Fatalf("previous %+v, current URLs %+v", ca.Previous, ca.Issuer.URLs())
+			}
+		})
+	}
+}
+
+// TestCAConfig_PreviousAndURLSegment_Validated: each previous CA needs a
+// certificate and a key, and every issuing CA's URL segment is distinct
+// and well-formed.
+func TestCAConfig_PreviousAndURLSegment_Validated(t *testing.T) {
+	base := signer.CAConfig{Dir: "/ca", IssuingKey: "pkcs11:object=i"}.WithDefaults()
+	tests := []struct {
+		name    string
+		segment string
+		prev    []signer.PreviousCAConfig
+		want    string
+	}{
+		{"no segment, no previous", "", nil, ""},
+		{"one previous without a segment", "r2", []signer.PreviousCAConfig{{Cert: "/old.pem", Key: "pkcs11:object=o"}}, ""},
+		{"previous without cert", "r2", []signer.PreviousCAConfig{{Key: "pkcs11:object=o"}}, "ca.previous[0].cert is required"},
+		{"previous without key", "r2", []signer.PreviousCAConfig{{Cert: "/old.pem"}}, "ca.previous[0].key is required"},
+		{"two CAs on the paths without a segment", "", []signer.PreviousCAConfig{{Cert: "/old.pem", Key: "pkcs11:object=o"}}, "ca.previous[0].url_segment: \"\" is also ca.url_segment"},
+		{"two previous on one segment", "r3", []signer.PreviousCAConfig{{Cert: "/a.pem", Key: "k", URLSegment: "r2"}, {Cert: "/b.pem", Key: "k", URLSegment: "r2"}}, "ca.previous[1].url_segment"},
+		{"upper case segment", "R2", nil, "ca.url_segment"},
+		{"segment with a slash", "a/b", nil, "ca.url_segment"},
+		{"the segment issuing", "issuing", nil, "ca.url_segment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			c.URLSegment, c.Previous = tt.segment, tt.prev
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}

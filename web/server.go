@@ -250,8 +250,12 @@ func RevocationRoutes(e *echo.Echo, h *handlers.Revocation) {
 	e.GET("/crl/issuing-delta.crl", h.CRL(revocation.CRLDelta, false))
 	e.GET("/crl/issuing-delta.pem", h.CRL(revocation.CRLDelta, true))
 	e.GET("/crl/issuing/:file", h.Partition)
+	// Each issuing CA with a URL segment: the paths its certificates name.
+	e.GET("/crl/:ca/:file", h.SegmentCRL)
+	e.GET("/crl/:ca/issuing/:file", h.SegmentPartition)
 	e.POST("/ocsp", h.OCSPPost)
 	e.POST("/ocsp/", h.OCSPPost)
+	e.POST("/ocsp/:ca", h.OCSPPost)
 	e.GET("/ocsp/*", h.OCSPGet)
 }
 

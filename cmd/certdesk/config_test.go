@@ -89,3 +89,40 @@ revocation: {crl_validity: 12h, ocsp_validity: 6h, ocsp_responder_validity: 240h
 		t.Errorf("revocation %+v", r)
 	}
 }
+
+// TestLoadConfig_CAPrevious_StrictAndValidated: ca.url_segment and the
+// ca.previous list decode strictly (an unknown key is named) and are
+// validated with the field named.
+func TestLoadConfig_CAPrevious_StrictAndValidated(t *testing.T) {
+	const head = `
+ca:
+  dir: /var/lib/certdesk/ca-2026
+  issuing_key: "pkcs11:token=certdesk;object=issuing-ca-2026"
+  root: {common_name: Test Root}
+  issuing: {common_name: Test Issuing}
+`
+	cfg, err := loadConfig(writeConfig(t, head+`  url_segment: ca2026
+  previous:
+    - {cert: /var/lib/certdesk/ca/issuing.pem, key: "pkcs11:token=certdesk;object=issuing-ca"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.CA.Previous; cfg.CA.URLSegment != "ca2026" || len(p) != 1 || p[0].Cert != "/var/lib/certdesk/ca/issuing.pem" ||
+		p[0].Key != "pkcs11:token=certdesk;object=issuing-ca" || p[0].URLSegment != "" {
+		t.Fatalf("ca %+v", cfg.CA)
+	}
+	for _, tt := range []struct{ name, extra, want string }{
+		{"unknown key in a previous CA", "  url_segment: r2\n  previous: [{cert: /a.pem, key: k, pin: x}]\n", "pin"},
+		{"previous without key", "  url_segment: r2\n  previous: [{cert: /a.pem}]\n", "ca.previous[0].key"},
+		{"the same paths as the current CA", "  previous: [{cert: /a.pem, key: k}]\n", "ca.previous[0].url_segment"},
+		{"bad segment", "  url_segment: \"a b\"\n", "ca.url_segment"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(writeConfig(t, head+tt.extra))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}

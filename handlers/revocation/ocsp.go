@@ -557,6 +557,13 @@ func (h *Service) Answer(ctx context.Context, der []byte) Response {
 		return errorResponse(ocsp.TryLater)
 	}
 	if !r.Authorized(req.Request) {
+		// Another issuing CA's certificate: a previous CA's own responder
+		// answers for it.
+		for _, p := range h.previous {
+			if pr := p.ocsp.current(); pr != nil && pr.Authorized(req.Request) {
+				return p.Answer(ctx, der)
+			}
+		}
 		h.observe("unauthorized", false)
 		return errorResponse(ocsp.Unauthorized)
 	}

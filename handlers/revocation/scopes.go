@@ -38,27 +38,47 @@ const (
 	crlLockKeyPartition int64 = 0x63726c2d70000000 // "crl-p" + partition
 )
 
-// buildScopes lists what the service publishes: the root's and the issuing
-// CA's full CRLs, and, as the issuing CA's certificates name them, its
-// partitions and delta CRL.
-func buildScopes(urls signer.URLs) (map[string]*crlScope, []string) {
+// buildScopes lists what the service publishes: the issuing CA's full CRL,
+// the root's (withRoot: the current CA's service publishes it, a previous
+// CA's does not), and, as the issuing CA's certificates name them, its
+// partitions and delta CRL. The issuing CA's lock keys are mixed with its
+// key id, so that the generators of two issuing CAs never wait for each
+// other.
+func buildScopes(urls signer.URLs, keyID string, withRoot bool) (map[string]*crlScope, []string) {
+	mix := lockMix(keyID)
 	scopes := map[string]*crlScope{
-		CRLIssuing: {name: CRLIssuing, ca: CRLIssuing, partition: models.AllPartitions, lock: crlLockKeyIssuing},
-		CRLRoot:    {name: CRLRoot, ca: CRLRoot, partition: models.AllPartitions, lock: crlLockKeyRoot},
+		CRLIssuing: {name: CRLIssuing, ca: CRLIssuing, partition: models.AllPartitions, lock: crlLockKeyIssuing ^ mix},
 	}
-	order := []string{CRLIssuing, CRLRoot}
+	order := []string{CRLIssuing}
+	if withRoot {
+		scopes[CRLRoot] = &crlScope{name: CRLRoot, ca: CRLRoot, partition: models.AllPartitions, lock: crlLockKeyRoot}
+		order = append(order, CRLRoot)
+	}
 	if urls.DeltaCRL != "" {
-		scopes[CRLDelta] = &crlScope{name: CRLDelta, ca: CRLIssuing, partition: models.AllPartitions, delta: true, lock: crlLockKeyDelta}
+		scopes[CRLDelta] = &crlScope{name: CRLDelta, ca: CRLIssuing, partition: models.AllPartitions, delta: true, lock: crlLockKeyDelta ^ mix}
 		order = append(order, CRLDelta)
 	}
 	if urls.CRL != "" {
 		for p := 0; p < urls.CRLPartitions; p++ {
 			name := PartitionName(p)
-			scopes[name] = &crlScope{name: name, ca: CRLIssuing, partition: p, idp: signer.PartitionURL(urls.CRL, p), lock: crlLockKeyPartition + int64(p)}
+			scopes[name] = &crlScope{name: name, ca: CRLIssuing, partition: p, idp: signer.PartitionURL(urls.CRL, p), lock: (crlLockKeyPartition + int64(p)) ^ mix}
 			order = append(order, name)
 		}
 	}
 	return scopes, order
+}
+
+// lockMix is 32 bits of the issuing CA's key id (hex), placed above the
+// partition numbers of a lock key.
+func lockMix(keyID string) int64 {
+	if len(keyID) < 8 {
+		return 0
+	}
+	v, err := strconv.ParseUint(keyID[:8], 16, 32)
+	if err != nil {
+		return 0
+	}
+	return int64(v) << 16
 }
 
 // pendingCRL is what a scope's next CRL must cover: the revocations from

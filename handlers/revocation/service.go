@@ -42,6 +42,8 @@ type Store interface {
 	WithLock(ctx context.Context, key int64, fn func(ctx context.Context) error) (bool, error)
 	GetCertificateBySerial(ctx context.Context, serialHex string) (*models.Certificate, error)
 	CertificateStatuses(ctx context.Context, now time.Time) ([]models.CertStatus, error)
+	HasUnexpiredCertificates(ctx context.Context, issuerKeyID string, now time.Time) (bool, error)
+	PruneCRLs(ctx context.Context, issuer, keyID string, keep int, now time.Time) (int64, error)
 	RevokedSince(ctx context.Context, since time.Time) ([]models.CertStatus, error)
 	SaveOCSPResponder(ctx context.Context, a models.Actor, r *models.OCSPResponder) error
 	LatestOCSPResponder(ctx context.Context, issuer, keyID string) (*models.OCSPResponder, error)
@@ -177,6 +179,18 @@ type Service struct {
 	generated     atomic.Int64 // CRLs this instance generated (tests, metrics)
 	presigning    atomic.Bool  // a presignAll is running in the background
 	rootFileMod   time.Time
+
+	// segment is the issuing CA's URL segment (signer.CA.URLSegment).
+	segment string
+	// previous are the services of the retired issuing CAs (ca.previous),
+	// each publishing its own CA's CRLs and OCSP answers; run by Run.
+	previous []*Service
+	// isPrevious marks the service of a retired issuing CA: it has no
+	// root CRL, and stops renewing once retired.
+	isPrevious bool
+	// retired is set once a retired issuing CA has no unexpired
+	// certificate left: its CRLs are no longer renewed nor bundled.
+	retired atomic.Bool
 }
 
 // publishedCRL is a CRL as served.
@@ -194,6 +208,30 @@ type publishedCRL struct {
 // no I/O: Run loads or generates the CRLs and the OCSP responder, and until
 // then the endpoints answer 503 / tryLater.
 func New(cfg Config) (*Service, error) {
+	h, err := newService(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range cfg.CA.Previous {
+		pc := cfg
+		pc.CA = &signer.CA{Root: cfg.CA.Root, Issuer: p.Issuer, URLSegment: p.URLSegment, Software: signer.IsSoftware(p.Key)}
+		pc.IssuingKey = p.Key
+		pc.Log = h.log.With("previous_ca", p.Issuer.Certificate().Subject.CommonName)
+		prev, err := newService(pc, true)
+		if err != nil {
+			return nil, fmt.Errorf("revocation: previous issuing CA %d: %w", i, err)
+		}
+		if prev.keyIDs[CRLIssuing] == h.keyIDs[CRLIssuing] {
+			return nil, fmt.Errorf("revocation: previous issuing CA %d has the current CA's key", i)
+		}
+		h.previous = append(h.previous, prev)
+	}
+	return h, nil
+}
+
+// newService is New for one issuing CA: the current one (with the root's
+// CRL), or a previous one.
+func newService(cfg Config, previous bool) (*Service, error) {
 	if err := cfg.Settings.Validate(); err != nil {
 		return nil, err
 	}
@@ -211,7 +249,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	signers := map[string]*signer.CRLSigner{CRLIssuing: iss, CRLRoot: nil}
-	if cfg.CA.RootSigner != nil {
+	if previous {
+		delete(signers, CRLRoot)
+	} else if cfg.CA.RootSigner != nil {
 		if signers[CRLRoot], err = signer.NewCRLSigner(cfg.CA.Root, cfg.CA.RootSigner, cfg.CA.Issuer.Linter()); err != nil {
 			return nil, err
 		}
@@ -225,7 +265,7 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	urls := cfg.CA.Issuer.URLs()
-	scopes, order := buildScopes(urls)
+	scopes, order := buildScopes(urls, keyIDs[CRLIssuing], !previous)
 	var partitions []string
 	for _, name := range order {
 		if scopes[name].partition != models.AllPartitions {
@@ -239,6 +279,7 @@ func New(cfg Config) (*Service, error) {
 		sysActor:  models.Actor{Subject: "system:revocation", Role: models.RoleSystem, Source: "revocation"},
 		crls:      map[string]*publishedCRL{},
 		signLimit: rate.NewLimiter(rate.Limit(cfg.OCSPSignRate), int(math.Ceil(cfg.OCSPSignRate))),
+		segment:   cfg.CA.URLSegment, isPrevious: previous,
 	}
 	h.ocsp.init()
 	h.lastPublishMS.Store(-1)
@@ -251,6 +292,15 @@ func New(cfg Config) (*Service, error) {
 // rotates the responder before it expires and picks up what other replicas
 // did.
 func (h *Service) Run(ctx context.Context) {
+	var previous sync.WaitGroup
+	defer previous.Wait()
+	for _, p := range h.previous {
+		previous.Add(1)
+		go func() {
+			defer previous.Done()
+			p.Run(ctx)
+		}()
+	}
 	defer h.background.Wait()
 	h.refresh(ctx)
 	h.presignInBackground(ctx)
@@ -280,6 +330,14 @@ func (h *Service) Run(ctx context.Context) {
 // which is published within the coalescing delay plus one signature.
 func (h *Service) Revoked(c *models.Certificate) {
 	if c == nil {
+		return
+	}
+	for _, p := range h.previous {
+		if c.IssuerKeyID == "" || c.IssuerKeyID == p.keyIDs[CRLIssuing] {
+			p.Revoked(c)
+		}
+	}
+	if !h.ownCertificate(statusOf(c)) {
 		return
 	}
 	h.markPending(h.scopesOf(c), h.now(), h.revocations.Add(1))
@@ -331,6 +389,9 @@ func (p *publishedCRL) covers(t time.Time, seq uint64) bool {
 
 // refresh is one tick of Run.
 func (h *Service) refresh(ctx context.Context) {
+	if h.isPrevious && !h.stillIssued(ctx) {
+		return
+	}
 	// One query tells which scopes another replica moved on.
 	heads, err := h.store.LatestCRLNumbers(ctx, h.keyIDs[CRLIssuing])
 	if err != nil {
@@ -368,6 +429,26 @@ func (h *Service) refresh(ctx context.Context) {
 	if h.ocsp.stale(h.now(), h.cfg.OCSPValidity/2) {
 		h.presignInBackground(ctx)
 	}
+}
+
+// stillIssued reports whether a previous issuing CA has a certificate
+// that has not expired (or the store cannot tell). Once it has none, it is
+// retired for good: its CRLs are no longer renewed nor put in the bundle,
+// as no certificate they could speak of is valid (RFC 5280 §3.3).
+func (h *Service) stillIssued(ctx context.Context) bool {
+	if h.retired.Load() {
+		return false
+	}
+	ok, err := h.store.HasUnexpiredCertificates(ctx, h.keyIDs[CRLIssuing], h.now())
+	if err != nil {
+		h.log.Error("reading whether a previous issuing CA still has valid certificates", "err", err)
+		return true
+	}
+	if !ok {
+		h.retired.Store(true)
+		h.log.Info("the previous issuing CA's last certificate has expired: its CRLs and OCSP answers are no longer renewed", "key_id", h.keyIDs[CRLIssuing])
+	}
+	return ok
 }
 
 // needsCRL reports whether a new CRL must be generated: none yet, past
@@ -418,6 +499,13 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 			return err
 		}
 		h.installRead(issuer, row, readSeq)
+		// Still under the scope's lock, so no replica of this CA saves one
+		// meanwhile: the newest CRLKeep and every unexpired one stay.
+		if n, err := h.store.PruneCRLs(ctx, issuer, h.keyIDs[sc.ca], CRLKeep, h.now()); err != nil {
+			h.log.Error("pruning old CRLs", "issuer", issuer, "err", err)
+		} else if n > 0 {
+			h.log.Info("old CRLs pruned", "issuer", issuer, "rows", n)
+		}
 		return nil
 	})
 	return err
@@ -602,6 +690,12 @@ func (h *Service) loadOfflineRootCRL() {
 // Config.Now, so "revoked since" must be asked in wall time.
 func wallNow() time.Time { return time.Now() }
 
+// CRLKeep is how many of the newest stored CRLs of each name and CA key
+// are kept whatever their nextUpdate; older ones are removed once their
+// nextUpdate has passed (no replica serves them then, and the numbering
+// goes on above the newest, which is always kept).
+const CRLKeep = 3
+
 // ErrNoSuchCRL means no CRL of that name is published (e.g. a partition
 // beyond the partition count).
 var ErrNoSuchCRL = errors.New("no such CRL")
@@ -624,6 +718,43 @@ type File struct {
 // PartitionName) as DER
 // (application/pkix-crl, RFC 5280 §4.2.1.13) or PEM.
 func (h *Service) CRL(issuer string, asPEM bool) (*File, error) {
+	if issuer != CRLIssuing && issuer != CRLRoot {
+		// Partitions and the delta at the paths without a segment are named
+		// by the certificates of the CA without one.
+		if p := h.bySegment(""); p != nil {
+			return p.ownCRL(issuer, asPEM)
+		}
+	}
+	return h.ownCRL(issuer, asPEM)
+}
+
+// CRLAt is the CRL of issuer (CRLIssuing, CRLDelta or a PartitionName) of
+// the issuing CA whose URL segment is segment: the URLs in that CA's
+// certificates (/crl/<segment>/…).
+func (h *Service) CRLAt(segment, issuer string, asPEM bool) (*File, error) {
+	p := h.bySegment(segment)
+	if p == nil || segment == "" || issuer == CRLRoot {
+		return nil, fmt.Errorf("%w %q of CA %q", ErrNoSuchCRL, issuer, segment)
+	}
+	return p.ownCRL(issuer, asPEM)
+}
+
+// bySegment is the service of the current or a previous issuing CA whose
+// URL segment is segment, or nil.
+func (h *Service) bySegment(segment string) *Service {
+	if h.segment == segment {
+		return h
+	}
+	for _, p := range h.previous {
+		if p.segment == segment {
+			return p
+		}
+	}
+	return nil
+}
+
+// ownCRL is the CRL of issuer of this service's CA.
+func (h *Service) ownCRL(issuer string, asPEM bool) (*File, error) {
 	if h.scopes[issuer] == nil {
 		return nil, fmt.Errorf("%w %q", ErrNoSuchCRL, issuer)
 	}
@@ -637,8 +768,10 @@ func (h *Service) CRL(issuer string, asPEM bool) (*File, error) {
 	return h.file("application/pkix-crl", p.row.DER, p.etag, p.row), nil
 }
 
-// Bundle is both CRLs in PEM, the issuing CA's first, for nginx ssl_crl
-// (which checks the whole chain and needs both).
+// Bundle is the CRLs in PEM for nginx ssl_crl (which checks the whole
+// chain and needs the root's too): the current issuing CA's full CRL, then
+// that of every previous issuing CA that still has unexpired certificates,
+// then the root's.
 func (h *Service) Bundle() (*File, error) {
 	h.mu.RLock()
 	iss, root := h.crls[CRLIssuing], h.crls[CRLRoot]
@@ -646,15 +779,32 @@ func (h *Service) Bundle() (*File, error) {
 	if iss == nil || root == nil {
 		return nil, fmt.Errorf("the issuing and root CRLs are not both %w", ErrNotReady)
 	}
+	parts := []*publishedCRL{iss}
+	for _, p := range h.previous {
+		if p.retired.Load() {
+			continue
+		}
+		prev := p.served(CRLIssuing)
+		if prev == nil {
+			return nil, fmt.Errorf("the CRL of the previous issuing CA %q is %w", p.ca.Issuer.Certificate().Subject.CommonName, ErrNotReady)
+		}
+		parts = append(parts, prev)
+	}
+	parts = append(parts, root)
 	row := iss.row
-	if root.row.NextUpdate.Before(row.NextUpdate) {
-		row.NextUpdate = root.row.NextUpdate
+	pems := make([][]byte, 0, len(parts))
+	etag := `"`
+	for _, c := range parts {
+		if c.row.NextUpdate.Before(row.NextUpdate) {
+			row.NextUpdate = c.row.NextUpdate
+		}
+		if c.row.ThisUpdate.After(row.ThisUpdate) {
+			row.ThisUpdate = c.row.ThisUpdate
+		}
+		pems = append(pems, c.pem)
+		etag += strings.Trim(c.etag, `"`)
 	}
-	if root.row.ThisUpdate.After(row.ThisUpdate) {
-		row.ThisUpdate = root.row.ThisUpdate
-	}
-	return h.file("application/x-pem-file", bytes.Join([][]byte{iss.pem, root.pem}, nil),
-		strings.TrimSuffix(iss.etag, `"`)+strings.TrimPrefix(root.etag, `"`), row), nil
+	return h.file("application/x-pem-file", bytes.Join(pems, nil), etag+`"`, row), nil
 }
 
 // file is a CRL with a max-age that ends no later than nextUpdate.
