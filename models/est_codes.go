@@ -145,3 +145,25 @@ func (s *Store) UseESTCode(ctx context.Context, a Actor, codeHash string) (*ESTC
 	}
 	return &c, &b, nil
 }
+
+// PeekESTCode returns the unused, unexpired code whose hash this is with
+// its usable binding, changing nothing (ErrNotFound otherwise), so that a
+// request can be checked against the binding before the code is spent.
+func (s *Store) PeekESTCode(ctx context.Context, codeHash string) (*ESTCode, *ACMEBinding, error) {
+	now := s.now()
+	var c ESTCode
+	if err := s.db.WithContext(ctx).Where("code_hash = ?", codeHash).Take(&c).Error; err != nil {
+		return nil, nil, fmt.Errorf("reading EST code: %w", dbErr(err))
+	}
+	if c.UsedAt != nil || !now.Before(c.ExpiresAt) {
+		return nil, nil, fmt.Errorf("reading EST code: %w", ErrNotFound)
+	}
+	b, err := s.GetACMEBinding(ctx, c.BindingID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !b.Usable(now) {
+		return nil, nil, fmt.Errorf("reading EST code: %w", ErrNotFound)
+	}
+	return &c, b, nil
+}

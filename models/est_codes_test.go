@@ -56,6 +56,9 @@ func TestESTCode_UsedOnceBeforeItExpires_ForAUsableBindingOnly(t *testing.T) {
 			t.Fatalf("a code outlives its binding: %v > %v", capped.ExpiresAt, b.ExpiresAt)
 		}
 		device := models.Actor{Subject: "est-code", Role: models.RolePartner, Org: "acme", Source: "192.0.2.7"}
+		if _, _, err := s.PeekESTCode(ctx, hashOf("one")); err != nil {
+			t.Fatalf("peeking an unused code: %v", err)
+		}
 		used, bound, err := s.UseESTCode(ctx, device, hashOf("one"))
 		wantErr(t, err, nil)
 		if bound.ID != b.ID || used.UsedAt == nil || used.UsedFrom != "192.0.2.7" {
@@ -63,6 +66,8 @@ func TestESTCode_UsedOnceBeforeItExpires_ForAUsableBindingOnly(t *testing.T) {
 		}
 		_, _, err = s.UseESTCode(ctx, device, hashOf("one"))
 		wantErr(t, err, models.ErrNotFound) // once
+		_, _, err = s.PeekESTCode(ctx, hashOf("one"))
+		wantErr(t, err, models.ErrNotFound)
 		_, _, err = s.UseESTCode(ctx, device, hashOf("never made"))
 		wantErr(t, err, models.ErrNotFound)
 
