@@ -20,7 +20,6 @@ const RequestsList = lazy(() => import("./pages/Lists").then((m) => ({ default: 
 const NewRequest = lazy(() => import("./pages/NewRequest").then((m) => ({ default: m.NewRequest })));
 const RequestPage = lazy(() => import("./pages/RequestPage").then((m) => ({ default: m.RequestPage })));
 const Users = lazy(() => import("./pages/Users").then((m) => ({ default: m.Users })));
-const AcmeBindings = lazy(() => import("./pages/AcmeBindings").then((m) => ({ default: m.AcmeBindings })));
 const Tokens = lazy(() => import("./pages/Tokens").then((m) => ({ default: m.Tokens })));
 
 export function App() {
@@ -79,7 +78,6 @@ function Shell({ me }: { me: Me }) {
     ["/revocation", "Revocation", me.role !== "partner"],
     ["/audit", "Audit", me.role !== "partner"],
     ["/tokens", "Tokens", true],
-    ["/acme", "ACME", true],
   ];
   useEffect(() => setMenu(false), [path]);
   // Admins see how many requests wait, refreshed on every page change.
@@ -164,8 +162,7 @@ function Route({ me, path }: { me: Me; path: string }) {
   if (path === "/users" && me.role === "admin") return <Users />;
   if (path === "/revocation") return <RevocationPage />;
   if (path === "/audit") return <Audit />;
-  if (path === "/tokens") return <Tokens />;
-  if (path === "/acme") return <AcmeBindings me={me} />;
+  if (path === "/tokens") return <Tokens me={me} />;
   return (
     <section>
       <h1>Not found</h1>

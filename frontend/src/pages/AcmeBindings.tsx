@@ -20,6 +20,9 @@ import {
 
 const base = "/api/v1/acme/bindings";
 
+/** showOnce scrolls a shown-once box into view when it appears: it may open far from the button pressed. */
+const showOnce = (el: HTMLElement | null) => el?.scrollIntoView({ block: "start" });
+
 export function AcmeBindings({ me }: { me: Me }) {
   const list = useLoad(() => api<Page<ACMEBinding>>(base).then((r) => r.items ?? []), []);
   const [error, setError] = useState<unknown>(null);
@@ -44,15 +47,15 @@ export function AcmeBindings({ me }: { me: Me }) {
   const path = (b: ACMEBinding, verb: string) => `${base}/${encodeURIComponent(b.id)}/${verb}`;
 
   return (
-    <section>
-      <h1>ACME bindings</h1>
+    <section id="acme" aria-labelledby="acme-title">
+      <h2 id="acme-title">ACME bindings</h2>
       <p>
         An ACME client (certbot, lego, cert-manager) or an EST client needs an external account binding: a scope of DNS names of your organisation, asked for here and
         approved by an admin other than the person who asked. Orders inside the scope are then issued without further approval.
       </p>
       {me.role !== "auditor" && <AskForm me={me} onDone={list.reload} />}
       {cred && (
-        <div className="card once" role="status" data-testid="binding-credentials">
+        <div className="card once" role="status" data-testid="binding-credentials" ref={showOnce}>
           <p>
             <strong>Store these credentials now: they are shown only once.</strong> certdesk cannot show the HMAC key again; a lost key means asking for a new binding.
           </p>
@@ -67,7 +70,7 @@ export function AcmeBindings({ me }: { me: Me }) {
         </div>
       )}
       {code && (
-        <div className="card once" role="status" data-testid="est-code">
+        <div className="card once" role="status" data-testid="est-code" ref={showOnce}>
           <p>
             <strong>Copy this one-time EST code now: it is shown only once.</strong> A device enrols with it once, inside the binding's scope, before{" "}
             {fmtDate(code.expires_at)}: HTTP basic, user name <code>{code.username}</code>, the code as password.
@@ -233,7 +236,7 @@ function AskForm({ me, onDone }: { me: Me; onDone: () => void }) {
   }
   return (
     <form className="card" onSubmit={ask} aria-label="Ask for a binding">
-      <h2>Ask for a binding</h2>
+      <h3>Ask for a binding</h3>
       <div className="row">
         <div className="field">
           <label htmlFor="binding-name">Name</label>

@@ -4,7 +4,7 @@ import { shortId } from "../components";
 import { requestChannel } from "../lib/acme";
 import { Link } from "../router";
 
-/** ChannelLabel shows the channel; with refs, the references too (a binding links to the ACME bindings page). */
+/** ChannelLabel shows the channel; with refs, the references too (a binding links to the page of ACME bindings (API tokens and ACME)). */
 export function ChannelLabel({ r, refs = false, testid }: { r: { via?: string; via_ref?: string; requested_by?: string }; refs?: boolean; testid?: string }) {
   const c = requestChannel(r);
   return (
@@ -16,7 +16,7 @@ export function ChannelLabel({ r, refs = false, testid }: { r: { via?: string; v
             {" "}
             {ref.kind}{" "}
             {ref.kind === "binding" ? (
-              <Link href="/acme">
+              <Link href="/tokens">
                 <code title={ref.id}>{shortId(ref.id)}</code>
               </Link>
             ) : (
