@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/certdesk/certdesk/handlers/acme"
+	"github.com/certdesk/certdesk/handlers/est"
 	"github.com/certdesk/certdesk/models"
 )
 
@@ -16,6 +17,10 @@ type ACMEBindings struct {
 	Bindings *acme.Bindings
 	// DirectoryURL is the ACME directory, shown with the credentials.
 	DirectoryURL string
+	// Codes makes one-time EST enrolment codes; EnrollURL is EST's
+	// simpleenroll, shown with a code.
+	Codes     *est.Codes
+	EnrollURL string
 }
 
 type bindingBody struct {
@@ -100,4 +105,34 @@ func (h *ACMEBindings) Revoke(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, b)
+}
+
+type codeBody struct {
+	ExpiresHours int `json:"expires_hours"`
+}
+
+type enrolmentCode struct {
+	*models.ESTCode
+	Code     string `json:"code"`
+	Username string `json:"username"`
+	Enroll   string `json:"simpleenroll"`
+}
+
+// ESTCode is POST /acme/bindings/{id}/est-codes: an admin or a partner of
+// the binding's organisation makes a one-time EST enrolment code for the
+// approved binding, shown once. The body (expires_hours) may be left
+// out.
+func (h *ACMEBindings) ESTCode(c echo.Context) error {
+	var b codeBody
+	if c.Request().ContentLength != 0 {
+		if err := bindJSON(c, &b); err != nil {
+			return err
+		}
+	}
+	code, secret, err := h.Codes.Make(c.Request().Context(), actor(c), c.Param("id"), b.ExpiresHours)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, enrolmentCode{ESTCode: code, Code: secret, Username: est.CodeUser, Enroll: h.EnrollURL})
 }

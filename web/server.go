@@ -188,6 +188,9 @@ func automationRoutes(e *echo.Echo, api *echo.Group, d Deps, any, submitter, adm
 		api.POST("/acme/bindings/:id/credentials", h.Credentials, submitter)
 		api.POST("/acme/bindings/:id/revoke", h.Revoke, submitter)
 		api.DELETE("/acme/bindings/:id", h.Revoke, submitter)
+		if h.Codes != nil {
+			api.POST("/acme/bindings/:id/est-codes", h.ESTCode, submitter)
+		}
 	}
 	cc := d.ClientCerts
 	if cc == nil {

@@ -33,7 +33,8 @@ func addAutomation(deps *web.Deps, cfg *Config, store *models.Store, wf *issuanc
 	deps.ACME = &acme.Server{Store: store, Workflow: wf, Keys: sealer, BaseURL: cfg.PublicURL,
 		Issuing: ca.Issuer.Certificate(), Log: deps.Log, Now: time.Now}
 	deps.ACMEBindings = &handlers.ACMEBindings{Bindings: &acme.Bindings{Store: store, Keys: sealer, Now: time.Now},
-		DirectoryURL: cfg.PublicURL + "/acme/directory"}
+		DirectoryURL: cfg.PublicURL + "/acme/directory",
+		Codes:        &est.Codes{Store: store, Now: time.Now}, EnrollURL: cfg.PublicURL + "/.well-known/est/simpleenroll"}
 	cc, err := web.NewClientCerts(cfg.ClientCertificates, deps.Log)
 	if err != nil {
 		return err

@@ -162,7 +162,7 @@ function Route({ me, path }: { me: Me; path: string }) {
   if (path === "/users" && me.role === "admin") return <Users />;
   if (path === "/revocation") return <RevocationPage />;
   if (path === "/audit") return <Audit />;
-  if (path === "/tokens") return <Tokens />;
+  if (path === "/tokens") return <Tokens me={me} />;
   return (
     <section>
       <h1>Not found</h1>

@@ -41,6 +41,10 @@ export interface CertRequest {
   failure_reason?: string;
   /** Where an approved request's issuance stands: its certificate waits for the HSM, or it failed. */
   issuance?: "pending" | "failed";
+  /** via is the channel a request came through besides the portal: "acme", "est", "renew". */
+  via?: string;
+  /** via_ref says which binding, account, order or certificate it came from ("binding/<id> account/<id> order/<id>"). */
+  via_ref?: string;
 }
 
 /** Certificate is an issued certificate. */

@@ -34,6 +34,8 @@ import (
 // Store is what EST needs of the store.
 type Store interface {
 	GetACMEBinding(ctx context.Context, id string) (*models.ACMEBinding, error)
+	PeekESTCode(ctx context.Context, codeHash string) (*models.ESTCode, *models.ACMEBinding, error)
+	UseESTCode(ctx context.Context, a models.Actor, codeHash string) (*models.ESTCode, *models.ACMEBinding, error)
 	GetCertificate(ctx context.Context, id string) (*models.Certificate, error)
 	ListRequests(ctx context.Context, f models.RequestFilter) ([]models.Request, string, error)
 }
@@ -170,9 +172,14 @@ func (s *Server) binding(c echo.Context) (*models.ACMEBinding, error) {
 }
 
 // SimpleEnroll is POST /.well-known/est/simpleenroll (RFC 7030 §4.2.1):
-// the CSR's DNS names must be inside the binding; the certificate is issued
-// at once, as a request of the binding decided by its approver.
+// with a binding's credentials or a one-time enrolment code of a binding,
+// the CSR's DNS names must be inside the binding and the certificate is
+// issued at once, as a request of the binding decided by its approver;
+// with an API token, the request waits for an admin.
 func (s *Server) SimpleEnroll(c echo.Context) error {
+	if user, code, ok := c.Request().BasicAuth(); ok && user == CodeUser {
+		return s.enrollWithCode(c, code)
+	}
 	if a, ok, err := s.tokenActor(c); ok || err != nil {
 		if err != nil {
 			return err
@@ -187,20 +194,40 @@ func (s *Server) SimpleEnroll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	names, err := inScope(b, insecureCSR)
+	if err != nil {
+		return err
+	}
+	a := models.Actor{Subject: "est-binding:" + b.ID, Role: models.RolePartner, Org: b.Org, Source: c.RealIP()}
+	return s.issueForBinding(c, a, b, csrPEM, names, "")
+}
+
+// inScope returns the CSR's DNS names if the binding covers every one and
+// the CSR asks for nothing else.
+func inScope(b *models.ACMEBinding, insecureCSR *x509.CertificateRequest) ([]string, error) {
 	names := signer.RequestedNames(insecureCSR)
 	if len(names) == 0 || len(insecureCSR.URIs)+len(insecureCSR.EmailAddresses)+len(insecureCSR.IPAddresses) > 0 {
-		return &signer.PolicyError{Rule: "binding-scope", Reason: "an EST enrolment of a binding asks for DNS names only"}
+		return nil, &signer.PolicyError{Rule: "binding-scope", Reason: "an EST enrolment of a binding asks for DNS names only"}
 	}
 	for _, n := range names {
 		if !b.Covers(n) {
-			return &signer.PolicyError{Rule: "binding-scope", Reason: fmt.Sprintf("%q is outside the binding's scope", n)}
+			return nil, &signer.PolicyError{Rule: "binding-scope", Reason: fmt.Sprintf("%q is outside the binding's scope", n)}
 		}
 	}
-	a := models.Actor{Subject: "est-binding:" + b.ID, Role: models.RolePartner, Org: b.Org, Source: c.RealIP()}
+	return names, nil
+}
+
+// issueForBinding issues the CSR at once under the binding's
+// pre-authorisation; how says how the device proved it may use the
+// binding, for the request's reason ("" for the binding's credentials).
+func (s *Server) issueForBinding(c echo.Context, a models.Actor, b *models.ACMEBinding, csrPEM string, names []string, how string) error {
+	reason := fmt.Sprintf("EST enrolment pre-authorised by binding %q (%s), approved by %s", b.Name, b.ID, b.ApprovedBy)
+	if how != "" {
+		reason += ", " + how
+	}
 	r, err := s.Workflow.IssuePreauthorized(c.Request().Context(), a, issuance.Preauthorized{
 		Org: b.Org, CSRPEM: csrPEM, Identities: names, ValidityDays: b.ValidityDays, Via: models.ViaEST,
-		ViaRef: "binding/" + b.ID, DecidedBy: b.ApprovedBy,
-		Reason: fmt.Sprintf("EST enrolment pre-authorised by binding %q (%s), approved by %s", b.Name, b.ID, b.ApprovedBy),
+		ViaRef: "binding/" + b.ID, DecidedBy: b.ApprovedBy, Reason: reason,
 	})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import { ErrorBox, Loading, StateBadge, fmtDate, shortId, useLoad } from "../com
 import { bySoonestExpiry, daysUntil, expiryLevel, EXPIRY_WARNING_DAYS } from "../lib/forms";
 import { pendingCount } from "../lib/pages";
 import { Link } from "../router";
+import { ChannelLabel } from "./Channel";
 
 export function Dashboard({ me }: { me: Me }) {
   const certs = useLoad(() => api<Page<Certificate>>("/api/v1/certificates?state=valid&limit=200"), []);
@@ -102,6 +103,7 @@ export function RequestTable({ items, showOrg = false }: { items: CertRequest[];
             {showOrg && <th scope="col">Organisation</th>}
             <th scope="col">Identities</th>
             <th scope="col">State</th>
+            <th scope="col">Channel</th>
             <th scope="col">Requested by</th>
             <th scope="col">Updated</th>
           </tr>
@@ -116,6 +118,9 @@ export function RequestTable({ items, showOrg = false }: { items: CertRequest[];
               <td>{r.identities.join(", ")}</td>
               <td>
                 <StateBadge state={r.state} />
+              </td>
+              <td>
+                <ChannelLabel r={r} testid={`request-channel-${r.id}`} />
               </td>
               <td>{r.requested_by}</td>
               <td>{fmtDate(r.updated_at)}</td>

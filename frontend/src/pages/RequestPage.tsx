@@ -8,6 +8,7 @@ import { inNamespace } from "../lib/identity";
 import { ignoredSANs, requestsChanged } from "../lib/pages";
 import { issuanceText } from "../lib/issuance";
 import { Link } from "../router";
+import { ChannelLabel } from "./Channel";
 import { Downloads } from "./Downloads";
 
 export function RequestPage({ me, id }: { me: Me; id: string }) {
@@ -123,6 +124,10 @@ export function RequestDetails({ r, namespace }: { r: CertRequest; namespace?: O
         <dd>{r.org}</dd>
         <dt>Requested by</dt>
         <dd data-testid="requested-by">{r.requested_by}</dd>
+        <dt>Channel</dt>
+        <dd>
+          <ChannelLabel r={r} refs testid="request-channel" />
+        </dd>
         <dt>Identities</dt>
         <dd>
           <ul className="plain">

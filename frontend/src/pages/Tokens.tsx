@@ -1,9 +1,22 @@
-// API tokens for automation: create (the secret is shown once), list, revoke.
+// Automation: API tokens (create, the secret shown once, list, revoke) and,
+// below them, the ACME bindings.
 import { useState, type FormEvent } from "react";
-import { api, type Page, type Token } from "../api";
+import { api, type Me, type Page, type Token } from "../api";
 import { CopyBlock, ErrorBox, Loading, fmtDate, useLoad } from "../components";
+import { AcmeBindings } from "./AcmeBindings";
 
-export function Tokens() {
+/** Tokens is the automation page: API tokens, then ACME bindings. */
+export function Tokens({ me }: { me: Me }) {
+  return (
+    <>
+      <h1>API tokens and ACME</h1>
+      <ApiTokens />
+      <AcmeBindings me={me} />
+    </>
+  );
+}
+
+function ApiTokens() {
   const list = useLoad(() => api<Page<Token> | Token[]>("/api/v1/tokens").then((r) => (Array.isArray(r) ? r : r.items)), []);
   const [name, setName] = useState("");
   const [ttl, setTtl] = useState("90");
@@ -36,7 +49,7 @@ export function Tokens() {
   }
   return (
     <section>
-      <h1>API tokens</h1>
+      <h2>API tokens</h2>
       <p>Tokens let scripts use the API with your role and organisation (header <code>Authorization: Bearer …</code>).</p>
       <form className="row" onSubmit={create} aria-label="Create a token">
         <div className="field grow">
