@@ -1,4 +1,4 @@
--- certdesk schema, version 12: which CA issued each certificate and which
+-- certdesk schema, version 10: which CA issued each certificate and which
 -- CRL partition lists it when revoked. issuer_key_id is the hex SHA-256 of
 -- the issuing CA certificate's SubjectPublicKeyInfo (as crls.key_id), so that
 -- each issuing CA's CRLs and OCSP answers cover only its own certificates.

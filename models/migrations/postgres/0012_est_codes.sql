@@ -1,4 +1,4 @@
--- certdesk schema, version 14 (postgres): one-time EST enrolment codes. An
+-- certdesk schema, version 12 (postgres): one-time EST enrolment codes. An
 -- admin or a partner of the binding's organisation makes a code for an
 -- approved ACME binding; a device gives it once to /.well-known/est/
 -- simpleenroll as HTTP basic (user "code") and enrols inside the binding's
