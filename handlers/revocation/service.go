@@ -202,6 +202,9 @@ type publishedCRL struct {
 	// the revoked certificates for a CRL it generated; zero for a loaded
 	// one.
 	readSeq uint64
+	// made is true for a CRL this replica generated, false for one it
+	// loaded from the store.
+	made bool
 }
 
 // New checks the configuration and returns the service. It does
@@ -460,8 +463,12 @@ func (h *Service) needsCRL(sc *crlScope, latest *models.CRL, now, since time.Tim
 	if sc.delta {
 		// A delta not above the full CRL cannot update it (RFC 5280
 		// §5.2.4; equal numbers happen when a delta was made while that
-		// full CRL was being built): make one on the current base.
-		if full := h.served(CRLIssuing); full != nil && latest.Number <= full.row.Number {
+		// full CRL was being built): make one on the current base. The
+		// replica that made the full CRL makes it at once (renewFull
+		// passes the full CRL's thisUpdate as since); another replica takes
+		// over only when that has not happened within deltaTakeover.
+		if full := h.served(CRLIssuing); full != nil && latest.Number <= full.row.Number &&
+			now.Sub(full.row.ThisUpdate) >= h.deltaTakeover() {
 			return true
 		}
 	}
@@ -471,6 +478,11 @@ func (h *Service) needsCRL(sc *crlScope, latest *models.CRL, now, since time.Tim
 	}
 	return !since.IsZero() && !latest.ThisUpdate.After(since)
 }
+
+// deltaTakeover is how long a delta may stay below a new full CRL before a
+// replica other than the full CRL's maker makes the next delta: a few polls,
+// plus a second for thisUpdate's truncation to whole seconds.
+func (h *Service) deltaTakeover() time.Duration { return 2*h.cfg.PollInterval + time.Second }
 
 // ensureCRL loads the newest stored CRL of issuer and, if it is missing,
 // old or does not cover a revocation made at since, generates the next one
@@ -633,11 +645,16 @@ func (h *Service) generateCRL(ctx context.Context, sc *crlScope, latest *models.
 }
 
 // install serves row if it is newer than what is served.
-func (h *Service) install(issuer string, row *models.CRL) { h.installRead(issuer, row, 0) }
+func (h *Service) install(issuer string, row *models.CRL) { h.put(issuer, row, 0, false) }
 
 // installRead is install for a CRL generated here from a read that started
 // when revocations was readSeq.
 func (h *Service) installRead(issuer string, row *models.CRL, readSeq uint64) {
+	h.put(issuer, row, readSeq, true)
+}
+
+// put serves row for issuer if it is newer than what is served.
+func (h *Service) put(issuer string, row *models.CRL, readSeq uint64, made bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if cur := h.crls[issuer]; cur != nil && cur.row.Number >= row.Number {
@@ -649,6 +666,7 @@ func (h *Service) installRead(issuer string, row *models.CRL, readSeq uint64) {
 		pem:     pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: row.DER}),
 		etag:    `"` + hex.EncodeToString(sum[:16]) + `"`,
 		readSeq: readSeq,
+		made:    made,
 	}
 }
 
