@@ -41,6 +41,9 @@ type Issuer struct {
 	// into every certificate and the digest it signs.
 	sigAlg  x509.SignatureAlgorithm
 	sigHash crypto.Hash
+	// keyID is KeyID of the CA's public key, recorded with every
+	// certificate it issues.
+	keyID string
 
 	// Now is the clock; tests replace it.
 	Now func() time.Time
@@ -74,6 +77,10 @@ func NewIssuer(cert *x509.Certificate, signer crypto.Signer, profile Profile, ur
 	}
 	lintParent := *cert
 	lintParent.PublicKey = lintSigner.Public()
+	keyID, err := KeyID(cert.PublicKey)
+	if err != nil {
+		return nil, err
+	}
 	if linter == nil {
 		if linter, err = NewLinter(); err != nil {
 			return nil, err
@@ -81,7 +88,7 @@ func NewIssuer(cert *x509.Certificate, signer crypto.Signer, profile Profile, ur
 	}
 	return &Issuer{
 		cert: cert, signer: signer, profile: profile, urls: urls, linter: linter,
-		lintSigner: lintSigner, lintParent: &lintParent, sigAlg: sigAlg, sigHash: sigHash, Now: time.Now,
+		lintSigner: lintSigner, lintParent: &lintParent, sigAlg: sigAlg, sigHash: sigHash, keyID: keyID, Now: time.Now,
 	}, nil
 }
 
@@ -239,17 +246,13 @@ func (i *Issuer) prepare(tmpl *x509.Certificate, pub crypto.PublicKey) (*Prepare
 	if err != nil {
 		return nil, fmt.Errorf("the certificate's serial: %w", err)
 	}
-	kid, err := KeyID(i.cert.PublicKey)
-	if err != nil {
-		return nil, err
-	}
 	partition := -1
 	if i.urls.CRL != "" {
 		partition = CRLPartition(sn, i.urls.CRLPartitions)
 	}
 	return &Prepared{
 		Serial: sn, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, PrecertDER: lintDER,
-		IssuerKeyID: kid, CRLPartition: partition,
+		IssuerKeyID: i.keyID, CRLPartition: partition,
 		issuer: i, tbs: tbs, sigAlg: sigAlg,
 	}, nil
 }
