@@ -172,37 +172,40 @@ func (h *Service) publishScope(ctx context.Context, name string) (time.Duration,
 func isFull(name string) bool { return name == CRLIssuing }
 
 // publishFullInBackground publishes the full CRL while Run goes on
-// publishing partitions and deltas; one such goroutine at a time.
+// publishing partitions and deltas.
 func (h *Service) publishFullInBackground(ctx context.Context) {
-	if !h.fullBusy.CompareAndSwap(false, true) {
-		return
-	}
-	h.background.Add(1)
-	go func() {
-		defer h.background.Done()
-		defer h.fullBusy.Store(false)
+	h.fullInBackground(func() {
 		for ctx.Err() == nil && h.hasPending(isFull) {
 			if !h.fullPause(ctx) {
 				return
 			}
 			started := time.Now()
-			before := h.served(CRLIssuing)
 			took, ok := h.publishScope(ctx, CRLIssuing)
 			h.fullLast.Store(&fullRun{end: time.Now(), took: time.Since(started)})
 			if !ok {
 				return // retried on the next tick
 			}
-			h.deltaOnNewFull(ctx, before)
 			if len(h.partitions) == 0 && h.scopes[CRLDelta] == nil {
 				h.recordPublish(took)
 			}
 		}
-	}()
+	})
 }
 
 // renewFullInBackground keeps the full CRL fresh (loaded, or renewed at
-// half-life) in a goroutine, unless the full CRL is already being made.
+// half-life) in the background.
 func (h *Service) renewFullInBackground(ctx context.Context) {
+	h.fullInBackground(func() {
+		if err := h.ensureCRL(ctx, CRLIssuing, time.Time{}); err != nil {
+			h.log.Error("keeping the CRL fresh failed", "issuer", CRLIssuing, "err", err)
+		}
+	})
+}
+
+// fullInBackground runs work on the full CRL in a goroutine, unless the
+// full CRL is already being made: one such goroutine at a time, waited for
+// by Run's end.
+func (h *Service) fullInBackground(work func()) {
 	if !h.fullBusy.CompareAndSwap(false, true) {
 		return
 	}
@@ -210,30 +213,8 @@ func (h *Service) renewFullInBackground(ctx context.Context) {
 	go func() {
 		defer h.background.Done()
 		defer h.fullBusy.Store(false)
-		before := h.served(CRLIssuing)
-		if err := h.ensureCRL(ctx, CRLIssuing, time.Time{}); err != nil {
-			h.log.Error("keeping the CRL fresh failed", "issuer", CRLIssuing, "err", err)
-			return
-		}
-		h.deltaOnNewFull(ctx, before)
+		work()
 	}()
-}
-
-// deltaOnNewFull makes the delta on a full CRL this replica just made (not
-// one it loaded), so
-// that the delta is again above it (RFC 5280 §5.2.4) without waiting for
-// another replica's takeover.
-func (h *Service) deltaOnNewFull(ctx context.Context, before *publishedCRL) {
-	if _, ok := h.scopes[CRLDelta]; !ok {
-		return
-	}
-	full := h.served(CRLIssuing)
-	if full == nil || !full.made || (before != nil && full.row.Number == before.row.Number) {
-		return // not a full CRL this replica just made
-	}
-	if err := h.ensureCRL(ctx, CRLDelta, full.row.ThisUpdate); err != nil {
-		h.log.Error("making the delta on the new full CRL failed", "issuer", CRLDelta, "err", err)
-	}
 }
 
 // fullRun is when the last full CRL made after revocations ended and

@@ -202,9 +202,6 @@ type publishedCRL struct {
 	// the revoked certificates for a CRL it generated; zero for a loaded
 	// one.
 	readSeq uint64
-	// made is true for a CRL this replica generated, false for one it
-	// loaded from the store.
-	made bool
 }
 
 // New checks the configuration and returns the service. It does
@@ -464,9 +461,9 @@ func (h *Service) needsCRL(sc *crlScope, latest *models.CRL, now, since time.Tim
 		// A delta not above the full CRL cannot update it (RFC 5280
 		// §5.2.4; equal numbers happen when a delta was made while that
 		// full CRL was being built): make one on the current base. The
-		// replica that made the full CRL makes it at once (renewFull
-		// passes the full CRL's thisUpdate as since); another replica takes
-		// over only when that has not happened within deltaTakeover.
+		// replica that made the full CRL makes it at once (ensureCRL);
+		// another replica takes over only when that has not happened
+		// within deltaTakeover.
 		if full := h.served(CRLIssuing); full != nil && latest.Number <= full.row.Number &&
 			now.Sub(full.row.ThisUpdate) >= h.deltaTakeover() {
 			return true
@@ -497,6 +494,7 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 	if !h.needsCRL(sc, latest, h.now(), since) {
 		return nil
 	}
+	var made *models.CRL
 	_, err = h.store.WithLock(ctx, sc.lock, func(ctx context.Context) error {
 		// Another replica may have generated it while we waited.
 		latest, err := h.loadLatest(ctx, issuer)
@@ -510,6 +508,7 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 		if err != nil {
 			return err
 		}
+		made = row
 		h.installRead(issuer, row, readSeq)
 		// Still under the scope's lock, so no replica of this CA saves one
 		// meanwhile: the newest CRLKeep and every unexpired one stay.
@@ -520,6 +519,14 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 		}
 		return nil
 	})
+	if err == nil && made != nil && issuer == CRLIssuing && h.scopes[CRLDelta] != nil {
+		// A delta not above the new full CRL cannot update it (RFC 5280
+		// §5.2.4): the replica that made the full CRL makes its delta at
+		// once, whatever made it (start, half-life, revocations).
+		if err := h.ensureCRL(ctx, CRLDelta, made.ThisUpdate); err != nil {
+			h.log.Error("making the delta on the new full CRL failed", "issuer", CRLDelta, "err", err)
+		}
+	}
 	return err
 }
 
@@ -645,16 +652,11 @@ func (h *Service) generateCRL(ctx context.Context, sc *crlScope, latest *models.
 }
 
 // install serves row if it is newer than what is served.
-func (h *Service) install(issuer string, row *models.CRL) { h.put(issuer, row, 0, false) }
+func (h *Service) install(issuer string, row *models.CRL) { h.installRead(issuer, row, 0) }
 
 // installRead is install for a CRL generated here from a read that started
 // when revocations was readSeq.
 func (h *Service) installRead(issuer string, row *models.CRL, readSeq uint64) {
-	h.put(issuer, row, readSeq, true)
-}
-
-// put serves row for issuer if it is newer than what is served.
-func (h *Service) put(issuer string, row *models.CRL, readSeq uint64, made bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if cur := h.crls[issuer]; cur != nil && cur.row.Number >= row.Number {
@@ -666,7 +668,6 @@ func (h *Service) put(issuer string, row *models.CRL, readSeq uint64, made bool)
 		pem:     pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: row.DER}),
 		etag:    `"` + hex.EncodeToString(sum[:16]) + `"`,
 		readSeq: readSeq,
-		made:    made,
 	}
 }
 
