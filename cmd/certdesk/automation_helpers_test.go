@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -194,36 +192,11 @@ func firstCert(t *testing.T, pemBytes []byte) *x509.Certificate {
 // over the portal's TLS.
 func (tp *tlsPortal) do(who, method, path string, body any) response {
 	tp.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		j, _ := json.Marshal(body)
-		rd = bytes.NewReader(j)
-	}
-	req, _ := http.NewRequest(method, tp.URL+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if who != "" {
-		req.Header.Set("Authorization", "Bearer "+tp.Tokens[who])
-	}
-	res, err := tp.client(nil).Do(req)
-	if err != nil {
-		tp.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+	return apiCall(tp.t, tp.client(nil), tp.URL, tp.Tokens[who], method, path, body)
 }
 
 // must is do that fails the test unless the answer has status want.
 func (tp *tlsPortal) must(want int, who, method, path string, body any) map[string]any {
 	tp.t.Helper()
-	r := tp.do(who, method, path, body)
-	if r.Status != want {
-		tp.t.Fatalf("%s %s as %q: status %d, want %d: %s", method, path, who, r.Status, want, r.Body)
-	}
-	if len(r.Body) == 0 || r.Body[0] != '{' {
-		return nil
-	}
-	return r.JSON(tp.t)
+	return mustStatus(tp.t, tp.do(who, method, path, body), want, who, method, path)
 }

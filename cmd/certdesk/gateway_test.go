@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/web/nginxtest"
 )
 
 // startNginxGateway runs a real nginx on a loopback port that terminates
@@ -19,89 +17,22 @@ import (
 // X-SSL-Client-Cert ($ssl_client_escaped_cert).
 func startNginxGateway(t *testing.T, sp *servedPortal) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Fatal("nginx is not installed (Debian nginx-light); make test installs it")
-	}
-	dir := filepath.Join(sp.Dir, "nginx")
-	for _, d := range []string{"logs", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	conf := filepath.Join(dir, "nginx.conf")
-	writeFile(t, conf, []byte(fmt.Sprintf(`%s
-worker_processes 1;
-pid %[2]s/nginx.pid;
-error_log %[2]s/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path %[2]s/tmp/body;
-    proxy_temp_path %[2]s/tmp/proxy;
-    fastcgi_temp_path %[2]s/tmp/fastcgi;
-    uwsgi_temp_path %[2]s/tmp/uwsgi;
-    scgi_temp_path %[2]s/tmp/scgi;
-    server {
-        listen %[3]s ssl;
-        ssl_certificate %[4]s;
-        ssl_certificate_key %[5]s;
+	srv := nginxtest.Start(t, filepath.Join(sp.Dir, "nginx"), func(addr string) string {
+		return fmt.Sprintf(`        listen %s ssl;
+        ssl_certificate %[2]s;
+        ssl_certificate_key %[3]s;
         ssl_verify_client optional_no_ca;
         location / {
-            proxy_pass https://%[6]s;
+            proxy_pass https://%[4]s;
             proxy_bind 127.0.0.2;
-            proxy_ssl_trusted_certificate %[4]s;
+            proxy_ssl_trusted_certificate %[2]s;
             proxy_ssl_verify on;
             proxy_ssl_name localhost;
             proxy_ssl_server_name on;
             proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;
-        }
-    }
-}
-`, user, dir, addr, sp.ServerCAFile, filepath.Join(sp.Dir, "server.key"), sp.Addr)))
-	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", conf).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-g", "daemon off;")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting nginx: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt) // this nginx only
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+        }`, addr, sp.ServerCAFile, filepath.Join(sp.Dir, "server.key"), sp.Addr)
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return "https://" + addr
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			t.Fatalf("nginx did not listen on %s: %v\n%s\n%s", addr, err, stderr.String(), log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return "https://" + srv.Addr
 }
 
 func TestRenew_ThroughNginx_TheForwardedCertificateAuthenticates(t *testing.T) {

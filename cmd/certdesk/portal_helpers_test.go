@@ -222,9 +222,24 @@ func (r response) JSON(t *testing.T) map[string]any {
 	return m
 }
 
-// do sends a request as principal who ("" for nobody) with a JSON body.
+// do sends a request as principal who ("" for nobody); body is JSON unless
+// it is []byte or string.
 func (tp *testPortal) do(who, method, path string, body any) response {
 	tp.t.Helper()
+	return apiCall(tp.t, http.DefaultClient, tp.URL, tp.Tokens[who], method, path, body)
+}
+
+// must sends a request and fails the test unless it gets want.
+func (tp *testPortal) must(want int, who, method, path string, body any) map[string]any {
+	tp.t.Helper()
+	return mustStatus(tp.t, tp.do(who, method, path, body), want, who, method, path)
+}
+
+// apiCall sends one request to base+path with client, a bearer token
+// (none if empty) and body (JSON unless []byte or string), and reads the
+// whole answer; a transport error fails the test.
+func apiCall(t *testing.T, client *http.Client, base, token, method, path string, body any) response {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		switch b := body.(type) {
@@ -237,33 +252,33 @@ func (tp *testPortal) do(who, method, path string, body any) response {
 			rd = bytes.NewReader(j)
 		}
 	}
-	req, _ := http.NewRequest(method, tp.URL+path, rd)
+	req, _ := http.NewRequest(method, base+path, rd)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if who != "" {
-		req.Header.Set("Authorization", "Bearer "+tp.Tokens[who])
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
-		tp.t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return response{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
-// must sends a request and fails the test unless it gets want.
-func (tp *testPortal) must(want int, who, method, path string, body any) map[string]any {
-	tp.t.Helper()
-	r := tp.do(who, method, path, body)
+// mustStatus fails the test unless r has status want, and returns its JSON
+// object body (nil when it has none).
+func mustStatus(t *testing.T, r response, want int, who, method, path string) map[string]any {
+	t.Helper()
 	if r.Status != want {
-		tp.t.Fatalf("%s %s as %q: status %d, want %d: %s", method, path, who, r.Status, want, r.Body)
+		t.Fatalf("%s %s as %q: status %d, want %d: %s", method, path, who, r.Status, want, r.Body)
 	}
 	if len(r.Body) == 0 || r.Body[0] != '{' {
 		return nil
 	}
-	return r.JSON(tp.t)
+	return r.JSON(t)
 }
 
 // newCSR makes a P-256 key and a CSR for names.

@@ -1,7 +1,6 @@
 package revocation_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,10 +11,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,35 +22,24 @@ import (
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/web/nginxtest"
 )
 
 // nginxGateway is a real nginx run by the test on a loopback port, with
 // ssl_verify_client on, the CA bundle and the CRL bundle.
 type nginxGateway struct {
-	t      *testing.T
-	dir    string
-	conf   string
-	addr   string
-	roots  *x509.CertPool
-	crl    string
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	t     *testing.T
+	srv   *nginxtest.Server
+	addr  string
+	roots *x509.CertPool
+	crl   string
 }
 
 // startNginx writes a prefix with a server certificate of its own, the
 // client CA bundle and crlPEM, and starts nginx in the foreground.
 func startNginx(t *testing.T, caBundle, crlPEM []byte) *nginxGateway {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Fatal("nginx is not installed (Debian nginx-light); make test installs it")
-	}
 	dir := t.TempDir()
-	for _, d := range []string{"logs", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	serverCert, serverKey, roots := selfSignedServer(t)
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -62,73 +48,19 @@ func startNginx(t *testing.T, caBundle, crlPEM []byte) *nginxGateway {
 		}
 		return p
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	g := &nginxGateway{t: t, dir: dir, addr: addr, roots: roots, crl: write("crl.pem", crlPEM), stderr: &bytes.Buffer{}}
-	g.conf = write("nginx.conf", []byte(fmt.Sprintf(`%s
-worker_processes 1;
-pid %[2]s/nginx.pid;
-error_log %[2]s/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path %[2]s/tmp/body;
-    proxy_temp_path %[2]s/tmp/proxy;
-    fastcgi_temp_path %[2]s/tmp/fastcgi;
-    uwsgi_temp_path %[2]s/tmp/uwsgi;
-    scgi_temp_path %[2]s/tmp/scgi;
-    server {
-        listen %[3]s ssl;
-        ssl_certificate %[4]s;
-        ssl_certificate_key %[5]s;
+	g := &nginxGateway{t: t, roots: roots, crl: write("crl.pem", crlPEM)}
+	certFile, keyFile, bundle := write("server.pem", serverCert), write("server.key", serverKey), write("ca-bundle.pem", caBundle)
+	g.srv = nginxtest.Start(t, dir, func(addr string) string {
+		return fmt.Sprintf(`        listen %s ssl;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
         ssl_verify_client on;
         ssl_verify_depth 3;
-        ssl_client_certificate %[6]s;
-        ssl_crl %[7]s;
-        location / { return 200 "hello $ssl_client_s_dn serial=$ssl_client_serial\n"; }
-    }
-}
-`, user, dir, addr, write("server.pem", serverCert), write("server.key", serverKey), write("ca-bundle.pem", caBundle), g.crl)))
-	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", g.conf).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
-	g.cmd = exec.Command(bin, "-p", dir, "-c", g.conf, "-g", "daemon off;")
-	g.cmd.Stderr = g.stderr
-	if err := g.cmd.Start(); err != nil {
-		t.Fatalf("starting nginx: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = g.cmd.Process.Signal(os.Interrupt) // SIGINT: fast shutdown of this nginx only
-		done := make(chan struct{})
-		go func() { _ = g.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = g.cmd.Process.Kill()
-			<-done
-		}
+        ssl_client_certificate %s;
+        ssl_crl %s;
+        location / { return 200 "hello $ssl_client_s_dn serial=$ssl_client_serial\n"; }`, addr, certFile, keyFile, bundle, g.crl)
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			t.Fatalf("nginx did not listen on %s: %v\n%s\n%s", addr, err, g.stderr, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	g.addr = g.srv.Addr
 	return g
 }
 
@@ -138,9 +70,7 @@ func (g *nginxGateway) reload(crlPEM []byte) {
 	if err := os.WriteFile(g.crl, crlPEM, 0o600); err != nil {
 		g.t.Fatal(err)
 	}
-	if out, err := exec.Command("nginx", "-p", g.dir, "-c", g.conf, "-s", "reload").CombinedOutput(); err != nil {
-		g.t.Fatalf("nginx -s reload: %v\n%s", err, out)
-	}
+	g.srv.Reload(g.t)
 }
 
 // call makes one request on a new connection with a client certificate.
