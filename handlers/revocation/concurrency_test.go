@@ -176,3 +176,55 @@ func TestRevocation_TwoReplicas_ExactlyOneGeneratesAndBothServe(t *testing.T) {
 func encodeGET(der []byte) string {
 	return url.PathEscape(base64.StdEncoding.EncodeToString(der))
 }
+
+// A replica that made a full CRL makes its delta at once, but not when
+// another replica made a delta above it in the meantime: in the same second
+// (thisUpdate has whole seconds), so the two are told apart by number.
+func TestRevocation_DeltaOnNewFullCRL_MadeOnceAcrossReplicas(t *testing.T) {
+	ca := hsmCA(t, "delta-once")
+	stores := modelstest.Replicas(t, 2)
+	clk := modelstest.NewClock(time.Now())
+	service := func(s *models.Store) *revocation.Service {
+		h, err := revocation.New(revocation.Config{Store: s, CA: ca.CA, IssuingKey: ca.Config.IssuingKey, CADir: ca.Config.Dir,
+			PKIURL: "http://127.0.0.1", Log: testLogs, PollInterval: 200 * time.Millisecond, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	a, b := service(stores[0]), service(stores[1])
+	deltas := func() []int64 { // the stored deltas' numbers
+		var numbers []int64
+		if err := stores[0].DB().Model(&models.CRL{}).Where("issuer = ?", revocation.CRLDelta).Order("number").Pluck("number", &numbers).Error; err != nil {
+			t.Fatal(err)
+		}
+		return numbers
+	}
+
+	full, err := a.GenerateCRL(bg, revocation.CRLIssuing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B's tick sees no delta and makes one on A's full CRL first.
+	if err := b.EnsureCRL(bg, revocation.CRLDelta); err != nil {
+		t.Fatal(err)
+	}
+	a.DeltaOnFull(bg, full)
+	if got := deltas(); len(got) != 1 || got[0] <= full.Number {
+		t.Fatalf("deltas after B made one above full CRL #%d: %v, want exactly B's", full.Number, got)
+	}
+
+	// A delta not above the new full CRL is replaced by one that is.
+	full, err = a.GenerateCRL(bg, revocation.CRLIssuing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.DeltaOnFull(bg, full)
+	got := deltas()
+	if len(got) != 2 || got[1] <= full.Number {
+		t.Fatalf("deltas after full CRL #%d: %v, want a second one above it", full.Number, got)
+	}
+	if b.DeltaOnFull(bg, full); len(deltas()) != 2 {
+		t.Errorf("a delta above the full CRL was made again")
+	}
+}

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"time"
 
 	"github.com/certdesk/certdesk/models"
 )
@@ -20,3 +21,12 @@ func (h *Service) GenerateCRL(ctx context.Context, name string) (*models.CRL, er
 	h.installRead(name, row, readSeq)
 	return row, nil
 }
+
+// EnsureCRL makes the next CRL of the scope name if the stored one will not
+// do, as a tick of Run does.
+func (h *Service) EnsureCRL(ctx context.Context, name string) error {
+	return h.ensureCRL(ctx, name, time.Time{})
+}
+
+// DeltaOnFull is what the maker of the full CRL does right after it.
+func (h *Service) DeltaOnFull(ctx context.Context, full *models.CRL) { h.deltaOnFull(ctx, full) }

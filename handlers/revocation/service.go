@@ -486,12 +486,19 @@ func (h *Service) deltaTakeover() time.Duration { return 2*h.cfg.PollInterval + 
 // under the cluster-wide lock. A replica that does not get the lock serves
 // the stored CRL and tries again on its next tick.
 func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time) error {
+	sc := h.scopes[issuer]
+	return h.ensure(ctx, issuer, func(latest *models.CRL) bool { return h.needsCRL(sc, latest, h.now(), since) })
+}
+
+// ensure is ensureCRL with the test of whether the newest stored CRL will
+// do given as needs, asked before and again under the lock.
+func (h *Service) ensure(ctx context.Context, issuer string, needs func(latest *models.CRL) bool) error {
 	latest, err := h.loadLatest(ctx, issuer)
 	if err != nil {
 		return err
 	}
 	sc := h.scopes[issuer]
-	if !h.needsCRL(sc, latest, h.now(), since) {
+	if !needs(latest) {
 		return nil
 	}
 	var made *models.CRL
@@ -501,7 +508,7 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 		if err != nil {
 			return err
 		}
-		if !h.needsCRL(sc, latest, h.now(), since) {
+		if !needs(latest) {
 			return nil
 		}
 		row, readSeq, err := h.generateCRL(ctx, sc, latest)
@@ -519,15 +526,29 @@ func (h *Service) ensureCRL(ctx context.Context, issuer string, since time.Time)
 		}
 		return nil
 	})
-	if err == nil && made != nil && issuer == CRLIssuing && h.scopes[CRLDelta] != nil {
-		// A delta not above the new full CRL cannot update it (RFC 5280
-		// §5.2.4): the replica that made the full CRL makes its delta at
-		// once, whatever made it (start, half-life, revocations).
-		if err := h.ensureCRL(ctx, CRLDelta, made.ThisUpdate); err != nil {
-			h.log.Error("making the delta on the new full CRL failed", "issuer", CRLDelta, "err", err)
-		}
+	if err == nil && made != nil && issuer == CRLIssuing {
+		h.deltaOnFull(ctx, made)
 	}
 	return err
+}
+
+// deltaOnFull makes the delta on the full CRL just made. A delta not above
+// a full CRL cannot update it (RFC 5280 §5.2.4): the replica that made the
+// full CRL makes its delta at once, whatever made it (start, half-life,
+// revocations), unless another replica made one above it meanwhile. A
+// delta is compared with its base by number, as thisUpdate has whole
+// seconds only.
+func (h *Service) deltaOnFull(ctx context.Context, full *models.CRL) {
+	delta := h.scopes[CRLDelta]
+	if delta == nil {
+		return
+	}
+	aboveFull := func(latest *models.CRL) bool {
+		return latest == nil || latest.Number <= full.Number || h.needsCRL(delta, latest, h.now(), time.Time{})
+	}
+	if err := h.ensure(ctx, CRLDelta, aboveFull); err != nil {
+		h.log.Error("making the delta on the new full CRL failed", "issuer", CRLDelta, "err", err)
+	}
 }
 
 // loadLatest serves the newest stored CRL of issuer, reading its DER only
