@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // ApproveAndReserve approves a submitted request and records the
@@ -27,26 +28,22 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 	}
 	var r Request
 	err = s.tx(ctx, func(tx *gorm.DB) error {
-		if err := s.forUpdate(tx).Where("id = ?", id).Take(&r).Error; err != nil {
-			return dbErr(err)
-		}
-		if r.RequestedBy == a.Subject {
-			return fmt.Errorf("%w: nobody approves their own request", ErrForbidden)
-		}
-		if r.State != StateSubmitted {
-			return fmt.Errorf("%w: request is %s, not %s", ErrConflict, r.State, StateSubmitted)
-		}
+		// One conditional UPDATE … RETURNING decides: submitted, not the
+		// approver's own, its key not blocked. Only when it changes nothing
+		// is the request read, to say why.
 		now := s.now()
-		res := tx.Model(&Request{}).Where("id = ? AND state = ?", id, StateSubmitted).Updates(map[string]any{
-			"state": StateApproved, "decided_by": a.Subject, "decision_reason": reason, "decided_at": now, "updated_at": now,
-		})
+		res := tx.Model(&r).Clauses(clause.Returning{}).
+			Where("id = ? AND state = ? AND requested_by <> ?", id, StateSubmitted, a.Subject).
+			Where("NOT EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = requests.key_sha256 AND requests.key_sha256 <> '')").
+			Updates(map[string]any{
+				"state": StateApproved, "decided_by": a.Subject, "decision_reason": reason, "decided_at": now, "updated_at": now,
+			})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
-			return fmt.Errorf("%w: request is no longer %s", ErrConflict, StateSubmitted)
+			return whyNotApproved(tx, id, a)
 		}
-		r.State, r.DecidedBy, r.DecisionReason, r.DecidedAt, r.UpdatedAt = StateApproved, a.Subject, reason, &now, now
 		reserve, err := insertReservation(tx, a, &r, c)
 		if err != nil {
 			return err
@@ -60,6 +57,23 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 		return nil, fmt.Errorf("approving request %s and reserving certificate %s: %w", id, sn, err)
 	}
 	return &r, nil
+}
+
+// whyNotApproved says why ApproveAndReserve's update changed nothing:
+// ErrNotFound, ErrForbidden (the approver's own request), ErrConflict (not
+// submitted), or ErrKeyBlocked.
+func whyNotApproved(tx *gorm.DB, id string, a Actor) error {
+	var r Request
+	if err := tx.Select("id", "state", "requested_by").Where("id = ?", id).Take(&r).Error; err != nil {
+		return dbErr(err)
+	}
+	switch {
+	case r.RequestedBy == a.Subject:
+		return fmt.Errorf("%w: nobody approves their own request", ErrForbidden)
+	case r.State != StateSubmitted:
+		return fmt.Errorf("%w: request is %s, not %s", ErrConflict, r.State, StateSubmitted)
+	}
+	return ErrKeyBlocked
 }
 
 // SubmitAutoApproved submits a renewal that its organisation's policy

@@ -152,34 +152,9 @@ func (e *KeyOwnedError) Error() string {
 // Unwrap makes a KeyOwnedError an ErrConflict.
 func (e *KeyOwnedError) Unwrap() error { return ErrConflict }
 
-// claimKey makes org the holder of the key keySHA256 inside the submitting
-// transaction tx, or answers a *KeyOwnedError if another organisation
-// holds it. The check and the insert that follows are one step: on
-// PostgreSQL a transaction advisory lock per key serialises submissions of
-// one key (two organisations submitting it at once: the second waits, then
-// sees the first's committed request); SQLite transactions are already
-// serial. An empty fingerprint (requests from before fingerprints) claims
-// nothing.
-func (s *Store) claimKey(tx *gorm.DB, keySHA256, org string) error {
-	if keySHA256 == "" {
-		return nil
-	}
-	if s.driver == DriverPostgres {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", keyLockClass, keySHA256).Error; err != nil {
-			return fmt.Errorf("locking the key: %w", err)
-		}
-	}
-	var other []string
-	err := tx.Model(&Request{}).Where("key_sha256 = ? AND org <> ?", keySHA256, org).
-		Order("created_at ASC").Limit(1).Pluck("org", &other).Error
-	if err != nil {
-		return fmt.Errorf("finding the organisation of the key: %w", err)
-	}
-	if len(other) > 0 {
-		return &KeyOwnedError{Org: other[0]}
-	}
-	return nil
-}
+// ErrKeyBlocked is the store's refusal of a request whose key is blocked as
+// compromised (ErrInvalid), on every path that records a request.
+var ErrKeyBlocked = fmt.Errorf("%w: the key is blocked because it is known to be compromised", ErrInvalid)
 
 // KeyOrgs lists the organisations for which a key with this fingerprint was
 // ever submitted (and so perhaps certified), in slug order.

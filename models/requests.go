@@ -74,35 +74,32 @@ func (s *Store) newRequest(a Actor, r *Request) error {
 
 // insertRequest applies the organisation's rules to r (from newRequest) and
 // stores it inside tx, in r.State; it returns the audit entry
-// "request.submit" for the caller to append, and the organisation.
+// "request.submit" for the caller to append, and the organisation. The
+// rules that need the store are read in one statement (submitChecks) after
+// the key is locked.
 func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request) (auditEntry, *Organization, error) {
-	var org Organization
-	if err := tx.Where("slug = ?", r.Org).Take(&org).Error; err != nil {
-		if errIsNotFound(err) {
-			return auditEntry{}, nil, fmt.Errorf("%w: unknown organisation %q", ErrInvalid, r.Org)
-		}
+	chk, err := s.submitChecks(tx, r)
+	if err != nil {
 		return auditEntry{}, nil, err
 	}
+	org := &chk.Organization
 	if r.ValidityDays == 0 {
 		r.ValidityDays = org.MaxValidityDays
 	}
 	if r.ValidityDays > org.MaxValidityDays {
 		return auditEntry{}, nil, fmt.Errorf("%w: validity_days %d exceeds the organisation's maximum of %d", ErrInvalid, r.ValidityDays, org.MaxValidityDays)
 	}
-	if r.RenewalOf != nil {
-		var old Certificate
-		err := tx.Select("id", "org").Where("id = ?", *r.RenewalOf).Take(&old).Error
-		if errIsNotFound(err) || (err == nil && old.Org != r.Org) {
-			return auditEntry{}, nil, fmt.Errorf("%w: renewal_of names no certificate of organisation %q", ErrInvalid, r.Org)
-		}
-		if err != nil {
-			return auditEntry{}, nil, err
-		}
+	if r.RenewalOf != nil && (chk.RenewalOrg == nil || *chk.RenewalOrg != r.Org) {
+		return auditEntry{}, nil, fmt.Errorf("%w: renewal_of names no certificate of organisation %q", ErrInvalid, r.Org)
 	}
-	// One key, one organisation: checked here, in the transaction that
-	// records the request, so two organisations cannot both win.
-	if err := s.claimKey(tx, r.KeySHA256, r.Org); err != nil {
-		return auditEntry{}, nil, err
+	// One key, one organisation, and no blocked key: checked here, in the
+	// transaction that records the request, so two organisations cannot
+	// both win and no path to a signature goes around it.
+	if chk.KeyBlocked {
+		return auditEntry{}, nil, ErrKeyBlocked
+	}
+	if chk.KeyOwner != nil {
+		return auditEntry{}, nil, &KeyOwnedError{Org: *chk.KeyOwner}
 	}
 	if err := tx.Create(r).Error; err != nil {
 		return auditEntry{}, nil, dbErr(err)
@@ -110,7 +107,45 @@ func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request) (auditEntry, *Or
 	return auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: r.ID, Event: RequestSubmitEvent{
 		Identities: r.Identities, KeyType: r.KeyType, RenewalOf: r.RenewalOf,
 		RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
-	}}, &org, nil
+	}}, org, nil
+}
+
+// submitCheck is what a submission is checked against, read in one
+// statement: the organisation, whether the request's key is blocked, the
+// first other organisation that submitted the key, and the organisation of
+// the certificate it renews.
+type submitCheck struct {
+	Organization
+	KeyBlocked bool
+	KeyOwner   *string
+	RenewalOrg *string
+}
+
+// submitChecks reads r's submitCheck inside tx. On PostgreSQL it first
+// takes a transaction advisory lock on the key, which serialises the
+// submissions of one key (two organisations submitting it at once: the
+// second waits, then its statement sees the first's committed request);
+// SQLite transactions are already serial. An empty fingerprint (requests
+// from before fingerprints) is neither blocked nor owned.
+func (s *Store) submitChecks(tx *gorm.DB, r *Request) (*submitCheck, error) {
+	if r.KeySHA256 != "" && s.driver == DriverPostgres {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", keyLockClass, r.KeySHA256).Error; err != nil {
+			return nil, fmt.Errorf("locking the key: %w", err)
+		}
+	}
+	var chk submitCheck
+	res := tx.Raw(`SELECT o.*, `+
+		`EXISTS (SELECT 1 FROM blocked_keys WHERE key_sha256 = ? AND key_sha256 <> '') AS key_blocked, `+
+		`(SELECT org FROM requests WHERE key_sha256 = ? AND key_sha256 <> '' AND org <> o.slug ORDER BY created_at ASC LIMIT 1) AS key_owner, `+
+		`(SELECT org FROM certificates WHERE id = ?) AS renewal_org `+
+		`FROM organizations o WHERE o.slug = ?`, r.KeySHA256, r.KeySHA256, r.RenewalOf, r.Org).Scan(&chk)
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("%w: unknown organisation %q", ErrInvalid, r.Org)
+	}
+	return &chk, nil
 }
 
 // GetRequest returns the request with this ID, or ErrNotFound.
@@ -120,6 +155,26 @@ func (s *Store) GetRequest(ctx context.Context, id string) (*Request, error) {
 		return nil, fmt.Errorf("reading request %s: %w", id, dbErr(err))
 	}
 	return &r, nil
+}
+
+// GetRequestToDecide returns the request with this ID, or ErrNotFound, and
+// whether its key is blocked now, in one statement. A request from before
+// key fingerprints were recorded (KeySHA256 empty) reports false: the caller
+// checks its CSR's key.
+func (s *Store) GetRequestToDecide(ctx context.Context, id string) (*Request, bool, error) {
+	var v struct {
+		Request
+		KeyBlocked bool
+	}
+	res := s.db.WithContext(ctx).Raw(`SELECT r.*, EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256 AND r.key_sha256 <> '') AS key_blocked `+
+		`FROM requests r WHERE r.id = ?`, id).Scan(&v)
+	if res.Error != nil {
+		return nil, false, fmt.Errorf("reading request %s: %w", id, dbErr(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return nil, false, fmt.Errorf("reading request %s: %w", id, ErrNotFound)
+	}
+	return &v.Request, v.KeyBlocked, nil
 }
 
 // ListRequests returns one page of matching requests, newest first, and the

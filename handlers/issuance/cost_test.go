@@ -81,15 +81,19 @@ func countSQL(t *testing.T, s *models.Store) *sqlCost {
 // submission and an admin's approval, and for an auto-approved renewal. The
 // writes are: the submission; the approval with the reservation of the
 // certificate (for a renewal, submission, approval and reservation
-// together); the renewal of the lease right before the HSM signs; and the
-// recording of the signed certificate. PostgreSQL writes the audit events
-// of a transaction and advances the chain head in one statement; SQLite
-// takes two. The submission also checks, in its transaction, that no other
-// organisation holds the key (on PostgreSQL under a per-key advisory lock:
-// two statements; on SQLite one).
+// together); and the recording of the signed certificate. The lease taken
+// by the reservation is not renewed before the HSM signs, as it was taken a
+// moment earlier. PostgreSQL writes the audit events of a transaction and
+// advances the chain head in one statement; SQLite takes two. The
+// submission checks, in its transaction, the organisation, the blocked keys,
+// the key's owner and the renewed certificate in one statement (on
+// PostgreSQL after a per-key advisory lock); the approval reads the request
+// with whether its key is blocked, and approves it with one conditional
+// UPDATE. The budget holds one retry of the first audit append, whose
+// remembered chain head the organisation's update before it made stale.
 var maxIssuanceCost = map[string]map[string]struct{ statements, writes int }{
-	models.DriverPostgres: {"submit+approve": {21, 4}, "renewal": {15, 3}},
-	models.DriverSQLite:   {"submit+approve": {23, 4}, "renewal": {16, 3}},
+	models.DriverPostgres: {"submit+approve": {15, 3}, "renewal": {10, 2}},
+	models.DriverSQLite:   {"submit+approve": {17, 3}, "renewal": {11, 2}},
 }
 
 func TestIssuance_StatementAndCommitBudget(t *testing.T) {

@@ -56,7 +56,7 @@ func (w *Workflow) IssuePreauthorized(ctx context.Context, a models.Actor, p Pre
 	r := &models.Request{
 		Org: org.Slug, Identities: checked.Identities.Strings(), CSRPEM: p.CSRPEM,
 		KeyType: checked.CSR.KeyType, ValidityDays: checked.ValidityDays, RequestedBy: a.Subject,
-		Note: p.Reason, Via: p.Via, ViaRef: p.ViaRef,
+		Note: p.Reason, Via: p.Via, ViaRef: p.ViaRef, KeySHA256: checked.CSR.KeySHA256(),
 	}
 	if p.RenewalOf != "" {
 		if old, err := w.Store.GetCertificate(ctx, p.RenewalOf); err == nil && old.Org == org.Slug {
@@ -64,7 +64,7 @@ func (w *Workflow) IssuePreauthorized(ctx context.Context, a models.Actor, p Pre
 		}
 	}
 	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
-		return nil, err
+		return nil, keyRefusal(a, err)
 	}
 	approved, err := ps.PreauthorizeRequest(ctx, a, r.ID, p.DecidedBy, p.Reason)
 	if err != nil {

@@ -103,3 +103,27 @@ func TestApprove_KeyBlockedAfterSubmission_Refused(t *testing.T) {
 		}
 	})
 }
+
+// A key blocked between the approver's read and the approval is refused by
+// the store's approval itself: nothing is approved or reserved.
+func TestApproveAndReserve_KeyBlockedMeanwhile_ChangesNothing(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		e := newEnv(t, s)
+		r := e.submit("race")
+		if err := s.BlockKey(bg, admin, &models.BlockedKey{KeySHA256: r.KeySHA256, Reason: "reported"}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		c := &models.Certificate{Serial: "01", NotBefore: now, NotAfter: now.Add(time.Hour), PrecertDER: []byte{1}}
+		if _, err := s.ApproveAndReserve(bg, admin2, r.ID, "ok", c); !errors.Is(err, models.ErrKeyBlocked) {
+			t.Fatalf("ApproveAndReserve of a blocked key: %v, want ErrKeyBlocked", err)
+		}
+		if got, _ := s.GetRequest(bg, r.ID); got.State != models.StateSubmitted || got.CertificateID != nil {
+			t.Fatalf("request is %s (certificate %v), want still submitted", got.State, got.CertificateID)
+		}
+		var n int64
+		if err := s.DB().Model(&models.Certificate{}).Where("request_id = ?", r.ID).Count(&n).Error; err != nil || n != 0 {
+			t.Fatalf("%d certificates reserved (%v)", n, err)
+		}
+	})
+}

@@ -37,8 +37,8 @@ type Store interface {
 	FailRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	RetryRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	RevokeCertificate(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
+	GetRequestToDecide(ctx context.Context, id string) (*models.Request, bool, error)
 	KeyBlocked(ctx context.Context, keySHA256 string) (bool, error)
-	KeyOrgs(ctx context.Context, keySHA256 string) ([]string, error)
 }
 
 // Issuer is what the workflow needs of the CA: lint-before-sign and signing.
@@ -180,9 +180,6 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 	if err != nil {
 		return nil, err
 	}
-	if err := w.CheckKey(ctx, a, org.Slug, checked.CSR); err != nil {
-		return nil, err
-	}
 	r := &models.Request{
 		Org: org.Slug, Identities: checked.Identities.Strings(), CSRPEM: s.CSRPEM,
 		KeyType: checked.CSR.KeyType, ValidityDays: checked.ValidityDays, Note: s.Note, RequestedBy: a.Subject,
@@ -206,7 +203,7 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		// it was read: the renewal waits for an admin like any other.
 	}
 	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
-		return nil, keyOwnerRace(a, err)
+		return nil, keyRefusal(a, err)
 	}
 	w.notifySubmitted(ctx, r)
 	return r, nil
@@ -220,10 +217,11 @@ func (w *Workflow) submitAutoApproved(ctx context.Context, a models.Actor, org *
 	if err != nil {
 		return nil, err
 	}
+	reserved := time.Now()
 	if err := w.Store.SubmitAutoApproved(ctx, a, r, c); err != nil {
-		return nil, keyOwnerRace(a, err)
+		return nil, keyRefusal(a, err)
 	}
-	issued, err := w.sign(ctx, a, c, p, start)
+	issued, err := w.sign(ctx, a, c, p, start, reserved)
 	if err != nil {
 		return nil, err
 	}
@@ -231,38 +229,17 @@ func (w *Workflow) submitAutoApproved(ctx context.Context, a models.Actor, org *
 	return issued, nil
 }
 
-// CheckKey applies the key rules that need the store: a blocked key is
-// refused in every organisation (rule "blocked-key"), and a key already
-// submitted or certified for another organisation is refused (rule
-// "key-owner"); only an admin is told which organisation holds it.
-func (w *Workflow) CheckKey(ctx context.Context, a models.Actor, org string, acc *signer.AcceptedCSR) error {
-	fp := acc.KeySHA256()
-	blocked, err := w.Store.KeyBlocked(ctx, fp)
-	if err != nil {
-		return err
-	}
-	if blocked {
-		return &signer.PolicyError{Rule: signer.RuleBlockedKey, Reason: "this key is blocked because it is known to be compromised; generate a new key pair and a new CSR"}
-	}
-	orgs, err := w.Store.KeyOrgs(ctx, fp)
-	if err != nil {
-		return err
-	}
-	for _, o := range orgs {
-		if o != org {
-			return keyOwnerRefusal(a, o)
-		}
-	}
-	return nil
-}
-
-// keyOwnerRace turns the store's refusal of a key that another
-// organisation's submission won past CheckKey into the same "key-owner"
-// refusal: the store's check, inside its transaction, is the one that holds.
-func keyOwnerRace(a models.Actor, err error) error {
+// keyRefusal turns the store's refusal of a blocked key, or of a key that
+// another organisation holds, into the policy refusal naming its rule
+// ("blocked-key", "key-owner"): the store checks both in the transaction
+// that records the request, on every path that does.
+func keyRefusal(a models.Actor, err error) error {
 	var owned *models.KeyOwnedError
-	if errors.As(err, &owned) {
+	switch {
+	case errors.As(err, &owned):
 		return keyOwnerRefusal(a, owned.Org)
+	case errors.Is(err, models.ErrKeyBlocked):
+		return &signer.PolicyError{Rule: signer.RuleBlockedKey, Reason: "this key is blocked because it is known to be compromised; generate a new key pair and a new CSR"}
 	}
 	return err
 }
@@ -345,7 +322,7 @@ func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, c
 // conditional transition, so exactly one certificate is issued.
 func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error) {
 	start := time.Now()
-	r, err := w.Store.GetRequest(ctx, id)
+	r, blocked, err := w.Store.GetRequestToDecide(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -358,9 +335,15 @@ func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason strin
 	if r.State != models.StateSubmitted {
 		return nil, fmt.Errorf("approving request %s: %w: request is %s, not %s", id, models.ErrConflict, r.State, models.StateSubmitted)
 	}
-	// A key may have been blocked since the request was submitted.
-	if err := w.checkRequestKey(ctx, r); err != nil {
-		return nil, err
+	// A key may have been blocked since the request was submitted (the
+	// store checks again as it approves).
+	if blocked {
+		return nil, errApprovalKeyBlocked
+	}
+	if r.KeySHA256 == "" {
+		if err := w.checkRequestKey(ctx, r); err != nil {
+			return nil, err
+		}
 	}
 	org, err := w.Store.GetOrg(ctx, r.Org)
 	if err != nil {
@@ -375,10 +358,14 @@ func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason strin
 	if err != nil {
 		return nil, err
 	}
+	reserved := time.Now()
 	if _, err := w.Store.ApproveAndReserve(ctx, a, id, reason, c); err != nil {
+		if errors.Is(err, models.ErrKeyBlocked) {
+			return nil, errApprovalKeyBlocked
+		}
 		return nil, err
 	}
-	issued, err := w.sign(ctx, a, c, p, start)
+	issued, err := w.sign(ctx, a, c, p, start, reserved)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +373,12 @@ func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason strin
 	return issued, nil
 }
 
-// checkRequestKey refuses to approve a request whose key is blocked.
+// errApprovalKeyBlocked refuses to approve a request whose key was blocked
+// after it was submitted.
+var errApprovalKeyBlocked = &signer.PolicyError{Rule: signer.RuleBlockedKey, Reason: "the request's key has been blocked as compromised since it was submitted; reject the request"}
+
+// checkRequestKey refuses to approve a request from before key fingerprints
+// were recorded whose key is blocked.
 func (w *Workflow) checkRequestKey(ctx context.Context, r *models.Request) error {
 	acc, err := w.checkCSR(r.CSRPEM)
 	if err != nil {
@@ -397,7 +389,7 @@ func (w *Workflow) checkRequestKey(ctx context.Context, r *models.Request) error
 		return err
 	}
 	if blocked {
-		return &signer.PolicyError{Rule: signer.RuleBlockedKey, Reason: "the request's key has been blocked as compromised since it was submitted; reject the request"}
+		return errApprovalKeyBlocked
 	}
 	return nil
 }
@@ -441,20 +433,32 @@ func (w *Workflow) issue(ctx context.Context, a models.Actor, r *models.Request)
 		return nil, fmt.Errorf("request %s: %w", r.ID, err)
 	}
 	c.RequestID = r.ID
+	reserved := time.Now()
 	if err := w.Store.ReserveCertificate(ctx, a, c); err != nil {
 		return nil, fmt.Errorf("recording certificate %s before signing: %w", c.Serial, err)
 	}
-	return w.sign(ctx, a, c, p, start)
+	return w.sign(ctx, a, c, p, start, reserved)
 }
 
-// sign has the HSM sign c, only while the caller still holds c's claim
-// (models.Store.HoldClaim), so a live issuance and recovery never both sign
-// one serial.
+// freshClaim is how long after its reservation a claim is held without
+// asking the store: recovery claims a certificate only once its lease
+// (models.IssuanceLease from the reservation) has expired, so this leaves
+// 25 s for the clocks of replicas to disagree.
+const freshClaim = models.IssuanceLease / 6
+
+// sign has the HSM sign c, only while the caller still holds c's claim, so
+// a live issuance and recovery never both sign one serial. A claim this
+// call reserved less than freshClaim ago (reserved, on this process's
+// monotonic clock) is held for certain. Any other claim (recovery's, zero
+// reserved, or a slow path) is renewed first (models.Store.HoldClaim), and
+// c is not signed if it is lost.
 //
 // It returns the request as it stands once the certificate is recorded.
-func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certificate, p *signer.Prepared, start time.Time) (*models.Request, error) {
-	if err := w.Store.HoldClaim(ctx, c.ID, c.ClaimedBy); err != nil {
-		return nil, fmt.Errorf("not signing certificate %s: %w", c.Serial, err)
+func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certificate, p *signer.Prepared, start, reserved time.Time) (*models.Request, error) {
+	if reserved.IsZero() || time.Since(reserved) >= freshClaim {
+		if err := w.Store.HoldClaim(ctx, c.ID, c.ClaimedBy); err != nil {
+			return nil, fmt.Errorf("not signing certificate %s: %w", c.Serial, err)
+		}
 	}
 	// A certificate signed before its recording failed is recorded as it
 	// was signed, never signed again.
@@ -529,7 +533,7 @@ func (w *Workflow) Recover(ctx context.Context) (finished, failed int, err error
 		if recorded, err := serial.Parse(c.Serial); err != nil || recorded != p.Serial {
 			return finished, failed, fmt.Errorf("recorded certificate %s does not carry its serial", c.Serial)
 		}
-		if _, err := w.sign(ctx, sys, c, p, time.Now()); err != nil {
+		if _, err := w.sign(ctx, sys, c, p, time.Now(), time.Time{}); err != nil {
 			return finished, failed, err
 		}
 		finished++
