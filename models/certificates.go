@@ -152,51 +152,96 @@ func insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditE
 // transaction. A certificate not pending is ErrConflict. Audit
 // "certificate.issue" with serial, not_after and SHA-256 fingerprint.
 func (s *Store) CompleteCertificate(ctx context.Context, a Actor, certID string, der []byte) (*Certificate, error) {
-	c, _, err := s.CompleteIssuance(ctx, a, certID, der)
-	return c, err
+	if _, err := s.CompleteIssuance(ctx, a, certID, der); err != nil {
+		return nil, err
+	}
+	return s.GetCertificate(ctx, certID)
 }
 
-// CompleteIssuance is CompleteCertificate that also returns the request as
-// it now stands (issued, pointing at the certificate). Each row is changed
-// by one conditional UPDATE … RETURNING, so nothing is read twice.
-func (s *Store) CompleteIssuance(ctx context.Context, a Actor, certID string, der []byte) (*Certificate, *Request, error) {
+// issuedRow is what recording a signed certificate reads back: its request
+// as it now stands, and what the audit event names of the certificate.
+type issuedRow struct {
+	Request
+	CertOrg      string
+	CertSerial   string
+	CertNotAfter time.Time
+}
+
+// CompleteIssuance is CompleteCertificate that returns the request as it
+// now stands (issued, pointing at the certificate) instead of the
+// certificate. Each row is changed by a conditional UPDATE … RETURNING, on
+// PostgreSQL both by one statement, so nothing is read twice.
+func (s *Store) CompleteIssuance(ctx context.Context, a Actor, certID string, der []byte) (*Request, error) {
 	if len(der) == 0 {
-		return nil, nil, fmt.Errorf("completing certificate %s: %w: DER required", certID, ErrInvalid)
+		return nil, fmt.Errorf("completing certificate %s: %w: DER required", certID, ErrInvalid)
 	}
-	var c Certificate
-	var r Request
+	var row issuedRow
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		now := s.now()
-		res := tx.Model(&c).Clauses(clause.Returning{}).Where("id = ? AND state = ?", certID, CertPending).
-			Updates(map[string]any{"state": CertIssued, "der": der, "updated_at": now})
-		if res.Error != nil {
-			return res.Error
+		ok, err := s.markIssued(tx, certID, der, &row)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected != 1 {
-			var cur Certificate
-			if err := tx.Select("state").Where("id = ?", certID).Take(&cur).Error; err != nil {
-				return dbErr(err)
-			}
-			return fmt.Errorf("%w: certificate is %s, not pending", ErrConflict, cur.State)
-		}
-		res = tx.Model(&r).Clauses(clause.Returning{}).Where("id = ? AND state = ?", c.RequestID, StateApproved).
-			Updates(map[string]any{"state": StateIssued, "certificate_id": certID, "updated_at": now})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("%w: request %s is no longer approved", ErrConflict, c.RequestID)
+		if !ok {
+			return whyNotIssued(tx, certID)
 		}
 		fp := sha256.Sum256(der)
-		return s.appendAudit(tx, a, c.Org, "certificate", certID, CertificateIssueEvent{
-			NotAfter: c.NotAfter.Format(time.RFC3339), RequestID: c.RequestID,
-			Serial: c.Serial, SHA256: hex.EncodeToString(fp[:]),
+		return s.appendAudit(tx, a, row.CertOrg, "certificate", certID, CertificateIssueEvent{
+			NotAfter: row.CertNotAfter.Format(time.RFC3339), RequestID: row.ID,
+			Serial: row.CertSerial, SHA256: hex.EncodeToString(fp[:]),
 		})
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("completing certificate %s: %w", certID, err)
+		return nil, fmt.Errorf("completing certificate %s: %w", certID, err)
 	}
-	return &c, &r, nil
+	return &row.Request, nil
+}
+
+// markIssued moves the pending certificate certID to issued with der, and
+// its approved request to issued, inside tx, reading back into row; false
+// when either was not in the state expected (tx must then be rolled back).
+func (s *Store) markIssued(tx *gorm.DB, certID string, der []byte, row *issuedRow) (bool, error) {
+	now := s.now()
+	if s.driver == DriverPostgres {
+		res := tx.Raw(`WITH c AS (UPDATE certificates SET state = ?, der = ?, updated_at = ? WHERE id = ? AND state = ? `+
+			`RETURNING id, request_id, org, serial, not_after) `+
+			`UPDATE requests SET state = ?, certificate_id = c.id, updated_at = ? FROM c WHERE requests.id = c.request_id AND requests.state = ? `+
+			`RETURNING requests.*, c.org AS cert_org, c.serial AS cert_serial, c.not_after AS cert_not_after`,
+			CertIssued, der, now, certID, CertPending, StateIssued, now, StateApproved).Scan(row)
+		return res.RowsAffected == 1, res.Error
+	}
+	var c Certificate
+	res := tx.Model(&c).Clauses(clause.Returning{Columns: []clause.Column{{Name: "request_id"}, {Name: "org"}, {Name: "serial"}, {Name: "not_after"}}}).
+		Where("id = ? AND state = ?", certID, CertPending).
+		Updates(map[string]any{"state": CertIssued, "der": der, "updated_at": now})
+	if res.Error != nil || res.RowsAffected != 1 {
+		return false, res.Error
+	}
+	res = tx.Model(&row.Request).Clauses(clause.Returning{}).Where("id = ? AND state = ?", c.RequestID, StateApproved).
+		Updates(map[string]any{"state": StateIssued, "certificate_id": certID, "updated_at": now})
+	if res.Error != nil || res.RowsAffected != 1 {
+		return false, res.Error
+	}
+	row.CertOrg, row.CertSerial, row.CertNotAfter = c.Org, c.Serial, c.NotAfter
+	return true, nil
+}
+
+// whyNotIssued says why markIssued changed nothing: the certificate is
+// missing or not pending, or its request is no longer approved. (On
+// PostgreSQL the certificate's half of the statement may have applied;
+// the caller's rollback undoes it.)
+func whyNotIssued(tx *gorm.DB, certID string) error {
+	var c Certificate
+	if err := tx.Select("state", "request_id").Where("id = ?", certID).Take(&c).Error; err != nil {
+		return dbErr(err)
+	}
+	var r Request
+	if err := tx.Select("state", "certificate_id").Where("id = ?", c.RequestID).Take(&r).Error; err != nil {
+		return dbErr(err)
+	}
+	if r.State != StateApproved && (r.CertificateID == nil || *r.CertificateID != certID) {
+		return fmt.Errorf("%w: request %s is no longer approved", ErrConflict, c.RequestID)
+	}
+	return fmt.Errorf("%w: certificate is %s, not pending", ErrConflict, c.State)
 }
 
 // FailCertificate marks an in-flight issuance as failed (pending → failed):

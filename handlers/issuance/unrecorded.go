@@ -53,7 +53,7 @@ func (w *Workflow) recordLater(a models.Actor, c *models.Certificate, der []byte
 	for time.Now().Add(wait).Before(deadline) {
 		time.Sleep(wait)
 		wait = min(2*wait, 2*time.Second)
-		_, r, err := w.Store.CompleteIssuance(ctx, a, c.ID, der)
+		r, err := w.Store.CompleteIssuance(ctx, a, c.ID, der)
 		if errors.Is(err, models.ErrUnavailable) {
 			continue
 		}

@@ -19,9 +19,9 @@ type recordingDown struct {
 	down atomic.Bool
 }
 
-func (s *recordingDown) CompleteIssuance(ctx context.Context, a models.Actor, id string, der []byte) (*models.Certificate, *models.Request, error) {
+func (s *recordingDown) CompleteIssuance(ctx context.Context, a models.Actor, id string, der []byte) (*models.Request, error) {
 	if s.down.Load() {
-		return nil, nil, fmt.Errorf("recording: %w", models.ErrUnavailable)
+		return nil, fmt.Errorf("recording: %w", models.ErrUnavailable)
 	}
 	return s.Store.CompleteIssuance(ctx, a, id, der)
 }

@@ -29,7 +29,7 @@ type Store interface {
 	SubmitAutoApproved(ctx context.Context, a models.Actor, r *models.Request, c *models.Certificate) error
 	ApproveAndReserve(ctx context.Context, a models.Actor, id, reason string, c *models.Certificate) (*models.Request, error)
 	ReserveCertificate(ctx context.Context, a models.Actor, c *models.Certificate) error
-	CompleteIssuance(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Certificate, *models.Request, error)
+	CompleteIssuance(ctx context.Context, a models.Actor, certID string, der []byte) (*models.Request, error)
 	FailCertificate(ctx context.Context, a models.Actor, certID, why string) error
 	HoldClaim(ctx context.Context, certID, claim string) error
 	ClaimExpiredCertificates(ctx context.Context, limit int) ([]models.Certificate, error)
@@ -477,7 +477,7 @@ func (w *Workflow) sign(ctx context.Context, a models.Actor, c *models.Certifica
 			return nil, fmt.Errorf("%w (%w)", ErrHSMPending, err)
 		}
 	}
-	_, r, err := w.Store.CompleteIssuance(ctx, a, c.ID, der)
+	r, err := w.Store.CompleteIssuance(ctx, a, c.ID, der)
 	if err != nil {
 		if !signed {
 			w.unrecorded.put(c.ID, der)
