@@ -90,8 +90,9 @@ func countSQL(t *testing.T, s *models.Store) *sqlCost {
 // PostgreSQL after a per-key advisory lock); the approval reads the request
 // with whether its key is blocked, and approves it with one conditional
 // UPDATE; recording the signed certificate changes the certificate and its
-request with one statement on PostgreSQL, two on SQLite. The budget holds one retry of the first audit append, whose
-// remembered chain head the organisation's update before it made stale.
+// request with one statement on PostgreSQL, two on SQLite. The budget holds
+// one retry of the first audit append, whose remembered chain head the
+// organisation's update before it made stale.
 var maxIssuanceCost = map[string]map[string]struct{ statements, writes int }{
 	models.DriverPostgres: {"submit+approve": {14, 3}, "renewal": {9, 2}},
 	models.DriverSQLite:   {"submit+approve": {17, 3}, "renewal": {11, 2}},
