@@ -99,7 +99,7 @@ func (s *Store) SubmitAutoApproved(ctx context.Context, a Actor, r *Request, c *
 	now := r.CreatedAt
 	r.State, r.DecidedBy, r.DecisionReason, r.DecidedAt = StateApproved, AutoApprover, reason, &now
 	err = s.tx(ctx, func(tx *gorm.DB) error {
-		submit, org, err := s.insertRequest(tx, a, r)
+		submit, org, err := s.insertRequest(tx, a, r, nil)
 		if err != nil {
 			return err
 		}

@@ -31,11 +31,24 @@ type RequestFilter struct {
 // refused, and RenewalOf must name a certificate of the same organisation.
 // Audit "request.submit".
 func (s *Store) SubmitRequest(ctx context.Context, a Actor, r *Request) error {
-	if err := s.newRequest(a, r); err != nil {
-		return err
+	return s.SubmitChecked(ctx, a, r, nil)
+}
+
+// SubmitChecked is SubmitRequest that first calls check, inside the
+// transaction, with the organisation as it is then: the caller's policy,
+// which may fill in r's fields from it (identities, validity, key); an error
+// from check is returned as it is and nothing is recorded. The organisation
+// is read once, by the statement that checks the key.
+func (s *Store) SubmitChecked(ctx context.Context, a Actor, r *Request, check func(org *Organization) error) error {
+	if check == nil {
+		if err := s.newRequest(a, r); err != nil {
+			return err
+		}
+	} else {
+		s.stampRequest(a, r)
 	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		ev, _, err := s.insertRequest(tx, a, r)
+		ev, _, err := s.insertRequest(tx, a, r, check)
 		if err != nil {
 			return err
 		}
@@ -51,9 +64,13 @@ func (s *Store) SubmitRequest(ctx context.Context, a Actor, r *Request) error {
 // store assigns: ID, State submitted, times, and RequestedBy (the actor by
 // default).
 func (s *Store) newRequest(a Actor, r *Request) error {
-	if r.RequestedBy == "" {
-		r.RequestedBy = a.Subject
-	}
+	s.stampRequest(a, r)
+	return validNewRequest(r)
+}
+
+// validNewRequest checks what the caller gives of a request about to be
+// submitted.
+func validNewRequest(r *Request) error {
 	switch {
 	case strings.TrimSpace(r.RequestedBy) == "":
 		return fmt.Errorf("submitting request: %w: requester required", ErrInvalid)
@@ -64,12 +81,20 @@ func (s *Store) newRequest(a Actor, r *Request) error {
 	case r.ValidityDays < 0:
 		return fmt.Errorf("submitting request: %w: validity_days must be positive", ErrInvalid)
 	}
+	return nil
+}
+
+// stampRequest fills in what the store assigns to a new request: ID, State
+// submitted, times, and RequestedBy (the actor by default).
+func (s *Store) stampRequest(a Actor, r *Request) {
+	if r.RequestedBy == "" {
+		r.RequestedBy = a.Subject
+	}
 	now := s.now()
 	r.ID = uuid.NewString()
 	r.State = StateSubmitted
 	r.DecidedBy, r.DecisionReason, r.DecidedAt, r.CertificateID = "", "", nil, nil
 	r.CreatedAt, r.UpdatedAt = now, now
-	return nil
 }
 
 // insertRequest applies the organisation's rules to r (from newRequest) and
@@ -77,12 +102,20 @@ func (s *Store) newRequest(a Actor, r *Request) error {
 // "request.submit" for the caller to append, and the organisation. The
 // rules that need the store are read in one statement (submitChecks) after
 // the key is locked.
-func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request) (auditEntry, *Organization, error) {
+func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *Organization) error) (auditEntry, *Organization, error) {
 	chk, err := s.submitChecks(tx, r)
 	if err != nil {
 		return auditEntry{}, nil, err
 	}
 	org := &chk.Organization
+	if check != nil {
+		if err := check(org); err != nil {
+			return auditEntry{}, nil, err
+		}
+		if err := validNewRequest(r); err != nil {
+			return auditEntry{}, nil, err
+		}
+	}
 	if r.ValidityDays == 0 {
 		r.ValidityDays = org.MaxValidityDays
 	}
@@ -157,24 +190,43 @@ func (s *Store) GetRequest(ctx context.Context, id string) (*Request, error) {
 	return &r, nil
 }
 
-// GetRequestToDecide returns the request with this ID, or ErrNotFound, and
-// whether its key is blocked now, in one statement. A request from before
-// key fingerprints were recorded (KeySHA256 empty) reports false: the caller
-// checks its CSR's key.
-func (s *Store) GetRequestToDecide(ctx context.Context, id string) (*Request, bool, error) {
-	var v struct {
-		Request
-		KeyBlocked bool
-	}
-	res := s.db.WithContext(ctx).Raw(`SELECT r.*, EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256 AND r.key_sha256 <> '') AS key_blocked `+
-		`FROM requests r WHERE r.id = ?`, id).Scan(&v)
+// RequestToDecide is a request read for a decision, with its organisation
+// as it is now and whether its key is blocked now.
+type RequestToDecide struct {
+	Request
+	Organization Organization `gorm:"embedded;embeddedPrefix:o_"`
+	// KeyBlocked is false for a request from before key fingerprints were
+	// recorded (KeySHA256 empty): the caller checks its CSR's key.
+	KeyBlocked bool
+}
+
+// GetRequestToDecide returns the request with this ID, its organisation and
+// whether its key is blocked, in one statement; ErrNotFound if there is no
+// such request.
+func (s *Store) GetRequestToDecide(ctx context.Context, id string) (*RequestToDecide, error) {
+	var v RequestToDecide
+	res := s.db.WithContext(ctx).Raw(`SELECT r.*, `+orgColumns("o", "o_")+`, `+
+		`EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256 AND r.key_sha256 <> '') AS key_blocked `+
+		`FROM requests r JOIN organizations o ON o.slug = r.org WHERE r.id = ?`, id).Scan(&v)
 	if res.Error != nil {
-		return nil, false, fmt.Errorf("reading request %s: %w", id, dbErr(res.Error))
+		return nil, fmt.Errorf("reading request %s: %w", id, dbErr(res.Error))
 	}
 	if res.RowsAffected == 0 {
-		return nil, false, fmt.Errorf("reading request %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("reading request %s: %w", id, ErrNotFound)
 	}
-	return &v.Request, v.KeyBlocked, nil
+	return &v, nil
+}
+
+// orgColumns lists the columns of organizations, of the table aliased as
+// alias, each renamed with prefix, for reading an organisation beside
+// another row.
+func orgColumns(alias, prefix string) string {
+	cols := []string{"id", "slug", "name", "uri_prefixes", "dns_suffixes", "email_domains", "max_validity_days",
+		"auto_approve_renewals", "contact_emails", "expiry_notice_days", "created_at", "updated_at"}
+	for i, c := range cols {
+		cols[i] = alias + "." + c + " AS " + prefix + c
+	}
+	return strings.Join(cols, ", ")
 }
 
 // ListRequests returns one page of matching requests, newest first, and the

@@ -87,15 +87,16 @@ func countSQL(t *testing.T, s *models.Store) *sqlCost {
 // advances the chain head in one statement; SQLite takes two. The
 // submission checks, in its transaction, the organisation, the blocked keys,
 // the key's owner and the renewed certificate in one statement (on
-// PostgreSQL after a per-key advisory lock); the approval reads the request
-// with whether its key is blocked, and approves it with one conditional
-// UPDATE; recording the signed certificate changes the certificate and its
+// PostgreSQL after a per-key advisory lock), and a new request's policy is
+// checked against that organisation there, so it is read once; the approval
+// reads the request with its organisation and whether its key is blocked,
+// and approves it with one conditional UPDATE; recording the signed certificate changes the certificate and its
 // request with one statement on PostgreSQL, two on SQLite. The budget holds
 // one retry of the first audit append, whose remembered chain head the
 // organisation's update before it made stale.
 var maxIssuanceCost = map[string]map[string]struct{ statements, writes int }{
-	models.DriverPostgres: {"submit+approve": {14, 3}, "renewal": {9, 2}},
-	models.DriverSQLite:   {"submit+approve": {17, 3}, "renewal": {11, 2}},
+	models.DriverPostgres: {"submit+approve": {12, 3}, "renewal": {9, 2}},
+	models.DriverSQLite:   {"submit+approve": {15, 3}, "renewal": {11, 2}},
 }
 
 func TestIssuance_StatementAndCommitBudget(t *testing.T) {

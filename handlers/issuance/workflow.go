@@ -24,6 +24,7 @@ type Store interface {
 	GetRequest(ctx context.Context, id string) (*models.Request, error)
 	GetCertificate(ctx context.Context, id string) (*models.Certificate, error)
 	SubmitRequest(ctx context.Context, a models.Actor, r *models.Request) error
+	SubmitChecked(ctx context.Context, a models.Actor, r *models.Request, check func(org *models.Organization) error) error
 	ApproveRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	RejectRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	SubmitAutoApproved(ctx context.Context, a models.Actor, r *models.Request, c *models.Certificate) error
@@ -37,7 +38,7 @@ type Store interface {
 	FailRequest(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error)
 	RetryRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	RevokeCertificate(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
-	GetRequestToDecide(ctx context.Context, id string) (*models.Request, bool, error)
+	GetRequestToDecide(ctx context.Context, id string) (*models.RequestToDecide, error)
 	KeyBlocked(ctx context.Context, keySHA256 string) (bool, error)
 }
 
@@ -171,6 +172,9 @@ func namespace(o *models.Organization) signer.Namespace {
 // identities; any other renewal waits for an admin like a new request.
 // Renewing a revoked or expired certificate is refused.
 func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*models.Request, error) {
+	if s.RenewalOf == "" {
+		return w.submitNew(ctx, a, s)
+	}
 	start := time.Now()
 	org, err := w.Store.GetOrg(ctx, s.Org)
 	if err != nil {
@@ -203,6 +207,32 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		// it was read: the renewal waits for an admin like any other.
 	}
 	if err := w.Store.SubmitRequest(ctx, a, r); err != nil {
+		return nil, keyRefusal(a, err)
+	}
+	w.notifySubmitted(ctx, r)
+	return r, nil
+}
+
+// submitNew checks and records a request that renews nothing. The CSR is
+// checked first, without the store; the rest of policy inside the
+// transaction that records the request, against the organisation as that
+// transaction reads it (once, with the key's state).
+func (w *Workflow) submitNew(ctx context.Context, a models.Actor, s Submission) (*models.Request, error) {
+	acc, err := w.checkCSR(s.CSRPEM)
+	if err != nil {
+		return nil, err
+	}
+	r := &models.Request{Org: s.Org, CSRPEM: s.CSRPEM, KeyType: acc.KeyType, KeySHA256: acc.KeySHA256(),
+		Note: s.Note, RequestedBy: a.Subject, RequesterEmail: a.Email}
+	err = w.Store.SubmitChecked(ctx, a, r, func(org *models.Organization) error {
+		checked, err := w.Check(org, s.CSRPEM, s.Identities, s.ValidityDays)
+		if err != nil {
+			return err
+		}
+		r.Identities, r.ValidityDays = checked.Identities.Strings(), checked.ValidityDays
+		return nil
+	})
+	if err != nil {
 		return nil, keyRefusal(a, err)
 	}
 	w.notifySubmitted(ctx, r)
@@ -313,7 +343,7 @@ func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, c
 }
 
 // Approve approves a submitted request and issues its certificate: the
-// request is read once, policy checked against the organisation as it is
+// request is read once, with its organisation, policy checked against the organisation as it is
 // now, the certificate prepared (linted), then the approval and the
 // reservation of the certificate are recorded in one transaction before the
 // HSM signs. A request that policy now refuses is not approved: the refusal
@@ -322,10 +352,11 @@ func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, c
 // conditional transition, so exactly one certificate is issued.
 func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason string) (*models.Request, error) {
 	start := time.Now()
-	r, blocked, err := w.Store.GetRequestToDecide(ctx, id)
+	d, err := w.Store.GetRequestToDecide(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	r, org := &d.Request, &d.Organization
 	// The store decides again under the row lock; refusing here first
 	// spares the preparation and keeps the answers' order: who, then state,
 	// then policy.
@@ -337,17 +368,13 @@ func (w *Workflow) Approve(ctx context.Context, a models.Actor, id, reason strin
 	}
 	// A key may have been blocked since the request was submitted (the
 	// store checks again as it approves).
-	if blocked {
+	if d.KeyBlocked {
 		return nil, errApprovalKeyBlocked
 	}
 	if r.KeySHA256 == "" {
 		if err := w.checkRequestKey(ctx, r); err != nil {
 			return nil, err
 		}
-	}
-	org, err := w.Store.GetOrg(ctx, r.Org)
-	if err != nil {
-		return nil, err
 	}
 	// Policy may have changed since submission: check again.
 	checked, err := w.Check(org, r.CSRPEM, r.Identities, r.ValidityDays)
