@@ -98,3 +98,62 @@ func TestResume_SignsExactlyTheRecordedTBS(t *testing.T) {
 		t.Fatal("another issuer resumed the record")
 	}
 }
+
+// TestLintCopy_IsWhatCreateCertificateMakes: for every CA key type, the
+// lint certificate has the TBS that x509.CreateCertificate makes from the
+// same template with the throwaway key, byte for byte (for Ed25519, whose
+// signatures are deterministic, the whole certificate), names that TBS's
+// signature algorithm in its signatureAlgorithm field, and carries a valid
+// signature of the throwaway key.
+func TestLintCopy_IsWhatCreateCertificateMakes(t *testing.T) {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 3072)
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	leaf, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, tc := range []struct {
+		name string
+		key  crypto.Signer
+	}{
+		{"P-256", p256}, {"P-384", p384}, {"RSA-3072", rsaKey}, {"Ed25519", edKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, iss := softwareCA(t, tc.key)
+			sn, _ := NewSerial()
+			tmpl, err := iss.profile.leafTemplate(LeafRequest{PublicKey: leaf.Public(), Organization: "Acme Corp",
+				Identities: mustIdentities(t, "spiffe://example.org/billing", "billing.acme.example")}, sn, iss.Now(), iss.urls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmpl.SignatureAlgorithm = iss.sigAlg
+			tbs, sigAlg, lintDER, err := iss.lintCopy(tmpl, leaf.Public())
+			if err != nil {
+				t.Fatalf("lintCopy: %v", err)
+			}
+			want, err := x509.CreateCertificate(rand.Reader, tmpl, iss.lintParent, leaf.Public(), iss.lintSigner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantCert, _ := x509.ParseCertificate(want)
+			if !bytes.Equal(tbs, wantCert.RawTBSCertificate) {
+				t.Fatal("the lint TBS differs from the one x509.CreateCertificate makes")
+			}
+			if _, isEd := tc.key.(ed25519.PrivateKey); isEd && !bytes.Equal(lintDER, want) {
+				t.Fatal("the Ed25519 lint certificate differs from the one x509.CreateCertificate makes")
+			}
+			got, err := x509.ParseCertificate(lintDER)
+			if err != nil {
+				t.Fatalf("the lint certificate does not parse: %v", err)
+			}
+			if !bytes.Equal(got.RawTBSCertificate, tbs) || got.SignatureAlgorithm != iss.sigAlg {
+				t.Fatalf("the lint certificate has another TBS or algorithm (%v, want %v)", got.SignatureAlgorithm, iss.sigAlg)
+			}
+			if _, wantAlg, _ := splitCertificate(want); !bytes.Equal(sigAlg, wantAlg) {
+				t.Fatal("the lint certificate's signatureAlgorithm differs from crypto/x509's")
+			}
+			if err := got.CheckSignatureFrom(iss.lintParent); err != nil {
+				t.Fatalf("the lint certificate's throwaway signature does not verify: %v", err)
+			}
+		})
+	}
+}

@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/certdesk/certdesk/signer/serial"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Issuer is an issuing CA: its certificate, the crypto.Signer for its key
@@ -229,18 +227,41 @@ func (i *Issuer) Prepare(req LeafRequest) (*Prepared, error) {
 	return i.prepare(tmpl, req.PublicKey)
 }
 
+// lintCopy encodes the certificate of tmpl as crypto/x509 does — the TBS
+// is the one x509.CreateCertificate makes, handed over by tbsCapture — and
+// signs it with the throwaway key, in the signature algorithm named in the
+// TBS. It returns the TBS and its signature algorithm, which the CA key
+// signs in Issue, and the lint certificate.
+func (i *Issuer) lintCopy(tmpl *x509.Certificate, pub crypto.PublicKey) (tbs, sigAlg, lintDER []byte, err error) {
+	capture := &tbsCapture{pub: i.lintSigner.Public()}
+	if _, err := x509.CreateCertificate(rand.Reader, tmpl, i.lintParent, pub, capture); !errors.Is(err, errTBSCaptured) {
+		if err == nil {
+			err = errors.New("crypto/x509 did not sign")
+		}
+		return nil, nil, nil, fmt.Errorf("building the certificate: %w", err)
+	}
+	tbs = capture.tbs
+	if sigAlg, err = tbsSignatureAlgorithm(tbs); err != nil {
+		return nil, nil, nil, fmt.Errorf("building the certificate: %w", err)
+	}
+	sig, err := crypto.SignMessage(i.lintSigner, rand.Reader, tbs, i.sigHash)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("signing the lint certificate with the throwaway key: %w", err)
+	}
+	if lintDER, err = assembleCertificate(tbs, sigAlg, sig); err != nil {
+		return nil, nil, nil, fmt.Errorf("encoding the lint certificate: %w", err)
+	}
+	return tbs, sigAlg, lintDER, nil
+}
+
 func (i *Issuer) prepare(tmpl *x509.Certificate, pub crypto.PublicKey) (*Prepared, error) {
 	tmpl.SignatureAlgorithm = i.sigAlg
-	lintDER, err := x509.CreateCertificate(rand.Reader, tmpl, i.lintParent, pub, i.lintSigner)
+	tbs, sigAlg, lintDER, err := i.lintCopy(tmpl, pub)
 	if err != nil {
-		return nil, fmt.Errorf("building the certificate: %w", err)
+		return nil, err
 	}
 	if err := i.linter.LintCertificate(lintDER); err != nil {
 		return nil, err
-	}
-	tbs, sigAlg, err := splitCertificate(lintDER)
-	if err != nil {
-		return nil, fmt.Errorf("the lint certificate: %w", err)
 	}
 	sn, err := serial.FromBig(tmpl.SerialNumber)
 	if err != nil {
@@ -255,19 +276,6 @@ func (i *Issuer) prepare(tmpl *x509.Certificate, pub crypto.PublicKey) (*Prepare
 		IssuerKeyID: i.keyID, CRLPartition: partition,
 		issuer: i, tbs: tbs, sigAlg: sigAlg,
 	}, nil
-}
-
-// splitCertificate returns copies of the TBSCertificate and the
-// signatureAlgorithm of a DER certificate (RFC 5280 §4.1), each with its
-// tag and length.
-func splitCertificate(der []byte) (tbs, sigAlg []byte, err error) {
-	in := cryptobyte.String(der)
-	var cert, t, alg cryptobyte.String
-	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() ||
-		!cert.ReadASN1Element(&t, cbasn1.SEQUENCE) || !cert.ReadASN1Element(&alg, cbasn1.SEQUENCE) {
-		return nil, nil, errors.New("malformed certificate")
-	}
-	return bytes.Clone(t), bytes.Clone(alg), nil
 }
 
 // Resume rebuilds the single-use token for an issuance that was recorded
@@ -329,13 +337,7 @@ func (i *Issuer) Issue(p *Prepared) ([]byte, error) {
 	if !verifyDigest(i.cert.PublicKey, i.sigHash, msg, sig) {
 		return nil, fmt.Errorf("signing certificate %s: the CA key produced a signature that does not verify with the CA certificate", p.Serial)
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(p.tbs)
-		b.AddBytes(p.sigAlg)
-		b.AddASN1BitString(sig)
-	})
-	der, err := b.Bytes()
+	der, err := assembleCertificate(p.tbs, p.sigAlg, sig)
 	if err != nil {
 		return nil, fmt.Errorf("encoding certificate %s: %w", p.Serial, err)
 	}
