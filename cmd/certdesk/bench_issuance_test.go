@@ -72,6 +72,12 @@ func envList(name, def string) []string {
 	return strings.Split(v, ",")
 }
 
+// benchCSRs is how many distinct CSRs (each with its own key) a scenario
+// cycles through: more than the workflow remembers as checked, so every
+// submission checks its CSR, and every certificate lints a key, as a
+// new one would.
+const benchCSRs = 8192
+
 // csrPool makes n P-256 CSRs for names (each name with %d replaced by the
 // CSR's number), so that making keys is not part of the load.
 func csrPool(t *testing.T, n int, names ...string) []string {
@@ -125,8 +131,8 @@ func certdeskPeers(t *testing.T, driver string) []benchPeer {
 	tp := startPortal(t, driver)
 	allowAutoRenewal(tp)
 	_, base := tp.issue("renew.acme.example")
-	newReqs := csrPool(t, 64, "svc-%d.acme.example")
-	renewals := csrPool(t, 64, "renew.acme.example")
+	newReqs := csrPool(t, benchCSRs, "svc-%d.acme.example")
+	renewals := csrPool(t, benchCSRs, "renew.acme.example")
 	client := benchClient(nil)
 	submitApprove := func(c *http.Client, i int) error {
 		r, err := postJSON(c, tp.URL+"/api/v1/requests", tp.Tokens["partner"],
@@ -185,7 +191,7 @@ func stepCAPeer(t *testing.T) *benchPeer {
 		t.Fatal(err)
 	}
 	prov := os.Getenv("STEPCA_PROVISIONER")
-	const n = 64
+	const n = benchCSRs
 	names := make([]string, n)
 	pool := make([]string, n)
 	for i := range pool {
