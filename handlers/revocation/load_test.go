@@ -209,7 +209,12 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	metrics := web.NewMetrics(nil, nil, testLogs)
 	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.DisableOCSPNonce = true; c.Observer = metrics })
 	ca := env.ca.CA
-	srv := httptest.NewServer(productionServer(env, metrics))
+	srv := httptest.NewUnstartedServer(productionServer(env, metrics))
+	// The timeouts of certdesk serve's http.Server (cmd/certdesk/serve.go):
+	// each sets a deadline on the connection for every request.
+	srv.Config.ReadHeaderTimeout, srv.Config.ReadTimeout = 10*time.Second, 60*time.Second
+	srv.Config.WriteTimeout, srv.Config.IdleTimeout, srv.Config.MaxHeaderBytes = 5*time.Minute, 2*time.Minute, 64<<10
+	srv.Start()
 	t.Cleanup(srv.Close)
 
 	// The same data for both responders: 200 certificates, 20 revoked.
