@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/fstest"
@@ -37,47 +38,60 @@ import (
 	"github.com/certdesk/certdesk/web"
 )
 
-// heyResult is what we keep of a hey run.
-type heyResult struct {
+// loadResult is what we keep of a wrk run.
+type loadResult struct {
 	rps, p50, p99 float64 // requests/s, seconds
 	ok, total     int
+	// genCPU is the CPU time the load generator used (user+system).
+	genCPU time.Duration
 }
 
-var (
-	heyRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	heyPct    = regexp.MustCompile(`(?m)^\s+(50|99)%+ in ([0-9.]+) secs`)
-	heyStatus = regexp.MustCompile(`(?m)^\s+\[(\d+)\]\s+(\d+) responses`)
-)
+// wrkScript makes wrk POST the DER request in the file it names (BODY), and
+// print the figures we keep on one line at the end. wrk.resolve is replaced
+// by one that does not probe the address with a connection closed at once:
+// openssl ocsp (3.0) spins on such a connection and answers nobody after.
+const wrkScript = `
+wrk.resolve = function(host, service) wrk.addrs = wrk.lookup(host, service) end
+local f = assert(io.open(BODY, "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/ocsp-request"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d bad_status=%d socket_errors=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+`
 
-// runHey loads url with POSTs of body for dur with c workers.
-func runHey(t *testing.T, url, bodyFile string, c int, dur time.Duration) heyResult {
+var wrkLine = regexp.MustCompile(`BENCH requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) bad_status=(\d+) socket_errors=(\d+)`)
+
+// runWrk loads url for dur with c connections on one wrk thread, running
+// script (wrkScript for one request file).
+func runWrk(t *testing.T, url, script string, c int, dur time.Duration) loadResult {
 	t.Helper()
-	out, err := exec.Command("hey", "-z", dur.String(), "-c", strconv.Itoa(c), "-m", "POST",
-		"-T", "application/ocsp-request", "-D", bodyFile, url).CombinedOutput()
+	cmd := exec.Command("wrk", "-t", "1", "-c", strconv.Itoa(c), "-d", strconv.Itoa(max(1, int(dur.Seconds())))+"s", "--timeout", "5s",
+		"-s", script, url)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("hey: %v\n%s", err, out)
+		t.Fatalf("wrk: %v\n%s", err, out)
 	}
-	var r heyResult
-	if m := heyRPS.FindSubmatch(out); m != nil {
-		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	m := wrkLine.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("wrk output not understood:\n%s", out)
 	}
-	for _, m := range heyPct.FindAllSubmatch(out, -1) {
-		v, _ := strconv.ParseFloat(string(m[2]), 64)
-		if string(m[1]) == "50" {
-			r.p50 = v
-		} else {
-			r.p99 = v
-		}
+	n := make([]float64, len(m)-1)
+	for i := range n {
+		n[i], _ = strconv.ParseFloat(string(m[i+1]), 64)
 	}
-	for _, m := range heyStatus.FindAllSubmatch(out, -1) {
-		n, _ := strconv.Atoi(string(m[2]))
-		r.total += n
-		if string(m[1]) == "200" {
-			r.ok += n
-		}
+	r := loadResult{total: int(n[0]), ok: int(n[0] - n[4]), rps: n[0] / (n[1] / 1e6), p50: n[2] / 1e6, p99: n[3] / 1e6,
+		genCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	if n[5] > 0 {
+		t.Logf("wrk %s: %.0f socket errors", url, n[5])
 	}
-	if r.rps == 0 || r.ok == 0 {
-		t.Fatalf("hey output not understood:\n%s", out)
+	if r.ok == 0 {
+		t.Fatalf("wrk: no answer:\n%s", out)
 	}
 	return r
 }
@@ -175,6 +189,10 @@ func (w *reusedWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// TestOCSPLoad_CertdeskAgainstOpenSSLResponder loads certdesk (the
+// production server, in this process) and openssl ocsp -index with the same
+// wrk settings on the same certificates, in paired rounds, and reports the
+// rate, p99 latency and CPU of each, and what wrk itself used.
 func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	dur := 10 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("BENCH_DURATION")); err == nil {
@@ -191,7 +209,12 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	metrics := web.NewMetrics(nil, nil, testLogs)
 	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.DisableOCSPNonce = true; c.Observer = metrics })
 	ca := env.ca.CA
-	srv := httptest.NewServer(productionServer(env, metrics))
+	srv := httptest.NewUnstartedServer(productionServer(env, metrics))
+	// The timeouts of certdesk serve's http.Server (cmd/certdesk/serve.go):
+	// each sets a deadline on the connection for every request.
+	srv.Config.ReadHeaderTimeout, srv.Config.ReadTimeout = 10*time.Second, 60*time.Second
+	srv.Config.WriteTimeout, srv.Config.IdleTimeout, srv.Config.MaxHeaderBytes = 5*time.Minute, 2*time.Minute, 64<<10
+	srv.Start()
 	t.Cleanup(srv.Close)
 
 	// The same data for both responders: 200 certificates, 20 revoked.
@@ -225,21 +248,48 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	rootPath := env.write("root.pem", signer.PEM(ca.Root.Raw))
 	respPath := env.write("resp.pem", signer.PEM(respDER))
 	keyPath := env.write("resp.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
-	port := freePort(t)
-	cmd := exec.Command("openssl", "ocsp", "-index", indexPath, "-port", strconv.Itoa(port), "-rsigner", respPath, "-rkey", keyPath,
-		"-CA", issuingPath, "-nmin", "60", "-ignore_err")
-	cmd.Dir = env.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	// openssl's responder is started afresh for each load: openssl ocsp
+	// (3.0) spins on a connection closed before it sent a request, which a
+	// load generator may leave behind when it stops, and then answers
+	// nobody. One process, so that its CPU is that of one pid.
+	startOpenSSL := func(probe []byte) (string, int, func()) {
+		port := freePort(t)
+		cmd := exec.Command("openssl", "ocsp", "-index", indexPath, "-port", strconv.Itoa(port), "-rsigner", respPath, "-rkey", keyPath,
+			"-CA", issuingPath, "-nmin", "60", "-ignore_err")
+		cmd.Dir = env.dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		stop := func() { once.Do(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); _ = cmd.Wait() }) }
+		t.Cleanup(stop)
+		url := fmt.Sprintf("http://127.0.0.1:%d", port)
+		// Ready when it answers a request (a bare connection would hang it).
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			resp, err := client.Post(url, "application/ocsp-request", bytes.NewReader(probe))
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("openssl ocsp on port %d does not answer: %v", port, err)
+			}
+		}
+		return url, cmd.Process.Pid, stop
 	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); _ = cmd.Wait() })
 	type target struct {
-		name string
-		url  string
-		pid  int
+		name  string
+		start func(probe []byte) (url string, pid int, stop func())
 	}
-	targets := []target{{"certdesk", srv.URL + "/ocsp", os.Getpid()}, {"openssl ocsp -index", fmt.Sprintf("http://127.0.0.1:%d", port), cmd.Process.Pid}}
+	targets := []target{
+		{"certdesk", func([]byte) (string, int, func()) { return srv.URL + "/ocsp", os.Getpid(), func() {} }},
+		{"openssl ocsp -index", startOpenSSL},
+	}
 
 	for _, which := range []struct {
 		name string
@@ -251,12 +301,14 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 			t.Fatal(err)
 		}
 		reqPath := env.write("req-"+which.name+".der", reqDER)
+		scriptPath := env.write("post-"+which.name+".lua", []byte(strings.Replace(wrkScript, "BODY", strconv.Quote(reqPath), 1)))
 		certPath := env.write("cert-"+which.name+".pem", signer.PEM(which.c.cert.DER))
 		for _, tg := range targets {
 			// Both answer correctly before the load.
+			url, _, stop := tg.start(reqDER)
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				out, err := exec.Command("openssl", "ocsp", "-issuer", issuingPath, "-cert", certPath, "-url", tg.url, "-no_nonce",
+				out, err := exec.Command("openssl", "ocsp", "-issuer", issuingPath, "-cert", certPath, "-url", url, "-no_nonce",
 					"-CAfile", rootPath, "-verify_other", issuingPath).CombinedOutput()
 				if err == nil && strings.Contains(string(out), ": "+which.want) {
 					break
@@ -266,32 +318,41 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
+			stop()
 		}
-		// Paired rounds: certdesk then openssl, each under the same load.
-		var rps, p99, cpu [2][]float64
+		// Paired rounds, each the same wrk load on both; the order flips
+		// every round so that neither peer always runs first.
+		var rps, p99, cpu, gen [2][]float64
 		var rpsRatio, p99Ratio, cpuRatio []float64
 		for round := 0; round < rounds; round++ {
-			var r [2]heyResult
+			var r [2]loadResult
 			var c [2]float64
-			for i, tg := range targets {
-				before := procCPU(t, tg.pid)
-				r[i] = runHey(t, tg.url, reqPath, conc, dur)
-				used := procCPU(t, tg.pid) - before
+			for j := range targets {
+				i := (j + round) % len(targets)
+				tg := targets[i]
+				url, pid, stop := tg.start(reqDER)
+				before := procCPU(t, pid)
+				r[i] = runWrk(t, url, scriptPath, conc, dur)
+				used := procCPU(t, pid) - before
+				stop()
 				if r[i].ok != r[i].total {
-					t.Fatalf("%s: %d of %d answers were not HTTP 200", tg.name, r[i].total-r[i].ok, r[i].total)
+					t.Fatalf("%s: %d of %d answers had an HTTP error status", tg.name, r[i].total-r[i].ok, r[i].total)
 				}
 				c[i] = float64(used.Milliseconds()) / (float64(r[i].ok) / 1000)
-				rps[i], p99[i], cpu[i] = append(rps[i], r[i].rps), append(p99[i], r[i].p99*1000), append(cpu[i], c[i])
+				g := float64(r[i].genCPU.Milliseconds()) / (float64(r[i].total) / 1000)
+				t.Logf("round %d %s: %.0f req/s, p99 %.2f ms, server CPU %.1f ms and wrk CPU %.1f ms per 1,000", round+1, tg.name, r[i].rps, r[i].p99*1000, c[i], g)
+				rps[i], p99[i], cpu[i], gen[i] = append(rps[i], r[i].rps), append(p99[i], r[i].p99*1000), append(cpu[i], c[i]), append(gen[i], g)
 			}
 			rpsRatio = append(rpsRatio, r[0].rps/r[1].rps)
 			p99Ratio = append(p99Ratio, r[0].p99/r[1].p99)
 			cpuRatio = append(cpuRatio, c[0]/c[1])
 		}
-		work := fmt.Sprintf("OCSP %s, pre-signed, %d clients, %s ×%d rounds", which.name, conc, dur, rounds)
+		work := fmt.Sprintf("OCSP %s, pre-signed, %d connections, %s ×%d rounds", which.name, conc, dur, rounds)
 		benchRow(t,
 			fmt.Sprintf("| %s: req/s (higher is better) | %.0f | %.0f | %s× |", work, median(rps[0]), median(rps[1]), spread(rpsRatio, "%.2f")),
 			fmt.Sprintf("| %s: p99 ms (lower is better) | %.2f | %.2f | %s× |", work, median(p99[0]), median(p99[1]), spread(p99Ratio, "%.2f")),
-			fmt.Sprintf("| %s: server CPU ms per 1,000 answers (lower is better) | %.1f | %.1f | %s× |", work, median(cpu[0]), median(cpu[1]), spread(cpuRatio, "%.2f")))
+			fmt.Sprintf("| %s: server CPU ms per 1,000 answers (lower is better) | %.1f | %.1f | %s× |", work, median(cpu[0]), median(cpu[1]), spread(cpuRatio, "%.2f")),
+			fmt.Sprintf("| %s: wrk CPU ms per 1,000 requests (the load generator) | %.1f | %.1f | – |", work, median(gen[0]), median(gen[1])))
 	}
 }
 
