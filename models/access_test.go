@@ -286,6 +286,9 @@ func TestOpen_BadConfig_IsInvalidAndNamesTheField(t *testing.T) {
 		{"dsn and dsn_file", models.Config{Driver: "sqlite", DSN: "x", DSNFile: empty}, "not both"},
 		{"empty dsn_file", models.Config{Driver: "sqlite", DSNFile: empty}, "database.dsn_file"},
 		{"missing dsn_file", models.Config{Driver: "sqlite", DSNFile: filepath.Join(dir, "nope")}, "database.dsn_file"},
+		{"one connection", models.Config{Driver: "postgres", DSN: "postgres://x", MaxConnections: 1}, "database.max_connections"},
+		{"negative connections", models.Config{Driver: "postgres", DSN: "postgres://x", MaxConnections: -1}, "database.max_connections"},
+		{"connections for sqlite", models.Config{Driver: "sqlite", DSN: "x", MaxConnections: 4}, "database.max_connections"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -291,13 +291,9 @@ func (s *Store) WithLock(ctx context.Context, key int64, fn func(ctx context.Con
 		defer m.Unlock()
 		return true, fn(ctx)
 	}
-	sqlDB, err := s.db.DB()
+	conn, err := s.lockDB.Conn(ctx)
 	if err != nil {
-		return false, err
-	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return false, fmt.Errorf("taking lock %d: %w", key, err)
+		return false, fmt.Errorf("taking lock %d: %w", key, unavailable(err))
 	}
 	defer conn.Close()
 	var got bool

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -48,7 +49,15 @@ type Config struct {
 	DSN string `yaml:"dsn"`
 	// DSNFile, instead of DSN, is a file holding the DSN, password included.
 	DSNFile string `yaml:"dsn_file"`
+	// MaxConnections is the most PostgreSQL connections this process opens
+	// (default DefaultMaxConnections). More connections than the database
+	// server has cores to run them make it slower, not faster: about twice
+	// its cores, shared among the replicas, is a good start.
+	MaxConnections int `yaml:"max_connections"`
 }
+
+// DefaultMaxConnections is Config.MaxConnections when it is not set.
+const DefaultMaxConnections = 10
 
 // WithDefaults returns c with the driver defaulted to SQLite.
 func (c Config) WithDefaults() Config {
@@ -69,6 +78,12 @@ func (c Config) Validate() error {
 	}
 	if c.DSN != "" && c.DSNFile != "" {
 		return fmt.Errorf("database: %w: set dsn or dsn_file, not both", ErrInvalid)
+	}
+	if c.MaxConnections != 0 && (c.MaxConnections < 2 || c.MaxConnections > 1000) {
+		return fmt.Errorf("database.max_connections: %w: must be between 2 and 1000, got %d", ErrInvalid, c.MaxConnections)
+	}
+	if c.MaxConnections != 0 && c.Driver == DriverSQLite {
+		return fmt.Errorf("database.max_connections: %w: only for postgres (SQLite uses one connection)", ErrInvalid)
 	}
 	return nil
 }
@@ -115,6 +130,10 @@ type Store struct {
 
 	db     *gorm.DB
 	driver string
+	// lockDB holds the sessions of WithLock's advisory locks on PostgreSQL,
+	// apart from db's bounded pool: a lock holder's work takes connections
+	// from db, so lock holders can never use up the pool it waits on.
+	lockDB *sql.DB
 
 	lockMu sync.Mutex
 	locks  map[int64]*sync.Mutex // SQLite only: in-process stand-in for advisory locks
@@ -171,8 +190,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 	} else {
-		sqlDB.SetMaxOpenConns(25)
-		sqlDB.SetMaxIdleConns(5)
+		n := cfg.MaxConnections
+		if n == 0 {
+			n = DefaultMaxConnections
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
@@ -184,6 +207,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+	}
+	if cfg.Driver == DriverPostgres {
+		if s.lockDB, err = sql.Open("pgx", cfg.DSN); err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+		}
+		s.lockDB.SetMaxIdleConns(2)
+		s.lockDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	return s, nil
 }
@@ -216,6 +247,9 @@ func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
+	}
+	if s.lockDB != nil {
+		_ = s.lockDB.Close()
 	}
 	return sqlDB.Close()
 }

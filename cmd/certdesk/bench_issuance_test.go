@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certdesk/certdesk/models"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -128,7 +129,14 @@ func benchClient(tlsConf *tls.Config) *http.Client {
 // scenarios: a partner's submission and an admin's approval, and a
 // partner's auto-approved renewal (one call).
 func certdeskPeers(t *testing.T, driver string) []benchPeer {
-	tp := startPortal(t, driver)
+	var extra []string
+	if driver == models.DriverPostgres {
+		// PostgreSQL runs on the same cores: a pool of about twice the
+		// database server's cores, as docs/operator.md advises.
+		extra = append(extra, fmt.Sprintf("  max_connections: %d", 2*runtime.NumCPU()))
+	}
+	dir := t.TempDir()
+	tp := startPortalWith(t, driver, dir, dsnFor(t, driver, dir), true, io.Discard, extra...)
 	allowAutoRenewal(tp)
 	_, base := tp.issue("renew.acme.example")
 	newReqs := csrPool(t, benchCSRs, "svc-%d.acme.example")

@@ -63,12 +63,11 @@ func writeTestConfig(t *testing.T, dir, listen, url, idpURL, driver, dsn string)
 			t.Fatal(err)
 		}
 	}
+	// The database section comes last, so that startPortalWith's extra
+	// lines, when indented, add to it.
 	cfg := fmt.Sprintf(`listen: %s
 public_url: %s
 pki_url: %s
-database:
-  driver: %s
-  dsn: %q
 ca:
   dir: %s
   root_key: %q
@@ -85,8 +84,11 @@ session:
   key_file: %s
 log:
   level: error
-`, listen, url, testPKIURL, driver, dsn, filepath.Join(token.Dir, "ca"), token.URI("root-ca"), token.URI("issuing-ca"),
-		idpURL, filepath.Join(dir, "client-secret"), filepath.Join(dir, "session.key"))
+database:
+  driver: %s
+  dsn: %q
+`, listen, url, testPKIURL, filepath.Join(token.Dir, "ca"), token.URI("root-ca"), token.URI("issuing-ca"),
+		idpURL, filepath.Join(dir, "client-secret"), filepath.Join(dir, "session.key"), driver, dsn)
 	p := filepath.Join(dir, "certdesk.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -145,7 +147,8 @@ func startPortalAt(t *testing.T, driver, dir, dsn string, seed bool) *testPortal
 }
 
 // startPortalWith is startPortalAt with the portal's JSON log written to
-// logw, and extra configuration appended to the file.
+// logw, and extra configuration appended to the file (lines indented by two
+// spaces add to the database section, which comes last).
 func startPortalWith(t *testing.T, driver, dir, dsn string, seed bool, logw io.Writer, extra ...string) *testPortal {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
