@@ -141,6 +141,11 @@ func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
 		details[i] = d
 	}
 	st, _ := tx.Statement.Context.Value(committedEventsKey{}).(*txAudit)
+	if st != nil && st.atCommit {
+		st.pending = append(st.pending, entries...)
+		st.pendingDetails = append(st.pendingDetails, details...)
+		return nil
+	}
 	var evs []AuditEvent
 	switch {
 	case st != nil && len(st.events) > 0:
@@ -149,6 +154,15 @@ func (s *Store) appendAudits(tx *gorm.DB, entries ...auditEntry) error {
 		evs = s.linkEvents(head, entries, details)
 		if err := s.writeEvents(tx, head, evs); err != nil {
 			return err
+		}
+		// Remember the head moved on, unless another append holds the
+		// mutex: it waits for this transaction's commit, which must not
+		// wait for it; it will find the head moved and read it.
+		if s.headMu.TryLock() {
+			if s.headKnown && s.head == head {
+				s.head = evs[len(evs)-1].head()
+			}
+			s.headMu.Unlock()
 		}
 	case st != nil:
 		var err error

@@ -91,3 +91,86 @@ func TestAppendAudits_TwoReplicasInterleaved_ChainVerifies(t *testing.T) {
 		}
 	}
 }
+
+// On PostgreSQL the busiest transactions send their audit append with their
+// COMMIT. Interleaved with ordinary appends, rolled-back ones and another
+// replica's, every committed transaction's events are in the chain, linked,
+// and a rolled-back one left nothing, its own write included.
+func TestAppendAtCommit_TwoReplicasInterleaved_ChainVerifiesNothingLost(t *testing.T) {
+	replicas := modelstest.Replicas(t, 2)
+	const perReplica = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*perReplica)
+	for r, s := range replicas {
+		for i := range perReplica {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := r*1000 + i
+				switch i % 4 {
+				case 0:
+					errs <- s.Record(ctx, admin, "test", "", hsmSign(n))
+				case 1:
+					errs <- s.RecordAtCommit(ctx, admin, n, true, hsmSign(-1))
+				default:
+					errs <- s.RecordAtCommit(ctx, admin, n, false, hsmSign(n), hsmSign(n+500))
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("appending: %v", err)
+		}
+	}
+	// Per replica: 6 ordinary appends of one event, 12 at commit of two.
+	want := int64(2 * (perReplica/4 + perReplica/2*2))
+	for _, s := range replicas {
+		if v := mustVerify(t, s); v.Events != want {
+			t.Fatalf("chain has %d events, want %d", v.Events, want)
+		}
+	}
+	var keys int64
+	if err := replicas[0].DB().Model(&models.BlockedKey{}).Count(&keys).Error; err != nil {
+		t.Fatal(err)
+	}
+	if keys != 2*perReplica/2 {
+		t.Fatalf("%d keys written, want %d: a rolled-back transaction kept its write, or a committed one lost it", keys, 2*perReplica/2)
+	}
+}
+
+// When another replica moved the head since this one last wrote, the
+// append sent with the COMMIT finds it, the transaction is rolled back and
+// run again with the head read under its lock: nothing is written twice.
+func TestAppendAtCommit_HeadMovedByAnotherReplica_RunsAgainOnce(t *testing.T) {
+	replicas := modelstest.Replicas(t, 2)
+	a, b := replicas[0], replicas[1]
+	if err := a.RecordAtCommit(ctx, admin, 1, false, hsmSign(1)); err != nil {
+		t.Fatal(err)
+	}
+	sent := a.AppendsSentWithCommit()
+	if err := b.Record(ctx, admin, "test", "", hsmSign(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RecordAtCommit(ctx, admin, 3, false, hsmSign(3)); err != nil {
+		t.Fatalf("appending after the head moved: %v", err)
+	}
+	if got := a.AppendsSentWithCommit() - sent; got != 0 {
+		t.Errorf("%d appends sent with a COMMIT after the head moved, want 0 (run again the ordinary way)", got)
+	}
+	if err := a.RecordAtCommit(ctx, admin, 4, false, hsmSign(4)); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.AppendsSentWithCommit() - sent; got != 1 {
+		t.Errorf("%d appends sent with a COMMIT once the head was known again, want 1", got)
+	}
+	if v := mustVerify(t, a); v.Events != 4 {
+		t.Fatalf("chain has %d events, want 4", v.Events)
+	}
+	var keys int64
+	if err := a.DB().Model(&models.BlockedKey{}).Count(&keys).Error; err != nil || keys != 3 {
+		t.Fatalf("%d keys written (%v), want 3", keys, err)
+	}
+}

@@ -176,7 +176,7 @@ func (s *Store) CompleteIssuance(ctx context.Context, a Actor, certID string, de
 		return nil, fmt.Errorf("completing certificate %s: %w: DER required", certID, ErrInvalid)
 	}
 	var row issuedRow
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	err := s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
 		ok, err := s.markIssued(tx, certID, der, &row)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"gorm.io/gorm"
 )
@@ -33,6 +34,34 @@ func (s *Store) RecordThenRollBack(ctx context.Context, a Actor, ev Event) error
 		return errRolledBack
 	})
 	if errors.Is(err, errRolledBack) {
+		return nil
+	}
+	return err
+}
+
+// RecordAtCommit appends evs in one transaction whose append is sent with
+// its COMMIT (txAppendAtCommit), after a write of its own (a key blocked
+// with a fingerprint made of n), so that a rolled-back transaction shows.
+// fail makes fn fail after the append instead.
+func (s *Store) RecordAtCommit(ctx context.Context, a Actor, n int, fail bool, evs ...Event) error {
+	entries := make([]auditEntry, len(evs))
+	for i, ev := range evs {
+		entries[i] = auditEntry{Actor: a, Org: a.Org, ObjectType: "test", ObjectID: "", Event: ev}
+	}
+	err := s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
+		k := &BlockedKey{KeySHA256: fmt.Sprintf("%064x", n), Source: BlockedByAdmin, Reason: "test", CreatedBy: a.Subject, CreatedAt: s.now()}
+		if err := tx.Create(k).Error; err != nil {
+			return err
+		}
+		if err := s.appendAudits(tx, entries...); err != nil {
+			return err
+		}
+		if fail {
+			return errRolledBack
+		}
+		return nil
+	})
+	if fail && errors.Is(err, errRolledBack) {
 		return nil
 	}
 	return err

@@ -27,7 +27,7 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 		return nil, err
 	}
 	var r Request
-	err = s.tx(ctx, func(tx *gorm.DB) error {
+	err = s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
 		// One conditional UPDATE … RETURNING decides: submitted, not the
 		// approver's own, its key not blocked. Only when it changes nothing
 		// is the request read, to say why.
@@ -98,7 +98,7 @@ func (s *Store) SubmitAutoApproved(ctx context.Context, a Actor, r *Request, c *
 	}
 	now := r.CreatedAt
 	r.State, r.DecidedBy, r.DecisionReason, r.DecidedAt = StateApproved, AutoApprover, reason, &now
-	err = s.tx(ctx, func(tx *gorm.DB) error {
+	err = s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
 		submit, org, err := s.insertRequest(tx, a, r, nil)
 		if err != nil {
 			return err

@@ -47,7 +47,7 @@ func (s *Store) SubmitChecked(ctx context.Context, a Actor, r *Request, check fu
 	} else {
 		s.stampRequest(a, r)
 	}
-	err := s.tx(ctx, func(tx *gorm.DB) error {
+	err := s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
 		ev, _, err := s.insertRequest(tx, a, r, check)
 		if err != nil {
 			return err

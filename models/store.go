@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -143,6 +144,8 @@ type Store struct {
 	headMu    sync.Mutex
 	head      auditHead
 	headKnown bool
+	// appendsAtCommit counts the appends sent with a COMMIT.
+	appendsAtCommit atomic.Int64
 }
 
 // Open connects to the database described by cfg (the DSN read from
@@ -304,6 +307,11 @@ type committedEventsKey struct{}
 type txAudit struct {
 	events       []AuditEvent
 	advancedHead bool // it moved the head the Store remembers
+	// atCommit: the entries appended are kept in pending (and their
+	// details) and written with the COMMIT (txAppendAtCommit).
+	atCommit       bool
+	pending        []auditEntry
+	pendingDetails []string
 }
 
 // tx runs fn in a transaction bound to ctx. After a commit, the audit events
@@ -314,12 +322,17 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if err := s.runTx(ctx, st, fn); err != nil {
 		return unavailable(err)
 	}
+	s.sink(ctx, st)
+	return nil
+}
+
+// sink passes a committed transaction's audit events to AuditSink.
+func (s *Store) sink(ctx context.Context, st *txAudit) {
 	if s.AuditSink != nil {
 		for i := range st.events {
 			s.AuditSink(ctx, &st.events[i])
 		}
 	}
-	return nil
 }
 
 // runTx runs the transaction; when it moved the remembered audit head and

@@ -72,6 +72,8 @@ func TestProcess_KilledDuringApproval_ApprovalAndReservationTogetherOrNotAtAll(t
 	}
 	defer idp.Close()
 	cfgPath := writeTestConfig(t, t.TempDir(), addr, url, idp.Issuer, "postgres", dsn)
+	// Room for every approval in flight to wait in the database, and more.
+	appendConfig(t, cfgPath, fmt.Sprintf("  max_connections: %d", inFlight+10))
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)

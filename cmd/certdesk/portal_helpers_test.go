@@ -96,6 +96,24 @@ database:
 	return p
 }
 
+// appendConfig appends lines to the configuration file at path (lines
+// indented by two spaces add to writeTestConfig's database section, which
+// comes last).
+func appendConfig(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	if len(lines) == 0 {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testIdP starts the in-process OpenID provider for a portal at url.
 func testIdP(t *testing.T, url string) *devidp.Provider {
 	t.Helper()
@@ -158,14 +176,7 @@ func startPortalWith(t *testing.T, driver, dir, dsn string, seed bool, logw io.W
 	url := "http://" + ln.Addr().String()
 	idp := testIdP(t, url)
 	cfgPath := writeTestConfig(t, dir, ln.Addr().String(), url, idp.Issuer, driver, dsn)
-	if len(extra) > 0 {
-		f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.WriteString(strings.Join(extra, "\n") + "\n")
-		f.Close()
-	}
+	appendConfig(t, cfgPath, extra...)
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		t.Fatalf("config: %v", err)

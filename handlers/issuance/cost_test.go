@@ -2,6 +2,7 @@ package issuance_test
 
 import (
 	"database/sql"
+	"strings"
 	"sync"
 	"testing"
 
@@ -45,15 +46,30 @@ func (c *sqlCost) count(write bool) func(db *gorm.DB) {
 			return
 		}
 		c.statements++
-		if !write {
+		if !write && !writesRows(db.Statement.SQL.String()) {
 			return
 		}
-		if tx, ok := db.Statement.ConnPool.(*sql.Tx); ok {
+		switch tx := db.Statement.ConnPool.(type) {
+		case *sql.Tx:
 			c.writeTx[tx] = true
-		} else {
+		case *sql.Conn: // a transaction that sends its audit append with its COMMIT
+			c.writeTx[tx] = true
+		default:
 			c.autoWrites++
 		}
 	}
+}
+
+// writesRows reports whether a statement read back with Raw(…).Scan changes
+// rows (UPDATE … RETURNING, a data-modifying WITH).
+func writesRows(sql string) bool {
+	up := strings.ToUpper(strings.TrimSpace(sql))
+	for _, verb := range []string{"UPDATE", "INSERT", "DELETE"} {
+		if strings.HasPrefix(up, verb) || strings.HasPrefix(up, "WITH") && strings.Contains(up, "("+verb+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // countSQL registers the counter on s.
@@ -90,13 +106,14 @@ func countSQL(t *testing.T, s *models.Store) *sqlCost {
 // PostgreSQL after a per-key advisory lock), and a new request's policy is
 // checked against that organisation there, so it is read once; the approval
 // reads the request with its organisation and whether its key is blocked,
-// and approves it with one conditional UPDATE; recording the signed certificate changes the certificate and its
-// request with one statement on PostgreSQL, two on SQLite. The budget holds
-// one retry of the first audit append, whose remembered chain head the
-// organisation's update before it made stale.
+// and approves it with one conditional UPDATE; recording the signed
+// certificate changes the certificate and its request with one statement
+// on PostgreSQL, two on SQLite. On PostgreSQL the audit append of each of
+// these transactions is sent with its COMMIT (it passes outside gorm, and is
+// counted from the store's own count).
 var maxIssuanceCost = map[string]map[string]struct{ statements, writes int }{
-	models.DriverPostgres: {"submit+approve": {12, 3}, "renewal": {9, 2}},
-	models.DriverSQLite:   {"submit+approve": {15, 3}, "renewal": {11, 2}},
+	models.DriverPostgres: {"submit+approve": {10, 3}, "renewal": {9, 2}},
+	models.DriverSQLite:   {"submit+approve": {13, 3}, "renewal": {11, 2}},
 }
 
 func TestIssuance_StatementAndCommitBudget(t *testing.T) {
@@ -130,8 +147,10 @@ func TestIssuance_StatementAndCommitBudget(t *testing.T) {
 			}},
 		} {
 			cost.start()
+			atCommit := s.AppendsSentWithCommit()
 			r, err := tc.issue()
 			statements, writes := cost.stop()
+			statements += int(s.AppendsSentWithCommit() - atCommit)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}

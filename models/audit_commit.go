@@ -1,0 +1,197 @@
+package models
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/gorm"
+)
+
+// txAppendAtCommit is tx for the busiest transactions (a submission, an
+// approval with its reservation, the recording of a signed certificate). On
+// PostgreSQL their audit events are appended by the last statement of the
+// transaction, sent together with the COMMIT in one round trip
+// (appendAndCommit), so the chain head's row lock is held only while
+// PostgreSQL runs the two, not across a round trip to this process and
+// back. fn must be safe to run twice: when the head moved meanwhile (another
+// replica appended), the transaction is rolled back and run again as tx
+// runs it, linking its events to the head read under its lock. Elsewhere it
+// is tx.
+func (s *Store) txAppendAtCommit(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.driver != DriverPostgres {
+		return s.tx(ctx, fn)
+	}
+	st := &txAudit{atCommit: true}
+	err := s.runAppendingAtCommit(context.WithValue(ctx, committedEventsKey{}, st), st, fn)
+	if errors.Is(err, errHeadMoved) {
+		return s.tx(ctx, fn)
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	s.sink(ctx, st)
+	return nil
+}
+
+// runAppendingAtCommit runs fn on a connection of its own inside BEGIN …
+// COMMIT; the audit entries fn appends are kept (appendAudits) and written
+// by appendAndCommit. It returns errHeadMoved, having rolled back, when the
+// head the events were linked to was not the stored one.
+func (s *Store) runAppendingAtCommit(ctx context.Context, st *txAudit, fn func(tx *gorm.DB) error) (err error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		// Roll back even when ctx is done; a connection that cannot is
+		// discarded, so no open transaction returns to the pool.
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, rerr := conn.ExecContext(rctx, "ROLLBACK"); rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
+	tx.Statement.ConnPool = conn
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if len(st.pending) == 0 {
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			return err
+		}
+		done = true
+		return nil
+	}
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("appending audit events: the connection is a %T, not pgx's", dc)
+		}
+		committed, err := s.appendAndCommit(ctx, c.Conn(), st)
+		done = committed
+		return err
+	})
+}
+
+// appendAndCommit links the transaction's pending audit events to the head
+// this process last wrote and sends, in one round trip, the statement that
+// locks the head row, checks it is still that head, advances it and
+// inserts the events, and the COMMIT. The head mutex is held until
+// PostgreSQL has run the statement, so this process's appends reach the row
+// in chain order. When the head is not known (a rolled-back append forgot
+// it), it is first read under its lock on this transaction. It reports
+// whether the transaction committed; errHeadMoved (rolled back) when the
+// stored head was another.
+func (s *Store) appendAndCommit(ctx context.Context, conn *pgx.Conn, st *txAudit) (bool, error) {
+	s.headMu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			s.headMu.Unlock()
+		}
+	}
+	defer unlock()
+	if !s.headKnown {
+		var head auditHead
+		head.ID = 1
+		if err := conn.QueryRow(ctx, "SELECT seq, hash FROM audit_heads WHERE id = 1 FOR UPDATE").Scan(&head.Seq, &head.Hash); err != nil {
+			return false, fmt.Errorf("locking audit head: %w", err)
+		}
+		s.head, s.headKnown = head, true
+	}
+	evs := s.linkEvents(s.head, st.pending, st.pendingDetails)
+	b := &pgx.Batch{}
+	q, args := guardedAppendSQL(s.head, evs)
+	b.Queue(q, args...)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil {
+		s.head = evs[len(evs)-1].head()
+	} else {
+		s.headKnown = false
+	}
+	unlock()
+	tag, cerr := br.Exec()
+	if closeErr := br.Close(); cerr == nil {
+		cerr = closeErr
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "22012":
+		// The guard's division by zero: the head had moved. The
+		// transaction is aborted, and the COMMIT rolled it back.
+		return false, errHeadMoved
+	case err != nil:
+		return false, fmt.Errorf("appending audit event: %w", err)
+	case cerr != nil || tag.String() != "COMMIT":
+		s.forgetHead()
+		if cerr == nil {
+			cerr = fmt.Errorf("the transaction ended with %q", tag.String())
+		}
+		return false, fmt.Errorf("committing: %w", cerr)
+	}
+	st.events = append(st.events, evs...)
+	s.appendsAtCommit.Add(1)
+	return true, nil
+}
+
+// AppendsSentWithCommit counts the audit appends this Store sent together
+// with their transaction's COMMIT (txAppendAtCommit): statements that do not
+// pass through gorm, for those who count the statements an operation costs.
+func (s *Store) AppendsSentWithCommit() int64 { return s.appendsAtCommit.Load() }
+
+// guardedAppendSQL is writeEvents' statement for PostgreSQL, in pgx's
+// placeholders, that fails (division by zero, SQLSTATE 22012) instead of
+// writing nothing when the stored head is not head: sent with the COMMIT, a
+// failure must abort the transaction rather than let it commit without its
+// events.
+func guardedAppendSQL(head auditHead, evs []AuditEvent) (string, []any) {
+	last := evs[len(evs)-1]
+	var b strings.Builder
+	args := make([]any, 0, 4+12*len(evs))
+	n := 0
+	arg := func(v any) string {
+		args = append(args, v)
+		n++
+		return "$" + strconv.Itoa(n)
+	}
+	b.WriteString(`WITH cur AS (SELECT seq, hash FROM audit_heads WHERE id = 1 FOR UPDATE), ` +
+		`h AS (UPDATE audit_heads SET seq = ` + arg(last.Seq) + `, hash = ` + arg(last.Hash) +
+		` FROM cur WHERE audit_heads.id = 1 AND cur.seq = ` + arg(head.Seq) + ` AND cur.hash = ` + arg(head.Hash) + ` RETURNING 1) ` +
+		`INSERT INTO audit_events (seq, "time", actor, role, org, action, object_type, object_id, source, detail, prev_hash, hash) ` +
+		`SELECT v.* FROM (VALUES `)
+	for i, e := range evs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + arg(e.Seq) + "::bigint, " + arg(e.Time) + "::timestamptz, " + arg(e.Actor) + "::text, " +
+			arg(e.Role) + "::text, " + arg(e.Org) + "::text, " + arg(e.Action) + "::text, " + arg(e.ObjectType) + "::text, " +
+			arg(e.ObjectID) + "::text, " + arg(e.Source) + "::text, " + arg(e.Detail) + "::text, " +
+			arg(e.PrevHash) + "::text, " + arg(e.Hash) + "::text)")
+	}
+	b.WriteString(`) AS v WHERE 1 / (SELECT count(*)::int FROM h) = 1`)
+	return b.String(), args
+}
