@@ -155,15 +155,3 @@ func (e *KeyOwnedError) Unwrap() error { return ErrConflict }
 // ErrKeyBlocked is the store's refusal of a request whose key is blocked as
 // compromised (ErrInvalid), on every path that records a request.
 var ErrKeyBlocked = fmt.Errorf("%w: the key is blocked because it is known to be compromised", ErrInvalid)
-
-// KeyOrgs lists the organisations for which a key with this fingerprint was
-// ever submitted (and so perhaps certified), in slug order.
-func (s *Store) KeyOrgs(ctx context.Context, keySHA256 string) ([]string, error) {
-	var orgs []string
-	err := s.db.WithContext(ctx).Model(&Request{}).Distinct("org").
-		Where("key_sha256 = ?", keySHA256).Order("org ASC").Pluck("org", &orgs).Error
-	if err != nil {
-		return nil, fmt.Errorf("finding the organisations of a key: %w", err)
-	}
-	return orgs, nil
-}
