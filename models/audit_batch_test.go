@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
@@ -144,9 +145,13 @@ func TestAppendAtCommit_TwoReplicasInterleaved_ChainVerifiesNothingLost(t *testi
 // When another replica moved the head since this one last wrote, the
 // append sent with the COMMIT finds it, the transaction is rolled back and
 // run again with the head read under its lock: nothing is written twice.
+// For a while then, appends go the ordinary way, as another replica is
+// appending too; after it, with the COMMIT again.
 func TestAppendAtCommit_HeadMovedByAnotherReplica_RunsAgainOnce(t *testing.T) {
 	replicas := modelstest.Replicas(t, 2)
 	a, b := replicas[0], replicas[1]
+	clock := modelstest.NewClock(time.Now())
+	a.Now = clock.Now
 	if err := a.RecordAtCommit(ctx, admin, 1, false, hsmSign(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -154,23 +159,26 @@ func TestAppendAtCommit_HeadMovedByAnotherReplica_RunsAgainOnce(t *testing.T) {
 	if err := b.Record(ctx, admin, "test", "", hsmSign(2)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.RecordAtCommit(ctx, admin, 3, false, hsmSign(3)); err != nil {
-		t.Fatalf("appending after the head moved: %v", err)
+	for i := 3; i <= 4; i++ {
+		if err := a.RecordAtCommit(ctx, admin, i, false, hsmSign(i)); err != nil {
+			t.Fatalf("appending after the head moved: %v", err)
+		}
 	}
 	if got := a.AppendsSentWithCommit() - sent; got != 0 {
-		t.Errorf("%d appends sent with a COMMIT after the head moved, want 0 (run again the ordinary way)", got)
+		t.Errorf("%d appends sent with a COMMIT after the head moved, want 0 (the ordinary way)", got)
 	}
-	if err := a.RecordAtCommit(ctx, admin, 4, false, hsmSign(4)); err != nil {
+	clock.Advance(time.Minute)
+	if err := a.RecordAtCommit(ctx, admin, 5, false, hsmSign(5)); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.AppendsSentWithCommit() - sent; got != 1 {
-		t.Errorf("%d appends sent with a COMMIT once the head was known again, want 1", got)
+		t.Errorf("%d appends sent with a COMMIT a minute later, want 1", got)
 	}
-	if v := mustVerify(t, a); v.Events != 4 {
-		t.Fatalf("chain has %d events, want 4", v.Events)
+	if v := mustVerify(t, a); v.Events != 5 {
+		t.Fatalf("chain has %d events, want 5", v.Events)
 	}
 	var keys int64
-	if err := a.DB().Model(&models.BlockedKey{}).Count(&keys).Error; err != nil || keys != 3 {
-		t.Fatalf("%d keys written (%v), want 3", keys, err)
+	if err := a.DB().Model(&models.BlockedKey{}).Count(&keys).Error; err != nil || keys != 4 {
+		t.Fatalf("%d keys written (%v), want 4", keys, err)
 	}
 }

@@ -23,15 +23,19 @@ import (
 // PostgreSQL runs the two, not across a round trip to this process and
 // back. fn must be safe to run twice: when the head moved meanwhile (another
 // replica appended), the transaction is rolled back and run again as tx
-// runs it, linking its events to the head read under its lock. Elsewhere it
-// is tx.
+// runs it, linking its events to the head read under its lock, and for
+// atCommitPause all of them run as tx does. Elsewhere it is tx.
 func (s *Store) txAppendAtCommit(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if s.driver != DriverPostgres {
+	if s.driver != DriverPostgres || s.now().UnixNano() < s.atCommitPausedUntil.Load() {
 		return s.tx(ctx, fn)
 	}
 	st := &txAudit{atCommit: true}
 	err := s.runAppendingAtCommit(context.WithValue(ctx, committedEventsKey{}, st), st, fn)
 	if errors.Is(err, errHeadMoved) {
+		// Another replica appends too: while it does, the ordinary way
+		// (relinking under the lock, one statement more) is cheaper than
+		// running transactions twice.
+		s.atCommitPausedUntil.Store(s.now().Add(atCommitPause).UnixNano())
 		return s.tx(ctx, fn)
 	}
 	if err != nil {
@@ -40,6 +44,10 @@ func (s *Store) txAppendAtCommit(ctx context.Context, fn func(tx *gorm.DB) error
 	s.sink(ctx, st)
 	return nil
 }
+
+// atCommitPause is how long after a head moved by another replica the
+// busiest transactions append the ordinary way.
+const atCommitPause = 10 * time.Second
 
 // runAppendingAtCommit runs fn on a connection of its own inside BEGIN …
 // COMMIT; the audit entries fn appends are kept (appendAudits) and written

@@ -144,8 +144,11 @@ type Store struct {
 	headMu    sync.Mutex
 	head      auditHead
 	headKnown bool
-	// appendsAtCommit counts the appends sent with a COMMIT.
-	appendsAtCommit atomic.Int64
+	// appendsAtCommit counts the appends sent with a COMMIT;
+	// atCommitPausedUntil (Unix ns, the store's clock) is when they are
+	// sent with it again after another replica moved the head.
+	appendsAtCommit     atomic.Int64
+	atCommitPausedUntil atomic.Int64
 }
 
 // Open connects to the database described by cfg (the DSN read from
