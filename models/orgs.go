@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -214,6 +215,39 @@ func (s *Store) GetOrg(ctx context.Context, slug string) (*Organization, error) 
 		return nil, fmt.Errorf("reading organisation %s: %w", slug, dbErr(err))
 	}
 	return &o, nil
+}
+
+// Renewed is what a renewal is checked against of the certificate it
+// renews.
+type Renewed struct {
+	ID         string
+	Org        string
+	State      string
+	NotAfter   time.Time
+	Identities StringList `gorm:"serializer:json"`
+}
+
+// GetOrgForRenewal returns the organisation slug and the certificate certID
+// that a renewal submitted for it names, in one statement: the certificate
+// is nil when there is no such certificate (in any organisation).
+func (s *Store) GetOrgForRenewal(ctx context.Context, slug, certID string) (*Organization, *Renewed, error) {
+	var v struct {
+		Organization `gorm:"embedded;embeddedPrefix:o_"`
+		Renewed      `gorm:"embedded;embeddedPrefix:c_"`
+	}
+	res := s.db.WithContext(ctx).Raw(`SELECT `+orgColumns("o", "o_")+`, `+
+		`c.id AS c_id, c.org AS c_org, c.state AS c_state, c.not_after AS c_not_after, c.identities AS c_identities `+
+		`FROM organizations o LEFT JOIN certificates c ON c.id = ? WHERE o.slug = ?`, certID, slug).Scan(&v)
+	if res.Error != nil {
+		return nil, nil, fmt.Errorf("reading organisation %s: %w", slug, dbErr(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return nil, nil, fmt.Errorf("reading organisation %s: %w", slug, ErrNotFound)
+	}
+	if v.Renewed.ID == "" {
+		return &v.Organization, nil, nil
+	}
+	return &v.Organization, &v.Renewed, nil
 }
 
 // ListOrgs returns every organisation, ordered by slug.

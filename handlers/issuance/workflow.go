@@ -39,6 +39,7 @@ type Store interface {
 	RetryRequest(ctx context.Context, a models.Actor, id string) (*models.Request, error)
 	RevokeCertificate(ctx context.Context, a models.Actor, id string, reason int) (*models.Certificate, error)
 	GetRequestToDecide(ctx context.Context, id string) (*models.RequestToDecide, error)
+	GetOrgForRenewal(ctx context.Context, slug, certID string) (*models.Organization, *models.Renewed, error)
 	KeyBlocked(ctx context.Context, keySHA256 string) (bool, error)
 }
 
@@ -176,7 +177,7 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		return w.submitNew(ctx, a, s)
 	}
 	start := time.Now()
-	org, err := w.Store.GetOrg(ctx, s.Org)
+	org, renewed, err := w.Store.GetOrgForRenewal(ctx, s.Org, s.RenewalOf)
 	if err != nil {
 		return nil, fmt.Errorf("organisation %q: %w", s.Org, err)
 	}
@@ -189,13 +190,11 @@ func (w *Workflow) Submit(ctx context.Context, a models.Actor, s Submission) (*m
 		KeyType: checked.CSR.KeyType, ValidityDays: checked.ValidityDays, Note: s.Note, RequestedBy: a.Subject,
 		RequesterEmail: a.Email, KeySHA256: checked.CSR.KeySHA256(),
 	}
-	sameIdentities := false
-	if s.RenewalOf != "" {
-		if sameIdentities, err = w.checkRenewal(ctx, org, s.RenewalOf, r.Identities); err != nil {
-			return nil, err
-		}
-		r.RenewalOf = &s.RenewalOf
+	sameIdentities, err := w.checkRenewal(org, s.RenewalOf, renewed, r.Identities)
+	if err != nil {
+		return nil, err
 	}
+	r.RenewalOf = &s.RenewalOf
 	auto := r.RenewalOf != nil && org.AutoApproveRenewals && sameIdentities &&
 		a.Role == models.RolePartner && a.Org == org.Slug
 	if auto {
@@ -320,10 +319,10 @@ func (w *Workflow) issueAndNotify(ctx context.Context, a models.Actor, r *models
 // checkRenewal accepts a renewal only of a currently valid certificate
 // (issued, not revoked, not expired) of the same organisation, for
 // identities that certificate holds; same reports whether the identities
-// are exactly the certificate's (the condition for auto-approval).
-func (w *Workflow) checkRenewal(ctx context.Context, org *models.Organization, certID string, identities []string) (same bool, err error) {
-	old, err := w.Store.GetCertificate(ctx, certID)
-	if err != nil || old.Org != org.Slug {
+// are exactly the certificate's (the condition for auto-approval). old is
+// the certificate certID as read with the organisation, nil if none.
+func (w *Workflow) checkRenewal(org *models.Organization, certID string, old *models.Renewed, identities []string) (same bool, err error) {
+	if old == nil || old.Org != org.Slug {
 		return false, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s is not one of %s's certificates", certID, org.Slug)}
 	}
 	switch {
