@@ -206,7 +206,7 @@ func (s *Store) markIssued(tx *gorm.DB, certID string, der []byte, row *issuedRo
 			`RETURNING id, request_id, org, serial, not_after) `+
 			`UPDATE requests SET state = ?, certificate_id = c.id, updated_at = ? FROM c WHERE requests.id = c.request_id AND requests.state = ? `+
 			`RETURNING requests.*, c.org AS cert_org, c.serial AS cert_serial, c.not_after AS cert_not_after`,
-			CertIssued, der, now, certID, CertPending, StateIssued, now, StateApproved).Scan(row)
+			CertIssued, der, now, certID, CertPending, StateIssued, now, StateApproved).Find(row)
 		return res.RowsAffected == 1, res.Error
 	}
 	var c Certificate

@@ -237,7 +237,7 @@ func (s *Store) GetOrgForRenewal(ctx context.Context, slug, certID string) (*Org
 	}
 	res := s.db.WithContext(ctx).Raw(`SELECT `+orgColumns("o", "o_")+`, `+
 		`c.id AS c_id, c.org AS c_org, c.state AS c_state, c.not_after AS c_not_after, c.identities AS c_identities `+
-		`FROM organizations o LEFT JOIN certificates c ON c.id = ? WHERE o.slug = ?`, certID, slug).Scan(&v)
+		`FROM organizations o LEFT JOIN certificates c ON c.id = ? WHERE o.slug = ?`, certID, slug).Find(&v)
 	if res.Error != nil {
 		return nil, nil, fmt.Errorf("reading organisation %s: %w", slug, dbErr(res.Error))
 	}

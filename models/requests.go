@@ -171,7 +171,7 @@ func (s *Store) submitChecks(tx *gorm.DB, r *Request) (*submitCheck, error) {
 		`EXISTS (SELECT 1 FROM blocked_keys WHERE key_sha256 = ? AND key_sha256 <> '') AS key_blocked, `+
 		`(SELECT org FROM requests WHERE key_sha256 = ? AND key_sha256 <> '' AND org <> o.slug ORDER BY created_at ASC LIMIT 1) AS key_owner, `+
 		`(SELECT org FROM certificates WHERE id = ?) AS renewal_org `+
-		`FROM organizations o WHERE o.slug = ?`, r.KeySHA256, r.KeySHA256, r.RenewalOf, r.Org).Scan(&chk)
+		`FROM organizations o WHERE o.slug = ?`, r.KeySHA256, r.KeySHA256, r.RenewalOf, r.Org).Find(&chk)
 	if res.Error != nil {
 		return nil, res.Error
 	}
@@ -207,7 +207,7 @@ func (s *Store) GetRequestToDecide(ctx context.Context, id string) (*RequestToDe
 	var v RequestToDecide
 	res := s.db.WithContext(ctx).Raw(`SELECT r.*, `+orgColumns("o", "o_")+`, `+
 		`EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256 AND r.key_sha256 <> '') AS key_blocked `+
-		`FROM requests r JOIN organizations o ON o.slug = r.org WHERE r.id = ?`, id).Scan(&v)
+		`FROM requests r JOIN organizations o ON o.slug = r.org WHERE r.id = ?`, id).Find(&v)
 	if res.Error != nil {
 		return nil, fmt.Errorf("reading request %s: %w", id, dbErr(res.Error))
 	}
