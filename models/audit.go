@@ -273,22 +273,8 @@ func (s *Store) linkEvents(head auditHead, entries []auditEntry, details []strin
 func (s *Store) writeEvents(tx *gorm.DB, head auditHead, evs []AuditEvent) error {
 	last := evs[len(evs)-1]
 	if s.driver == DriverPostgres {
-		var b strings.Builder
-		args := make([]any, 0, 4+12*len(evs))
-		b.WriteString(`WITH cur AS (SELECT seq, hash FROM audit_heads WHERE id = 1 FOR UPDATE), ` +
-			`h AS (UPDATE audit_heads SET seq = ?, hash = ? FROM cur WHERE audit_heads.id = 1 AND cur.seq = ? AND cur.hash = ? RETURNING 1) ` +
-			`INSERT INTO audit_events (seq, "time", actor, role, org, action, object_type, object_id, source, detail, prev_hash, hash) ` +
-			`SELECT v.* FROM (VALUES `)
-		args = append(args, last.Seq, last.Hash, head.Seq, head.Hash)
-		for i, e := range evs {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?::bigint, ?::timestamptz, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text)")
-			args = append(args, e.Seq, e.Time, e.Actor, e.Role, e.Org, e.Action, e.ObjectType, e.ObjectID, e.Source, e.Detail, e.PrevHash, e.Hash)
-		}
-		b.WriteString(`) AS v WHERE EXISTS (SELECT 1 FROM h)`)
-		res := tx.Exec(b.String(), args...)
+		q, args := headAppendSQL(head, evs, false)
+		res := tx.Exec(q, args...)
 		if res.Error != nil {
 			return fmt.Errorf("appending audit event: %w", res.Error)
 		}

@@ -131,7 +131,7 @@ func (s *Store) appendAndCommit(ctx context.Context, conn *pgx.Conn, st *txAudit
 	}
 	evs := s.linkEvents(s.head, st.pending, st.pendingDetails)
 	b := &pgx.Batch{}
-	q, args := guardedAppendSQL(s.head, evs)
+	q, args := headAppendSQL(s.head, evs, true)
 	b.Queue(q, args...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
@@ -171,20 +171,23 @@ func (s *Store) appendAndCommit(ctx context.Context, conn *pgx.Conn, st *txAudit
 // pass through gorm, for those who count the statements an operation costs.
 func (s *Store) AppendsSentWithCommit() int64 { return s.appendsAtCommit.Load() }
 
-// guardedAppendSQL is writeEvents' statement for PostgreSQL, in pgx's
-// placeholders, that fails (division by zero, SQLSTATE 22012) instead of
-// writing nothing when the stored head is not head: sent with the COMMIT, a
-// failure must abort the transaction rather than let it commit without its
-// events.
-func guardedAppendSQL(head auditHead, evs []AuditEvent) (string, []any) {
+// headAppendSQL is the one statement that appends evs after head on
+// PostgreSQL: it locks the head row, compares it with head, advances it and
+// inserts the events. Written by writeEvents (gorm's ? placeholders), it
+// inserts nothing when the stored head is another. Sent with the COMMIT
+// (withCommit: pgx's $n placeholders), it fails instead (division by zero,
+// SQLSTATE 22012), so that the transaction is aborted rather than committed
+// without its events.
+func headAppendSQL(head auditHead, evs []AuditEvent, withCommit bool) (string, []any) {
 	last := evs[len(evs)-1]
 	var b strings.Builder
 	args := make([]any, 0, 4+12*len(evs))
-	n := 0
 	arg := func(v any) string {
 		args = append(args, v)
-		n++
-		return "$" + strconv.Itoa(n)
+		if withCommit {
+			return "$" + strconv.Itoa(len(args))
+		}
+		return "?"
 	}
 	b.WriteString(`WITH cur AS (SELECT seq, hash FROM audit_heads WHERE id = 1 FOR UPDATE), ` +
 		`h AS (UPDATE audit_heads SET seq = ` + arg(last.Seq) + `, hash = ` + arg(last.Hash) +
@@ -200,6 +203,10 @@ func guardedAppendSQL(head auditHead, evs []AuditEvent) (string, []any) {
 			arg(e.ObjectID) + "::text, " + arg(e.Source) + "::text, " + arg(e.Detail) + "::text, " +
 			arg(e.PrevHash) + "::text, " + arg(e.Hash) + "::text)")
 	}
-	b.WriteString(`) AS v WHERE 1 / (SELECT count(*)::int FROM h) = 1`)
+	if withCommit {
+		b.WriteString(`) AS v WHERE 1 / (SELECT count(*)::int FROM h) = 1`)
+	} else {
+		b.WriteString(`) AS v WHERE EXISTS (SELECT 1 FROM h)`)
+	}
 	return b.String(), args
 }
