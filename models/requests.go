@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
 )
 
 // AutoApprover is the DecidedBy of requests approved by an organisation's
@@ -219,15 +221,24 @@ func (s *Store) GetRequestToDecide(ctx context.Context, id string) (*RequestToDe
 
 // orgColumns lists the columns of organizations, of the table aliased as
 // alias, each renamed with prefix, for reading an organisation beside
-// another row.
+// another row (into a field tagged embedded;embeddedPrefix:prefix). The
+// columns are Organization's, as gorm maps it, so none is left out.
 func orgColumns(alias, prefix string) string {
-	cols := []string{"id", "slug", "name", "uri_prefixes", "dns_suffixes", "email_domains", "max_validity_days",
-		"auto_approve_renewals", "contact_emails", "expiry_notice_days", "created_at", "updated_at"}
-	for i, c := range cols {
+	cols := make([]string, len(organizationColumns()))
+	for i, c := range organizationColumns() {
 		cols[i] = alias + "." + c + " AS " + prefix + c
 	}
 	return strings.Join(cols, ", ")
 }
+
+// organizationColumns are the column names of Organization.
+var organizationColumns = sync.OnceValue(func() []string {
+	sch, err := schema.Parse(&Organization{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		panic(fmt.Sprintf("the Organization model: %v", err))
+	}
+	return sch.DBNames
+})
 
 // ListRequests returns one page of matching requests, newest first, and the
 // cursor of the next page ("" on the last page).
