@@ -76,6 +76,10 @@ func whyNotApproved(tx *gorm.DB, id string, a Actor) error {
 	return ErrKeyBlocked
 }
 
+// ErrRenewalNotValid refuses to approve automatically the renewal of a
+// certificate that is not issued and unexpired (ErrInvalid).
+var ErrRenewalNotValid = fmt.Errorf("%w: the certificate renewed is no longer valid (revoked or expired)", ErrInvalid)
+
 // SubmitAutoApproved submits a renewal that its organisation's policy
 // approves, and records the certificate about to be signed for it, in one
 // transaction: SubmitRequest's rules, AutoApproveRequest's (r.RenewalOf set
@@ -99,12 +103,17 @@ func (s *Store) SubmitAutoApproved(ctx context.Context, a Actor, r *Request, c *
 	now := r.CreatedAt
 	r.State, r.DecidedBy, r.DecisionReason, r.DecidedAt = StateApproved, AutoApprover, reason, &now
 	err = s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
-		submit, org, err := s.insertRequest(tx, a, r, nil)
+		submit, chk, err := s.insertRequest(tx, a, r, nil)
 		if err != nil {
 			return err
 		}
-		if !org.AutoApproveRenewals {
+		if !chk.AutoApproveRenewals {
 			return fmt.Errorf("%w: organisation %s does not auto-approve renewals", ErrForbidden, r.Org)
+		}
+		// The caller checked the certificate before; a revocation (or
+		// expiry) since then stops the automatic approval here.
+		if !chk.renewsValid(s.now()) {
+			return ErrRenewalNotValid
 		}
 		reserve, err := insertReservation(tx, a, r, c)
 		if err != nil {

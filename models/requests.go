@@ -101,10 +101,11 @@ func (s *Store) stampRequest(a Actor, r *Request) {
 
 // insertRequest applies the organisation's rules to r (from newRequest) and
 // stores it inside tx, in r.State; it returns the audit entry
-// "request.submit" for the caller to append, and the organisation. The
-// rules that need the store are read in one statement (submitChecks) after
-// the key is locked.
-func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *Organization) error) (auditEntry, *Organization, error) {
+// "request.submit" for the caller to append, and what it was checked
+// against (the organisation, the renewed certificate). The rules that need
+// the store are read in one statement (submitChecks) after the key is
+// locked.
+func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *Organization) error) (auditEntry, *submitCheck, error) {
 	chk, err := s.submitChecks(tx, r)
 	if err != nil {
 		return auditEntry{}, nil, err
@@ -142,18 +143,26 @@ func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *
 	return auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: r.ID, Event: RequestSubmitEvent{
 		Identities: r.Identities, KeyType: r.KeyType, RenewalOf: r.RenewalOf,
 		RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
-	}}, org, nil
+	}}, chk, nil
 }
 
 // submitCheck is what a submission is checked against, read in one
 // statement: the organisation, whether the request's key is blocked, the
-// first other organisation that submitted the key, and the organisation of
-// the certificate it renews.
+// first other organisation that submitted the key, and the organisation,
+// state and expiry of the certificate it renews (nil for none).
 type submitCheck struct {
 	Organization
-	KeyBlocked bool
-	KeyOwner   *string
-	RenewalOrg *string
+	KeyBlocked      bool
+	KeyOwner        *string
+	RenewalOrg      *string
+	RenewalState    *string
+	RenewalNotAfter *time.Time
+}
+
+// renewsValid reports whether the certificate the submission renews is
+// issued and unexpired at now.
+func (c *submitCheck) renewsValid(now time.Time) bool {
+	return c.RenewalState != nil && *c.RenewalState == CertIssued && c.RenewalNotAfter != nil && now.Before(*c.RenewalNotAfter)
 }
 
 // submitChecks reads r's submitCheck inside tx. On PostgreSQL it first
@@ -168,12 +177,21 @@ func (s *Store) submitChecks(tx *gorm.DB, r *Request) (*submitCheck, error) {
 			return nil, fmt.Errorf("locking the key: %w", err)
 		}
 	}
+	// The renewed certificate's state is read under a share lock on
+	// PostgreSQL: a revocation under way is waited for and seen, and one
+	// that comes later waits for this transaction.
+	lockState := ""
+	if s.driver == DriverPostgres {
+		lockState = " FOR SHARE"
+	}
 	var chk submitCheck
 	res := tx.Raw(`SELECT o.*, `+
 		`EXISTS (SELECT 1 FROM blocked_keys WHERE key_sha256 = ? AND key_sha256 <> '') AS key_blocked, `+
 		`(SELECT org FROM requests WHERE key_sha256 = ? AND key_sha256 <> '' AND org <> o.slug ORDER BY created_at ASC LIMIT 1) AS key_owner, `+
-		`(SELECT org FROM certificates WHERE id = ?) AS renewal_org `+
-		`FROM organizations o WHERE o.slug = ?`, r.KeySHA256, r.KeySHA256, r.RenewalOf, r.Org).Find(&chk)
+		`(SELECT org FROM certificates WHERE id = ?) AS renewal_org, `+
+		`(SELECT state FROM certificates WHERE id = ?`+lockState+`) AS renewal_state, `+
+		`(SELECT not_after FROM certificates WHERE id = ?) AS renewal_not_after `+
+		`FROM organizations o WHERE o.slug = ?`, r.KeySHA256, r.KeySHA256, r.RenewalOf, r.RenewalOf, r.RenewalOf, r.Org).Find(&chk)
 	if res.Error != nil {
 		return nil, res.Error
 	}

@@ -127,3 +127,30 @@ func TestApproveAndReserve_KeyBlockedMeanwhile_ChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A certificate revoked after the workflow checked the renewal, before the
+// store approves it automatically, stops that approval: the store checks
+// the renewed certificate in the transaction that approves (on PostgreSQL
+// under a share lock, so a revocation under way is waited for).
+func TestSubmitAutoApproved_RenewedCertificateRevokedMeanwhile_ChangesNothing(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		e := newEnv(t, s)
+		e.allowRenewals()
+		base := e.issue("base")
+		if _, err := s.RevokeCertificate(bg, admin, base.ID, models.ReasonSuperseded); err != nil {
+			t.Fatal(err)
+		}
+		before, _, _ := s.ListRequests(bg, models.RequestFilter{})
+		pemText, _ := csr(t, base.Identities...)
+		now := time.Now()
+		r := &models.Request{Org: "acme", Identities: base.Identities, CSRPEM: pemText, ValidityDays: 30,
+			KeySHA256: mustKeySHA256(t, pemText), RenewalOf: &base.ID}
+		c := &models.Certificate{Serial: "02", NotBefore: now, NotAfter: now.Add(time.Hour), PrecertDER: []byte{1}}
+		if err := s.SubmitAutoApproved(bg, partner, r, c); !errors.Is(err, models.ErrRenewalNotValid) {
+			t.Fatalf("auto-approving the renewal of a revoked certificate: %v, want ErrRenewalNotValid", err)
+		}
+		if after, _, _ := s.ListRequests(bg, models.RequestFilter{}); len(after) != len(before) {
+			t.Fatalf("the refusal recorded %d requests", len(after)-len(before))
+		}
+	})
+}

@@ -248,6 +248,9 @@ func (w *Workflow) submitAutoApproved(ctx context.Context, a models.Actor, org *
 	}
 	reserved := time.Now()
 	if err := w.Store.SubmitAutoApproved(ctx, a, r, c); err != nil {
+		if errors.Is(err, models.ErrRenewalNotValid) {
+			return nil, &signer.PolicyError{Rule: "renewal", Reason: fmt.Sprintf("certificate %s was revoked or expired a moment ago and cannot be renewed; request a new certificate", *r.RenewalOf)}
+		}
 		return nil, keyRefusal(a, err)
 	}
 	issued, err := w.sign(ctx, a, c, p, start, reserved)
