@@ -12,27 +12,40 @@ import (
 	"testing"
 )
 
+// caKeyType is a CA key of one type and the signature algorithm
+// crypto/x509 picks for it.
+type caKeyType struct {
+	name string
+	key  crypto.Signer
+	alg  x509.SignatureAlgorithm
+}
+
+// caKeyTypes makes a CA key of every type the profile allows.
+func caKeyTypes(t *testing.T) []caKeyType {
+	t.Helper()
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	return []caKeyType{
+		{"P-256", p256, x509.ECDSAWithSHA256},
+		{"P-384", p384, x509.ECDSAWithSHA384},
+		{"RSA-3072", rsaKey, x509.SHA256WithRSA},
+		{"Ed25519", edKey, x509.PureEd25519},
+	}
+}
+
 // TestIssue_SignedCertificate_IsTheLintedTBSWithTheCASignature: for every CA
 // key type, the issued certificate carries byte for byte the TBS that was
 // linted, names the algorithm crypto/x509 would choose for the key, and
 // verifies with the CA certificate; changing the exported PrecertDER after
 // Prepare does not change what is signed.
 func TestIssue_SignedCertificate_IsTheLintedTBSWithTheCASignature(t *testing.T) {
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	rsaKey, _ := rsa.GenerateKey(rand.Reader, 3072)
-	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	leaf, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	for _, tc := range []struct {
-		name string
-		key  crypto.Signer
-		alg  x509.SignatureAlgorithm
-	}{
-		{"P-256", p256, x509.ECDSAWithSHA256},
-		{"P-384", p384, x509.ECDSAWithSHA384},
-		{"RSA-3072", rsaKey, x509.SHA256WithRSA},
-		{"Ed25519", edKey, x509.PureEd25519},
-	} {
+	for _, tc := range caKeyTypes(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, iss := softwareCA(t, tc.key)
 			p, err := iss.Prepare(LeafRequest{PublicKey: leaf.Public(), Organization: "Acme Corp",
@@ -106,17 +119,8 @@ func TestResume_SignsExactlyTheRecordedTBS(t *testing.T) {
 // signature algorithm in its signatureAlgorithm field, and carries a valid
 // signature of the throwaway key.
 func TestLintCopy_IsWhatCreateCertificateMakes(t *testing.T) {
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	rsaKey, _ := rsa.GenerateKey(rand.Reader, 3072)
-	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	leaf, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	for _, tc := range []struct {
-		name string
-		key  crypto.Signer
-	}{
-		{"P-256", p256}, {"P-384", p384}, {"RSA-3072", rsaKey}, {"Ed25519", edKey},
-	} {
+	for _, tc := range caKeyTypes(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, iss := softwareCA(t, tc.key)
 			sn, _ := NewSerial()
