@@ -31,6 +31,8 @@ type CSRPolicy struct {
 type AcceptedCSR struct {
 	CSR     *x509.CertificateRequest
 	KeyType string // e.g. "ECDSA P-256", "RSA 3072", "Ed25519"
+
+	keySHA256 string // KeySHA256, computed once by Check
 }
 
 // csrInput is what the rules look at: the raw upload and, once decoded and
@@ -70,7 +72,11 @@ func (p CSRPolicy) Check(insecureUpload []byte) (*AcceptedCSR, error) {
 			return nil, &PolicyError{Rule: r.name, Reason: err.Error()}
 		}
 	}
-	return &AcceptedCSR{CSR: in.csr, KeyType: KeyTypeName(in.csr.PublicKey)}, nil
+	fp, err := KeySHA256(in.csr.PublicKey)
+	if err != nil {
+		return nil, &PolicyError{Rule: "key-type", Reason: err.Error()}
+	}
+	return &AcceptedCSR{CSR: in.csr, KeyType: KeyTypeName(in.csr.PublicKey), keySHA256: fp}, nil
 }
 
 func checkSize(in *csrInput) error {
@@ -295,10 +301,7 @@ func KeySHA256(pub any) (string, error) {
 }
 
 // KeySHA256 is the fingerprint of the accepted CSR's public key.
-func (a *AcceptedCSR) KeySHA256() string {
-	h, _ := KeySHA256(a.CSR.PublicKey) // accepted keys are always encodable
-	return h
-}
+func (a *AcceptedCSR) KeySHA256() string { return a.keySHA256 }
 
 // PublicKeyFromPEM reads the public key of a PEM CSR (whose self-signature
 // must verify), certificate or PUBLIC KEY block: what an administrator
