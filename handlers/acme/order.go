@@ -128,22 +128,23 @@ func validDNS(name string) bool {
 	return err == nil && len(ids.DNSNames) == 1
 }
 
-// accountOrder loads an order of the requesting account.
-func (s *Server) accountOrder(c echo.Context, req *request, id string) (*models.ACMEOrder, error) {
-	o, err := s.Store.GetACMEOrder(c.Request().Context(), id)
-	if err != nil || o.AccountID != req.account.ID {
-		return nil, &Problem{Type: errMalformed, Status: 404, Detail: "no such order of this account"}
+// accountOrder checks a POST by an account (s.post) and loads the order
+// named by the path parameter param, which must be that account's.
+func (s *Server) accountOrder(c echo.Context, param string) (*request, *models.ACMEOrder, error) {
+	req, err := s.post(c, false, true)
+	if err != nil {
+		return nil, nil, err
 	}
-	return o, nil
+	o, err := s.Store.GetACMEOrder(c.Request().Context(), c.Param(param))
+	if err != nil || o.AccountID != req.account.ID {
+		return nil, nil, &Problem{Type: errMalformed, Status: 404, Detail: "no such order of this account"}
+	}
+	return req, o, nil
 }
 
 // Order is POST-as-GET /acme/order/{id}.
 func (s *Server) Order(c echo.Context) error {
-	req, err := s.post(c, false, true)
-	if err != nil {
-		return err
-	}
-	o, err := s.accountOrder(c, req, c.Param("id"))
+	_, o, err := s.accountOrder(c, "id")
 	if err != nil {
 		return err
 	}
@@ -153,11 +154,7 @@ func (s *Server) Order(c echo.Context) error {
 // Authorization is POST-as-GET /acme/authz/{order}/{index}: valid from the
 // start, with no challenge, because the binding pre-authorised the name.
 func (s *Server) Authorization(c echo.Context) error {
-	req, err := s.post(c, false, true)
-	if err != nil {
-		return err
-	}
-	o, err := s.accountOrder(c, req, c.Param("order"))
+	_, o, err := s.accountOrder(c, "order")
 	if err != nil {
 		return err
 	}
@@ -178,11 +175,7 @@ func (s *Server) Authorization(c echo.Context) error {
 // through the workflow, as a request submitted by the account and decided
 // by the binding's approver.
 func (s *Server) Finalize(c echo.Context) error {
-	req, err := s.post(c, false, true)
-	if err != nil {
-		return err
-	}
-	o, err := s.accountOrder(c, req, c.Param("id"))
+	req, o, err := s.accountOrder(c, "id")
 	if err != nil {
 		return err
 	}
