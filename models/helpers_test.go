@@ -17,9 +17,9 @@ func newClock() *modelstest.Clock {
 
 var (
 	ctx     = context.Background()
-	admin   = models.Actor{Subject: "alice-admin", Role: models.RoleAdmin, Source: "192.0.2.1"}
-	admin2  = models.Actor{Subject: "bob-admin", Role: models.RoleAdmin, Source: "192.0.2.2"}
-	partner = models.Actor{Subject: "carol-partner", Role: models.RolePartner, Org: "acme", Source: "198.51.100.7"}
+	admin   = modelstest.Admin
+	admin2  = modelstest.Admin2
+	partner = modelstest.Partner
 	system  = models.Actor{Subject: "system:certdesk", Role: models.RoleSystem, Source: "startup"}
 )
 

@@ -2,11 +2,9 @@ package audit_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 
-	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer/pkcs11/softhsmtest"
 	"github.com/certdesk/certdesk/signer/signertest"
 )
@@ -19,8 +17,8 @@ func TestMain(m *testing.M) { softhsmtest.Main(m, "certdesk", &token) }
 
 var (
 	bg       = context.Background()
-	admin    = models.Actor{Subject: "alice-admin", Role: models.RoleAdmin, Source: "test"}
-	testLogs = slog.New(slog.NewTextHandler(io.Discard, nil))
+	admin    = modelstest.Admin
+	testLogs = modelstest.Logs
 )
 
 // testCA is a CA hierarchy whose keys are in the token.

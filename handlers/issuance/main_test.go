@@ -9,14 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"net/url"
 	"sync"
 	"testing"
 
 	"github.com/certdesk/certdesk/handlers/issuance"
 	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
 	"github.com/certdesk/certdesk/signer/pkcs11/softhsmtest"
 	"github.com/certdesk/certdesk/signer/signertest"
@@ -30,10 +29,10 @@ func TestMain(m *testing.M) { softhsmtest.Main(m, "certdesk", &token) }
 
 var (
 	bg       = context.Background()
-	admin    = models.Actor{Subject: "alice-admin", Role: models.RoleAdmin, Source: "test"}
-	admin2   = models.Actor{Subject: "bob-admin", Role: models.RoleAdmin, Source: "test"}
-	partner  = models.Actor{Subject: "carol-partner", Role: models.RolePartner, Org: "acme", Source: "test"}
-	testLogs = slog.New(slog.NewTextHandler(io.Discard, nil))
+	admin    = modelstest.Admin
+	admin2   = modelstest.Admin2
+	partner  = modelstest.Partner
+	testLogs = modelstest.Logs
 )
 
 // env is a workflow over a real store and an issuing CA in the token.

@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,6 +25,7 @@ import (
 	"github.com/certdesk/certdesk/handlers/issuance"
 	"github.com/certdesk/certdesk/handlers/revocation"
 	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer/pkcs11/softhsmtest"
 	"github.com/certdesk/certdesk/signer/signertest"
 	"github.com/certdesk/certdesk/web"
@@ -39,10 +39,10 @@ func TestMain(m *testing.M) { softhsmtest.Main(m, "certdesk", &token) }
 
 var (
 	bg       = context.Background()
-	admin    = models.Actor{Subject: "alice-admin", Role: models.RoleAdmin, Source: "test"}
-	admin2   = models.Actor{Subject: "bob-admin", Role: models.RoleAdmin, Source: "test"}
-	partner  = models.Actor{Subject: "carol-partner", Role: models.RolePartner, Org: "acme", Source: "test"}
-	testLogs = slog.New(slog.NewTextHandler(io.Discard, nil))
+	admin    = modelstest.Admin
+	admin2   = modelstest.Admin2
+	partner  = modelstest.Partner
+	testLogs = modelstest.Logs
 )
 
 // testCA is a CA hierarchy whose keys are in the token.
