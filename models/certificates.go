@@ -202,9 +202,13 @@ func (s *Store) CompleteIssuance(ctx context.Context, a Actor, certID string, de
 func (s *Store) markIssued(tx *gorm.DB, certID string, der []byte, row *issuedRow) (bool, error) {
 	now := s.now()
 	if s.driver == DriverPostgres {
+		// The request is found by its key, the subquery's one value: the
+		// planner, left to join requests with c, may instead walk the
+		// requests in the approved state (few live rows, but the index
+		// keeps every recently moved one until vacuum).
 		res := tx.Raw(`WITH c AS (UPDATE certificates SET state = ?, der = ?, updated_at = ? WHERE id = ? AND state = ? `+
 			`RETURNING id, request_id, org, serial, not_after) `+
-			`UPDATE requests SET state = ?, certificate_id = c.id, updated_at = ? FROM c WHERE requests.id = c.request_id AND requests.state = ? `+
+			`UPDATE requests SET state = ?, certificate_id = c.id, updated_at = ? FROM c WHERE requests.id = (SELECT request_id FROM c) AND requests.state = ? `+
 			`RETURNING requests.*, c.org AS cert_org, c.serial AS cert_serial, c.not_after AS cert_not_after`,
 			CertIssued, der, now, certID, CertPending, StateIssued, now, StateApproved).Find(row)
 		return res.RowsAffected == 1, res.Error
