@@ -2,6 +2,7 @@ package signer
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,7 +47,8 @@ func NewLinter() (*Linter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the zlint registry: %w", err)
 	}
-	certLints := append(reg.CertificateLints().Lints(), smallKeyLint())
+	// Lints returns the registry's own slice: append to a copy.
+	certLints := append(slices.Clone(reg.CertificateLints().Lints()), smallKeyLint())
 	return &Linter{registry: reg, certLints: certLints, config: reg.GetConfiguration()}, nil
 }
 

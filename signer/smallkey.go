@@ -84,8 +84,10 @@ func subjectECDSAKey(c *zx509.Certificate) *ecdsa.PublicKey {
 }
 
 // smallScalar returns d in 1..2^smallKeyBits with d·G = ±pub, if there is
-// one. The caller guarantees that pub is a point of its curve. A curve
-// without a table (none but the four that zcrypto parses) has none.
+// one. The caller guarantees that pub is a point of its curve. zcrypto
+// parses a certificate's ECDSA key on P-224, P-256, P-384 and P-521 only
+// (x509.namedCurveFromOID), and each of those has a table; any other curve
+// has none and passes.
 func smallScalar(pub *ecdsa.PublicKey) (int, bool) {
 	t := smallScalarTableFor(pub.Curve)
 	if t == nil {

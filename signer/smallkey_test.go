@@ -205,3 +205,33 @@ func TestPrepare_SmallScalarKey_RefusedByTheLint(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSmallKeyLint measures e_ecdsa_small_private_key on one P-256
+// leaf, zlint's and certdesk's, through the lint framework, once the tables
+// are built.
+func BenchmarkSmallKeyLint(b *testing.B) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: caName, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := zx509.ParseCertificate(der)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := lint.NewEmptyConfig()
+	for _, tc := range []struct {
+		name string
+		l    *lint.CertificateLint
+	}{{"zlint", lint.GlobalRegistry().CertificateLints().ByName(smallKeyLintName)}, {"certdesk", smallKeyLint()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			tc.l.Execute(c, cfg)
+			for b.Loop() {
+				if r := tc.l.Execute(c, cfg); r.Status != lint.Pass {
+					b.Fatalf("%+v", r)
+				}
+			}
+		})
+	}
+}
