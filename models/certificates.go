@@ -84,7 +84,7 @@ func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate)
 		if err := noLiveCertificate(tx, &r); err != nil {
 			return err
 		}
-		ev, err := insertReservation(tx, a, &r, c)
+		ev, err := s.insertReservation(tx, a, &r, c)
 		if err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func (s *Store) newReservation(c *Certificate) (string, error) {
 // insertReservation records c (from newReservation) for the approved
 // request r, which has no live certificate, inside tx; it returns the audit
 // entry "certificate.reserve" for the caller to append.
-func insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditEntry, error) {
+func (s *Store) insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditEntry, error) {
 	if c.Org == "" {
 		c.Org = r.Org
 	}
@@ -138,7 +138,7 @@ func insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditE
 	if c.KeyType == "" {
 		c.KeyType = r.KeyType
 	}
-	if err := tx.Create(c).Error; err != nil {
+	if _, err := s.exec(on(tx), insertCertificateRow, c.values()...); err != nil {
 		return auditEntry{}, dbErr(err)
 	}
 	return auditEntry{Actor: a, Org: c.Org, ObjectType: "certificate", ObjectID: c.ID, Event: CertificateReserveEvent{
@@ -146,6 +146,10 @@ func insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditE
 		NotBefore: c.NotBefore.Format(time.RFC3339), RequestID: c.RequestID, Serial: c.Serial,
 	}}, nil
 }
+
+// insertCertificateRow stores a new certificate, every column given.
+var insertCertificateRow = newStmt(`INSERT INTO certificates (` + columnList("", certificateCols) + `) VALUES ` +
+	placeholders(len(certificateCols)))
 
 // CompleteCertificate records the signed certificate: pending → issued
 // with its DER, and its request approved → issued pointing at it, in one

@@ -44,7 +44,7 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 		if res.RowsAffected != 1 {
 			return whyNotApproved(tx, id, a)
 		}
-		reserve, err := insertReservation(tx, a, &r, c)
+		reserve, err := s.insertReservation(tx, a, &r, c)
 		if err != nil {
 			return err
 		}
@@ -115,7 +115,7 @@ func (s *Store) SubmitAutoApproved(ctx context.Context, a Actor, r *Request, c *
 		if !chk.renewsValid(s.now()) {
 			return ErrRenewalNotValid
 		}
-		reserve, err := insertReservation(tx, a, r, c)
+		reserve, err := s.insertReservation(tx, a, r, c)
 		if err != nil {
 			return err
 		}

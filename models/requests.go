@@ -137,7 +137,7 @@ func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *
 	if chk.KeyOwner != nil {
 		return auditEntry{}, nil, &KeyOwnedError{Org: *chk.KeyOwner}
 	}
-	if err := tx.Create(r).Error; err != nil {
+	if _, err := s.exec(on(tx), insertRequestRow, r.values()...); err != nil {
 		return auditEntry{}, nil, dbErr(err)
 	}
 	return auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: r.ID, Event: RequestSubmitEvent{
@@ -145,6 +145,9 @@ func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *
 		RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
 	}}, chk, nil
 }
+
+// insertRequestRow stores a new request, every column given.
+var insertRequestRow = newStmt(`INSERT INTO requests (` + columnList("", requestCols) + `) VALUES ` + placeholders(len(requestCols)))
 
 // submitCheck is what a submission is checked against, read in one
 // statement: the organisation, whether the request's key is blocked, the
