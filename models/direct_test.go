@@ -222,3 +222,48 @@ func TestRowsWrittenByGormAndByTheStore_StoreAlikeAndReadBack(t *testing.T) {
 		}
 	})
 }
+
+// TestApproveAndComplete_RowsReadBackAsGormReadsThem checks what the
+// approval's and the completion's UPDATE … RETURNING read back (SQLite
+// returns computed times as text) against gorm's reading of the same rows.
+func TestApproveAndComplete_RowsReadBackAsGormReadsThem(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		clock := newClock()
+		s.Now = clock.Now
+		newOrg(t, s, "acme", false)
+		r := submit(t, s)
+		clock.Advance(time.Second)
+		now := clock.Now()
+		c := &models.Certificate{Serial: randSerial(t), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour), PrecertDER: []byte("tbs")}
+		approved, err := s.ApproveAndReserve(ctx, admin, r.ID, "fine", c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if approved.State != models.StateApproved || approved.DecidedAt == nil || !approved.DecidedAt.Equal(now) {
+			t.Errorf("approved request read back as %+v", approved)
+		}
+		got, err := s.GetRequest(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameValue(t, "approved request", approved, got)
+		clock.Advance(time.Second)
+		issued, err := s.CompleteIssuance(ctx, system, c.ID, []byte("der"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if issued.State != models.StateIssued || issued.CertificateID == nil || *issued.CertificateID != c.ID {
+			t.Errorf("issued request read back as %+v", issued)
+		}
+		if got, err = s.GetRequest(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		sameValue(t, "issued request", issued, got)
+		ev := lastEvent(t, s)
+		if ev.Action != "certificate.issue" || !strings.Contains(ev.Detail, c.Serial) ||
+			!strings.Contains(ev.Detail, c.NotAfter.UTC().Format(time.RFC3339)) {
+			t.Errorf("last event %s %s, want certificate.issue naming serial %s and not_after %s", ev.Action, ev.Detail, c.Serial, c.NotAfter)
+		}
+		mustVerify(t, s)
+	})
+}
