@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -265,5 +266,71 @@ func TestApproveAndComplete_RowsReadBackAsGormReadsThem(t *testing.T) {
 			t.Errorf("last event %s %s, want certificate.issue naming serial %s and not_after %s", ev.Action, ev.Detail, c.Serial, c.NotAfter)
 		}
 		mustVerify(t, s)
+	})
+}
+
+// TestDecisionReads_ReadWhatGormReads checks the store's own reads of a
+// request with its organisation, and of an organisation with the
+// certificate a renewal names, against gorm's reading of the same rows.
+func TestDecisionReads_ReadWhatGormReads(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		o := &models.Organization{Slug: "acme", Name: "Acme Ltd", URIPrefixes: models.StringList{"spiffe://example.org/partners/acme/"},
+			DNSSuffixes: models.StringList{"acme.example"}, EmailDomains: models.StringList{"acme.example"}, MaxValidityDays: 90,
+			AutoApproveRenewals: true, ContactEmails: models.StringList{"ops@acme.example"}, ExpiryNoticeDays: []int{10, 2}}
+		if err := s.CreateOrg(ctx, admin, o); err != nil {
+			t.Fatal(err)
+		}
+		bare := &models.Organization{Slug: "bare", Name: "Bare", MaxValidityDays: 30}
+		if err := s.CreateOrg(ctx, admin, bare); err != nil {
+			t.Fatal(err)
+		}
+		for _, slug := range []string{"acme", "bare"} {
+			want, err := s.GetOrg(ctx, slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, renewed, err := s.GetOrgForRenewal(ctx, slug, "no-such-certificate")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameValue(t, slug+" for a renewal", got, want)
+			if renewed != nil {
+				t.Errorf("%s: a missing certificate read as %+v", slug, renewed)
+			}
+		}
+		c := issue(t, s)
+		want, err := s.GetCertificate(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, renewed, err := s.GetOrgForRenewal(ctx, "acme", c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if renewed == nil || renewed.ID != want.ID || renewed.Org != want.Org || renewed.State != want.State ||
+			!renewed.NotAfter.Equal(want.NotAfter) || !reflect.DeepEqual(renewed.Identities, want.Identities) {
+			t.Errorf("renewed certificate read as %+v, want %+v", renewed, want)
+		}
+		r := submit(t, s)
+		d, err := s.GetRequestToDecide(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantReq, err := s.GetRequest(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantOrg, err := s.GetOrg(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameValue(t, "request to decide", &d.Request, wantReq)
+		sameValue(t, "its organisation", &d.Organization, wantOrg)
+		if d.KeyBlocked {
+			t.Error("an unblocked key reads as blocked")
+		}
+		if _, err := s.GetRequestToDecide(ctx, "no-such-request"); !errors.Is(err, models.ErrNotFound) {
+			t.Errorf("a missing request: %v, want ErrNotFound", err)
+		}
 	})
 }
