@@ -214,8 +214,8 @@ func (s *Store) appendAtHead(tx *gorm.DB, entries []auditEntry, details []string
 // appendAtLockedHead reads the head with SELECT … FOR UPDATE and writes the
 // events linked to it.
 func (s *Store) appendAtLockedHead(tx *gorm.DB, entries []auditEntry, details []string) ([]AuditEvent, error) {
-	var head auditHead
-	if err := s.forUpdate(tx).Where("id = ?", 1).Take(&head).Error; err != nil {
+	head := auditHead{ID: 1}
+	if err := s.queryRow(on(tx), lockAuditHead, []any{int64Col{&head.Seq}, strCol{&head.Hash}}); err != nil {
 		return nil, fmt.Errorf("locking audit head: %w", err)
 	}
 	evs := s.linkEvents(head, entries, details)
@@ -272,33 +272,51 @@ func (s *Store) linkEvents(head auditHead, entries []auditEntry, details []strin
 // round trip before the commit.
 func (s *Store) writeEvents(tx *gorm.DB, head auditHead, evs []AuditEvent) error {
 	last := evs[len(evs)-1]
+	c := on(tx)
 	if s.driver == DriverPostgres {
 		q, args := headAppendSQL(head, evs, false)
-		res := tx.Exec(q, args...)
-		if res.Error != nil {
-			return fmt.Errorf("appending audit event: %w", res.Error)
+		n, err := s.execText(c, q, args...)
+		if err != nil {
+			return fmt.Errorf("appending audit event: %w", err)
 		}
-		switch res.RowsAffected {
+		switch n {
 		case int64(len(evs)):
 			return nil
 		case 0:
 			return errHeadMoved
 		}
-		return fmt.Errorf("appending audit event: %d of %d events written", res.RowsAffected, len(evs))
+		return fmt.Errorf("appending audit event: %d of %d events written", n, len(evs))
 	}
-	res := tx.Model(&auditHead{}).Where("id = ? AND seq = ? AND hash = ?", 1, head.Seq, head.Hash).
-		Updates(map[string]any{"seq": last.Seq, "hash": last.Hash})
-	if res.Error != nil {
-		return fmt.Errorf("advancing audit head: %w", res.Error)
+	n, err := s.exec(c, advanceAuditHead, last.Seq, last.Hash, head.Seq, head.Hash)
+	if err != nil {
+		return fmt.Errorf("advancing audit head: %w", err)
 	}
-	if res.RowsAffected != 1 {
+	if n != 1 {
 		return errHeadMoved
 	}
-	if err := tx.Create(&evs).Error; err != nil {
+	q := insertAuditEvents
+	args := make([]any, 0, len(evs)*len(auditEventCols))
+	for i := range evs {
+		if i > 0 {
+			q += ", " + placeholders(len(auditEventCols))
+		}
+		args = append(args, evs[i].values()...)
+	}
+	if _, err := s.execText(c, q, args...); err != nil {
 		return fmt.Errorf("appending audit event: %w", err)
 	}
 	return nil
 }
+
+// The statements of an audit append that are not headAppendSQL's: the
+// head read under its lock, and on SQLite the head's conditional advance
+// and the events' INSERT (one row of values each, the first here).
+var (
+	lockAuditHead = stmt{sqlite: `SELECT seq, hash FROM audit_heads WHERE id = 1`,
+		postgres: `SELECT seq, hash FROM audit_heads WHERE id = 1 FOR UPDATE`}
+	advanceAuditHead  = newStmt(`UPDATE audit_heads SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?`)
+	insertAuditEvents = `INSERT INTO audit_events (` + columnList("", auditEventCols) + `) VALUES ` + placeholders(len(auditEventCols))
+)
 
 // cut shortens s to at most n bytes without splitting a UTF-8 sequence
 // (invalid UTF-8 is replaced first: PostgreSQL refuses it).

@@ -172,22 +172,19 @@ func (s *Store) appendAndCommit(ctx context.Context, conn *pgx.Conn, st *txAudit
 func (s *Store) AppendsSentWithCommit() int64 { return s.appendsAtCommit.Load() }
 
 // headAppendSQL is the one statement that appends evs after head on
-// PostgreSQL: it locks the head row, compares it with head, advances it and
-// inserts the events. Written by writeEvents (gorm's ? placeholders), it
+// PostgreSQL (pgx's $n placeholders): it locks the head row, compares it
+// with head, advances it and inserts the events. Sent by writeEvents, it
 // inserts nothing when the stored head is another. Sent with the COMMIT
-// (withCommit: pgx's $n placeholders), it fails instead (division by zero,
-// SQLSTATE 22012), so that the transaction is aborted rather than committed
-// without its events.
+// (withCommit), it fails instead (division by zero, SQLSTATE 22012), so
+// that the transaction is aborted rather than committed without its
+// events.
 func headAppendSQL(head auditHead, evs []AuditEvent, withCommit bool) (string, []any) {
 	last := evs[len(evs)-1]
 	var b strings.Builder
 	args := make([]any, 0, 4+12*len(evs))
 	arg := func(v any) string {
 		args = append(args, v)
-		if withCommit {
-			return "$" + strconv.Itoa(len(args))
-		}
-		return "?"
+		return "$" + strconv.Itoa(len(args))
 	}
 	b.WriteString(`WITH cur AS (SELECT seq, hash FROM audit_heads WHERE id = 1 FOR UPDATE), ` +
 		`h AS (UPDATE audit_heads SET seq = ` + arg(last.Seq) + `, hash = ` + arg(last.Hash) +

@@ -10,7 +10,6 @@ import (
 	"github.com/certdesk/certdesk/signer/serial"
 	"github.com/google/uuid"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // Certificate states as shown to users, derived by CertState.
@@ -84,7 +83,7 @@ func (s *Store) ReserveCertificate(ctx context.Context, a Actor, c *Certificate)
 		if err := noLiveCertificate(tx, &r); err != nil {
 			return err
 		}
-		ev, err := insertReservation(tx, a, &r, c)
+		ev, err := s.insertReservation(tx, a, &r, c)
 		if err != nil {
 			return err
 		}
@@ -125,7 +124,7 @@ func (s *Store) newReservation(c *Certificate) (string, error) {
 // insertReservation records c (from newReservation) for the approved
 // request r, which has no live certificate, inside tx; it returns the audit
 // entry "certificate.reserve" for the caller to append.
-func insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditEntry, error) {
+func (s *Store) insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditEntry, error) {
 	if c.Org == "" {
 		c.Org = r.Org
 	}
@@ -138,7 +137,7 @@ func insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditE
 	if c.KeyType == "" {
 		c.KeyType = r.KeyType
 	}
-	if err := tx.Create(c).Error; err != nil {
+	if _, err := s.exec(on(tx), insertCertificateRow, c.values()...); err != nil {
 		return auditEntry{}, dbErr(err)
 	}
 	return auditEntry{Actor: a, Org: c.Org, ObjectType: "certificate", ObjectID: c.ID, Event: CertificateReserveEvent{
@@ -146,6 +145,10 @@ func insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditE
 		NotBefore: c.NotBefore.Format(time.RFC3339), RequestID: c.RequestID, Serial: c.Serial,
 	}}, nil
 }
+
+// insertCertificateRow stores a new certificate, every column given.
+var insertCertificateRow = newStmt(`INSERT INTO certificates (` + columnList("", certificateCols) + `) VALUES ` +
+	placeholders(len(certificateCols)))
 
 // CompleteCertificate records the signed certificate: pending → issued
 // with its DER, and its request approved → issued pointing at it, in one
@@ -201,33 +204,50 @@ func (s *Store) CompleteIssuance(ctx context.Context, a Actor, certID string, de
 // when either was not in the state expected (tx must then be rolled back).
 func (s *Store) markIssued(tx *gorm.DB, certID string, der []byte, row *issuedRow) (bool, error) {
 	now := s.now()
+	c := on(tx)
 	if s.driver == DriverPostgres {
-		// The request is found by its key, the subquery's one value: the
-		// planner, left to join requests with c, may instead walk the
-		// requests in the approved state (few live rows, but the index
-		// keeps every recently moved one until vacuum).
-		res := tx.Raw(`WITH c AS (UPDATE certificates SET state = ?, der = ?, updated_at = ? WHERE id = ? AND state = ? `+
-			`RETURNING id, request_id, org, serial, not_after) `+
-			`UPDATE requests SET state = ?, certificate_id = c.id, updated_at = ? FROM c WHERE requests.id = (SELECT request_id FROM c) AND requests.state = ? `+
-			`RETURNING requests.*, c.org AS cert_org, c.serial AS cert_serial, c.not_after AS cert_not_after`,
-			CertIssued, der, now, certID, CertPending, StateIssued, now, StateApproved).Find(row)
-		return res.RowsAffected == 1, res.Error
+		err := s.queryRow(c, markIssuedBoth, row.scanDest(), CertIssued, der, now, certID, CertPending, StateIssued, now, StateApproved)
+		if errIsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
 	}
-	var c Certificate
-	res := tx.Model(&c).Clauses(clause.Returning{Columns: []clause.Column{{Name: "request_id"}, {Name: "org"}, {Name: "serial"}, {Name: "not_after"}}}).
-		Where("id = ? AND state = ?", certID, CertPending).
-		Updates(map[string]any{"state": CertIssued, "der": der, "updated_at": now})
-	if res.Error != nil || res.RowsAffected != 1 {
-		return false, res.Error
+	var requestID string
+	err := s.queryRow(c, markCertificateIssued, []any{strCol{&requestID}, strCol{&row.CertOrg}, strCol{&row.CertSerial}, timeCol{&row.CertNotAfter}},
+		CertIssued, der, now, certID, CertPending)
+	if err == nil {
+		err = s.queryRow(c, markRequestIssued, row.Request.scanDest(), StateIssued, certID, now, requestID, StateApproved)
 	}
-	res = tx.Model(&row.Request).Clauses(clause.Returning{}).Where("id = ? AND state = ?", c.RequestID, StateApproved).
-		Updates(map[string]any{"state": StateIssued, "certificate_id": certID, "updated_at": now})
-	if res.Error != nil || res.RowsAffected != 1 {
-		return false, res.Error
+	if errIsNotFound(err) {
+		return false, nil
 	}
-	row.CertOrg, row.CertSerial, row.CertNotAfter = c.Org, c.Serial, c.NotAfter
-	return true, nil
+	return err == nil, err
 }
+
+// scanDest are the scan targets of what markIssued reads back: the
+// request's columns, then the certificate's organisation, serial and
+// expiry.
+func (row *issuedRow) scanDest() []any {
+	return append(row.Request.scanDest(), strCol{&row.CertOrg}, strCol{&row.CertSerial}, timeCol{&row.CertNotAfter})
+}
+
+// The statements of markIssued: on PostgreSQL one, whose first half moves
+// the certificate and whose second its request (a data-modifying WITH);
+// on SQLite one each.
+var (
+	// The request is found by its key, the subquery's one value: the
+	// planner, left to join requests with c, may instead walk the requests
+	// in the approved state (few live rows, but the index keeps every
+	// recently moved one until vacuum).
+	markIssuedBoth = newStmt(`WITH c AS (UPDATE certificates SET state = ?, der = ?, updated_at = ? WHERE id = ? AND state = ? ` +
+		`RETURNING id, request_id, org, serial, not_after) ` +
+		`UPDATE requests SET state = ?, certificate_id = c.id, updated_at = ? FROM c WHERE requests.id = (SELECT request_id FROM c) AND requests.state = ? ` +
+		`RETURNING ` + columnList("requests", requestCols) + `, c.org, c.serial, c.not_after`)
+	markCertificateIssued = newStmt(`UPDATE certificates SET state = ?, der = ?, updated_at = ? WHERE id = ? AND state = ? ` +
+		`RETURNING request_id, org, serial, not_after`)
+	markRequestIssued = newStmt(`UPDATE requests SET state = ?, certificate_id = ?, updated_at = ? WHERE id = ? AND state = ? ` +
+		`RETURNING ` + columnList("", requestCols))
+)
 
 // whyNotIssued says why markIssued changed nothing: the certificate is
 // missing or not pending, or its request is no longer approved. (On

@@ -66,3 +66,36 @@ func (s *Store) RecordAtCommit(ctx context.Context, a Actor, n int, fail bool, e
 	}
 	return err
 }
+
+// InsertRequestRow stores r by the store's own INSERT (insertRequestRow),
+// without checks or audit.
+func (s *Store) InsertRequestRow(ctx context.Context, r *Request) error {
+	_, err := s.exec(s.onPool(ctx), insertRequestRow, r.values()...)
+	return err
+}
+
+// InsertCertificateRow stores c by the store's own INSERT
+// (insertCertificateRow), without checks or audit.
+func (s *Store) InsertCertificateRow(ctx context.Context, c *Certificate) error {
+	_, err := s.exec(s.onPool(ctx), insertCertificateRow, c.values()...)
+	return err
+}
+
+var (
+	requestRowByID     = newStmt(`SELECT ` + columnList("", requestCols) + ` FROM requests WHERE id = ?`)
+	certificateRowByID = newStmt(`SELECT ` + columnList("", certificateCols) + ` FROM certificates WHERE id = ?`)
+)
+
+// ReadRequestRow reads a request with the store's column list and scan
+// targets (requestCols).
+func (s *Store) ReadRequestRow(ctx context.Context, id string) (*Request, error) {
+	var r Request
+	return &r, s.queryRow(s.onPool(ctx), requestRowByID, r.scanDest(), id)
+}
+
+// ReadCertificateRow reads a certificate with the store's column list and
+// scan targets (certificateCols).
+func (s *Store) ReadCertificateRow(ctx context.Context, id string) (*Certificate, error) {
+	var c Certificate
+	return &c, s.queryRow(s.onPool(ctx), certificateRowByID, c.scanDest(), id)
+}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // ApproveAndReserve approves a submitted request and records the
@@ -32,19 +31,15 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 		// approver's own, its key not blocked. Only when it changes nothing
 		// is the request read, to say why.
 		now := s.now()
-		res := tx.Model(&r).Clauses(clause.Returning{}).
-			Where("id = ? AND state = ? AND requested_by <> ?", id, StateSubmitted, a.Subject).
-			Where("NOT EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = requests.key_sha256 AND requests.key_sha256 <> '')").
-			Updates(map[string]any{
-				"state": StateApproved, "decided_by": a.Subject, "decision_reason": reason, "decided_at": now, "updated_at": now,
-			})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
+		err := s.queryRow(on(tx), approveSubmitted, r.scanDest(),
+			StateApproved, a.Subject, reason, now, now, id, StateSubmitted, a.Subject)
+		if errIsNotFound(err) {
 			return whyNotApproved(tx, id, a)
 		}
-		reserve, err := insertReservation(tx, a, &r, c)
+		if err != nil {
+			return err
+		}
+		reserve, err := s.insertReservation(tx, a, &r, c)
 		if err != nil {
 			return err
 		}
@@ -58,6 +53,13 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 	}
 	return &r, nil
 }
+
+// approveSubmitted approves a request that is submitted, not the
+// approver's own, and whose key is not blocked, and reads it back.
+var approveSubmitted = newStmt(`UPDATE requests SET state = ?, decided_by = ?, decision_reason = ?, decided_at = ?, updated_at = ? ` +
+	`WHERE id = ? AND state = ? AND requested_by <> ? ` +
+	`AND NOT EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = requests.key_sha256 AND requests.key_sha256 <> '') ` +
+	`RETURNING ` + columnList("", requestCols))
 
 // whyNotApproved says why ApproveAndReserve's update changed nothing:
 // ErrNotFound, ErrForbidden (the approver's own request), ErrConflict (not
@@ -115,7 +117,7 @@ func (s *Store) SubmitAutoApproved(ctx context.Context, a Actor, r *Request, c *
 		if !chk.renewsValid(s.now()) {
 			return ErrRenewalNotValid
 		}
-		reserve, err := insertReservation(tx, a, r, c)
+		reserve, err := s.insertReservation(tx, a, r, c)
 		if err != nil {
 			return err
 		}

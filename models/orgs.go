@@ -224,31 +224,32 @@ type Renewed struct {
 	Org        string
 	State      string
 	NotAfter   time.Time
-	Identities StringList `gorm:"serializer:json"`
+	Identities StringList
 }
 
 // GetOrgForRenewal returns the organisation slug and the certificate certID
 // that a renewal submitted for it names, in one statement: the certificate
 // is nil when there is no such certificate (in any organisation).
 func (s *Store) GetOrgForRenewal(ctx context.Context, slug, certID string) (*Organization, *Renewed, error) {
-	var v struct {
-		Organization `gorm:"embedded;embeddedPrefix:o_"`
-		Renewed      `gorm:"embedded;embeddedPrefix:c_"`
+	var (
+		o Organization
+		c Renewed
+	)
+	dest := append(o.scanDest(), strCol{&c.ID}, strCol{&c.Org}, strCol{&c.State}, timeCol{&c.NotAfter}, jsonCol[StringList]{&c.Identities})
+	if err := s.queryRow(s.onPool(ctx), orgForRenewal, dest, certID, slug); err != nil {
+		return nil, nil, fmt.Errorf("reading organisation %s: %w", slug, dbErr(err))
 	}
-	res := s.db.WithContext(ctx).Raw(`SELECT `+orgColumns("o", "o_")+`, `+
-		`c.id AS c_id, c.org AS c_org, c.state AS c_state, c.not_after AS c_not_after, c.identities AS c_identities `+
-		`FROM organizations o LEFT JOIN certificates c ON c.id = ? WHERE o.slug = ?`, certID, slug).Find(&v)
-	if res.Error != nil {
-		return nil, nil, fmt.Errorf("reading organisation %s: %w", slug, dbErr(res.Error))
+	if c.ID == "" {
+		return &o, nil, nil
 	}
-	if res.RowsAffected == 0 {
-		return nil, nil, fmt.Errorf("reading organisation %s: %w", slug, ErrNotFound)
-	}
-	if v.Renewed.ID == "" {
-		return &v.Organization, nil, nil
-	}
-	return &v.Organization, &v.Renewed, nil
+	return &o, &c, nil
 }
+
+// orgForRenewal reads an organisation and the certificate a renewal names
+// (its columns NULL when there is none).
+var orgForRenewal = newStmt(`SELECT ` + columnList("o", organizationCols) + `, ` +
+	`c.id, c.org, c.state, c.not_after, c.identities ` +
+	`FROM organizations o LEFT JOIN certificates c ON c.id = ? WHERE o.slug = ?`)
 
 // ListOrgs returns every organisation, ordered by slug.
 func (s *Store) ListOrgs(ctx context.Context) ([]Organization, error) {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
-	"gorm.io/gorm/schema"
 )
 
 // AutoApprover is the DecidedBy of requests approved by an organisation's
@@ -137,7 +135,7 @@ func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *
 	if chk.KeyOwner != nil {
 		return auditEntry{}, nil, &KeyOwnedError{Org: *chk.KeyOwner}
 	}
-	if err := tx.Create(r).Error; err != nil {
+	if _, err := s.exec(on(tx), insertRequestRow, r.values()...); err != nil {
 		return auditEntry{}, nil, dbErr(err)
 	}
 	return auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: r.ID, Event: RequestSubmitEvent{
@@ -145,6 +143,9 @@ func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *
 		RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
 	}}, chk, nil
 }
+
+// insertRequestRow stores a new request, every column given.
+var insertRequestRow = newStmt(`INSERT INTO requests (` + columnList("", requestCols) + `) VALUES ` + placeholders(len(requestCols)))
 
 // submitCheck is what a submission is checked against, read in one
 // statement: the organisation, whether the request's key is blocked, the
@@ -172,34 +173,49 @@ func (c *submitCheck) renewsValid(now time.Time) bool {
 // SQLite transactions are already serial. An empty fingerprint (requests
 // from before fingerprints) is neither blocked nor owned.
 func (s *Store) submitChecks(tx *gorm.DB, r *Request) (*submitCheck, error) {
+	c := on(tx)
 	if r.KeySHA256 != "" && s.driver == DriverPostgres {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", keyLockClass, r.KeySHA256).Error; err != nil {
+		if _, err := s.exec(c, lockKey, keyLockClass, r.KeySHA256); err != nil {
 			return nil, fmt.Errorf("locking the key: %w", err)
 		}
 	}
-	// The renewed certificate's state is read under a share lock on
-	// PostgreSQL: a revocation under way is waited for and seen, and one
-	// that comes later waits for this transaction.
-	lockState := ""
-	if s.driver == DriverPostgres {
-		lockState = " FOR SHARE"
-	}
 	var chk submitCheck
-	res := tx.Raw(`SELECT o.*, `+
-		`EXISTS (SELECT 1 FROM blocked_keys WHERE key_sha256 = ? AND key_sha256 <> '') AS key_blocked, `+
-		`(SELECT org FROM requests WHERE key_sha256 = ? AND key_sha256 <> '' AND org <> o.slug ORDER BY created_at ASC LIMIT 1) AS key_owner, `+
-		`(SELECT org FROM certificates WHERE id = ?) AS renewal_org, `+
-		`(SELECT state FROM certificates WHERE id = ?`+lockState+`) AS renewal_state, `+
-		`(SELECT not_after FROM certificates WHERE id = ?) AS renewal_not_after `+
-		`FROM organizations o WHERE o.slug = ?`, r.KeySHA256, r.KeySHA256, r.RenewalOf, r.RenewalOf, r.RenewalOf, r.Org).Find(&chk)
-	if res.Error != nil {
-		return nil, res.Error
-	}
-	if res.RowsAffected == 0 {
+	err := s.queryRow(c, submitChecksOf, chk.scanDest(), r.KeySHA256, r.KeySHA256, r.RenewalOf, r.RenewalOf, r.RenewalOf, r.Org)
+	if errIsNotFound(err) {
 		return nil, fmt.Errorf("%w: unknown organisation %q", ErrInvalid, r.Org)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return &chk, nil
 }
+
+// scanDest are the scan targets of submitChecksOf.
+func (c *submitCheck) scanDest() []any {
+	return append(c.Organization.scanDest(), boolCol{&c.KeyBlocked}, optStrCol{&c.KeyOwner}, optStrCol{&c.RenewalOrg},
+		optStrCol{&c.RenewalState}, optTimeCol{&c.RenewalNotAfter})
+}
+
+// lockKey takes submitChecks' transaction advisory lock on a key
+// (PostgreSQL).
+var lockKey = newStmt(`SELECT pg_advisory_xact_lock(?, hashtext(?))`)
+
+// submitChecksOf reads a submission's submitCheck. The renewed
+// certificate's state is read under a share lock on PostgreSQL: a
+// revocation under way is waited for and seen, and one that comes later
+// waits for this transaction.
+var submitChecksOf = func() stmt {
+	q := func(lockState string) string {
+		return `SELECT ` + columnList("o", organizationCols) + `, ` +
+			`EXISTS (SELECT 1 FROM blocked_keys WHERE key_sha256 = ? AND key_sha256 <> '') AS key_blocked, ` +
+			`(SELECT org FROM requests WHERE key_sha256 = ? AND key_sha256 <> '' AND org <> o.slug ORDER BY created_at ASC LIMIT 1) AS key_owner, ` +
+			`(SELECT org FROM certificates WHERE id = ?) AS renewal_org, ` +
+			`(SELECT state FROM certificates WHERE id = ?` + lockState + `) AS renewal_state, ` +
+			`(SELECT not_after FROM certificates WHERE id = ?) AS renewal_not_after ` +
+			`FROM organizations o WHERE o.slug = ?`
+	}
+	return stmt{sqlite: q(""), postgres: dollarPlaceholders(q(" FOR SHARE"))}
+}()
 
 // GetRequest returns the request with this ID, or ErrNotFound.
 func (s *Store) GetRequest(ctx context.Context, id string) (*Request, error) {
@@ -214,7 +230,7 @@ func (s *Store) GetRequest(ctx context.Context, id string) (*Request, error) {
 // as it is now and whether its key is blocked now.
 type RequestToDecide struct {
 	Request
-	Organization Organization `gorm:"embedded;embeddedPrefix:o_"`
+	Organization Organization
 	// KeyBlocked is false for a request from before key fingerprints were
 	// recorded (KeySHA256 empty): the caller checks its CSR's key.
 	KeyBlocked bool
@@ -225,38 +241,17 @@ type RequestToDecide struct {
 // such request.
 func (s *Store) GetRequestToDecide(ctx context.Context, id string) (*RequestToDecide, error) {
 	var v RequestToDecide
-	res := s.db.WithContext(ctx).Raw(`SELECT r.*, `+orgColumns("o", "o_")+`, `+
-		`EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256 AND r.key_sha256 <> '') AS key_blocked `+
-		`FROM requests r JOIN organizations o ON o.slug = r.org WHERE r.id = ?`, id).Find(&v)
-	if res.Error != nil {
-		return nil, fmt.Errorf("reading request %s: %w", id, dbErr(res.Error))
-	}
-	if res.RowsAffected == 0 {
-		return nil, fmt.Errorf("reading request %s: %w", id, ErrNotFound)
+	err := s.queryRow(s.onPool(ctx), requestToDecide, concat(v.Request.scanDest(), v.Organization.scanDest(), []any{boolCol{&v.KeyBlocked}}), id)
+	if err != nil {
+		return nil, fmt.Errorf("reading request %s: %w", id, dbErr(err))
 	}
 	return &v, nil
 }
 
-// orgColumns lists the columns of organizations, of the table aliased as
-// alias, each renamed with prefix, for reading an organisation beside
-// another row (into a field tagged embedded;embeddedPrefix:prefix). The
-// columns are Organization's, as gorm maps it, so none is left out.
-func orgColumns(alias, prefix string) string {
-	cols := make([]string, len(organizationColumns()))
-	for i, c := range organizationColumns() {
-		cols[i] = alias + "." + c + " AS " + prefix + c
-	}
-	return strings.Join(cols, ", ")
-}
-
-// organizationColumns are the column names of Organization.
-var organizationColumns = sync.OnceValue(func() []string {
-	sch, err := schema.Parse(&Organization{}, &sync.Map{}, schema.NamingStrategy{})
-	if err != nil {
-		panic(fmt.Sprintf("the Organization model: %v", err))
-	}
-	return sch.DBNames
-})
+// requestToDecide reads a RequestToDecide.
+var requestToDecide = newStmt(`SELECT ` + columnList("r", requestCols) + `, ` + columnList("o", organizationCols) + `, ` +
+	`EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256 AND r.key_sha256 <> '') AS key_blocked ` +
+	`FROM requests r JOIN organizations o ON o.slug = r.org WHERE r.id = ?`)
 
 // ListRequests returns one page of matching requests, newest first, and the
 // cursor of the next page ("" on the last page).

@@ -128,8 +128,15 @@ type Store struct {
 	// AuditSink, when set, receives every audit event once its transaction
 	// has committed (certdesk serve writes them to the log for a SIEM).
 	AuditSink func(ctx context.Context, e *AuditEvent)
+	// OnStatement, when set, is called before each statement the store
+	// sends itself rather than through gorm (the busiest of issuance, see
+	// stmt), with its SQL and the connection or transaction it goes on:
+	// the same ConnPool gorm's callbacks see, so that whoever counts the
+	// statements an operation costs with gorm's callbacks counts these too.
+	OnStatement func(pool gorm.ConnPool, query string)
 
 	db     *gorm.DB
+	sqlDB  *sql.DB // db's pool
 	driver string
 	// lockDB holds the sessions of WithLock's advisory locks on PostgreSQL,
 	// apart from db's bounded pool: a lock holder's work takes connections
@@ -209,7 +216,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, err)
 	}
-	s.db = db
+	s.db, s.sqlDB = db, sqlDB
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))

@@ -56,7 +56,7 @@ func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 	t.RevokedAt, t.LastUsedAt = nil, nil
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		if t.ParentID != nil {
-			parent, depth, err := usableToken(tx, *t.ParentID, now)
+			parent, depth, err := s.usableToken(on(tx), *t.ParentID, now)
 			if err != nil {
 				return fmt.Errorf("%w: the token this one is made with is not usable", ErrForbidden)
 			}
@@ -88,15 +88,15 @@ func (s *Store) CreateToken(ctx context.Context, a Actor, t *APIToken) error {
 	return nil
 }
 
-// usableToken reads the token with this id and checks that it and every
-// ancestor is unrevoked and unexpired at now; depth is the number of
+// usableToken reads the token with this id on c and checks that it and
+// every ancestor is unrevoked and unexpired at now; depth is the number of
 // ancestors. A revoked or expired ancestor makes the token unusable
 // (ErrNotFound), so revoking a token revokes everything made with it.
-func usableToken(db *gorm.DB, id string, now time.Time) (*APIToken, int, error) {
+func (s *Store) usableToken(c sqlConn, id string, now time.Time) (*APIToken, int, error) {
 	var first *APIToken
 	for depth := 0; depth <= maxTokenDepth; depth++ {
 		var t APIToken
-		if err := db.Where("id = ? AND revoked_at IS NULL AND expires_at > ?", id, normTime(now)).Take(&t).Error; err != nil {
+		if err := s.queryRow(c, usableTokenByID, t.scanDest(), id, normTime(now)); err != nil {
 			return nil, 0, dbErr(err)
 		}
 		if first == nil {
@@ -109,6 +109,15 @@ func usableToken(db *gorm.DB, id string, now time.Time) (*APIToken, int, error) 
 	}
 	return nil, 0, ErrNotFound
 }
+
+// The statements of a token's use, the first of every API call.
+var (
+	tokenByHash = newStmt(`SELECT ` + columnList("", apiTokenCols) +
+		` FROM api_tokens WHERE hash = ? AND revoked_at IS NULL AND expires_at > ? LIMIT 1`)
+	usableTokenByID = newStmt(`SELECT ` + columnList("", apiTokenCols) +
+		` FROM api_tokens WHERE id = ? AND revoked_at IS NULL AND expires_at > ? LIMIT 1`)
+	touchToken = newStmt(`UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`)
+)
 
 // ListAllTokens returns every subject's tokens, newest first (for
 // administrators).
@@ -166,25 +175,22 @@ func (s *Store) RevokeToken(ctx context.Context, a Actor, id string) error {
 // or ErrNotFound. It records the use in LastUsedAt at most once a minute.
 func (s *Store) LookupToken(ctx context.Context, hash string) (*APIToken, error) {
 	now := s.now()
-	db := s.db.WithContext(ctx)
+	c := s.onPool(ctx)
 	var t APIToken
-	err := db.Where("hash = ? AND revoked_at IS NULL AND expires_at > ?", hash, now).Take(&t).Error
-	if err != nil {
+	if err := s.queryRow(c, tokenByHash, t.scanDest(), hash, now); err != nil {
 		return nil, fmt.Errorf("looking up token: %w", dbErr(err))
 	}
 	if t.ParentID != nil {
-		if _, _, err := usableToken(db, *t.ParentID, now); err != nil {
+		if _, _, err := s.usableToken(c, *t.ParentID, now); err != nil {
 			return nil, fmt.Errorf("looking up token: its parent: %w", err)
 		}
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= tokenTouchInterval {
-		res := db.Model(&APIToken{}).
-			Where("id = ? AND (last_used_at IS NULL OR last_used_at <= ?)", t.ID, now.Add(-tokenTouchInterval)).
-			Update("last_used_at", now)
-		if res.Error != nil {
-			return nil, fmt.Errorf("recording token use: %w", res.Error)
+		n, err := s.exec(c, touchToken, now, t.ID, now.Add(-tokenTouchInterval))
+		if err != nil {
+			return nil, fmt.Errorf("recording token use: %w", err)
 		}
-		if res.RowsAffected > 0 {
+		if n > 0 {
 			t.LastUsedAt = &now
 		}
 	}

@@ -40,28 +40,35 @@ func (c *sqlCost) stop() (statements, writes int) {
 
 func (c *sqlCost) count(write bool) func(db *gorm.DB) {
 	return func(db *gorm.DB) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if !c.on {
-			return
-		}
-		c.statements++
-		if !write && !writesRows(db.Statement.SQL.String()) {
-			return
-		}
-		switch tx := db.Statement.ConnPool.(type) {
-		case *sql.Tx:
-			c.writeTx[tx] = true
-		case *sql.Conn: // a transaction that sends its audit append with its COMMIT
-			c.writeTx[tx] = true
-		default:
-			c.autoWrites++
-		}
+		c.add(db.Statement.ConnPool, db.Statement.SQL.String(), write)
 	}
 }
 
-// writesRows reports whether a statement read back with Raw(…).Scan changes
-// rows (UPDATE … RETURNING, a data-modifying WITH).
+// add counts one statement sent on pool; write says it writes whatever
+// its text.
+func (c *sqlCost) add(pool gorm.ConnPool, query string, write bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.on {
+		return
+	}
+	c.statements++
+	if !write && !writesRows(query) {
+		return
+	}
+	switch tx := pool.(type) {
+	case *sql.Tx:
+		c.writeTx[tx] = true
+	case *sql.Conn: // a transaction that sends its audit append with its COMMIT
+		c.writeTx[tx] = true
+	default:
+		c.autoWrites++
+	}
+}
+
+// writesRows reports whether a statement changes rows (INSERT, UPDATE,
+// DELETE, also with RETURNING, or a data-modifying WITH): for those gorm
+// reads back with Raw(…).Scan and those the store sends itself.
 func writesRows(sql string) bool {
 	up := strings.ToUpper(strings.TrimSpace(sql))
 	for _, verb := range []string{"UPDATE", "INSERT", "DELETE"} {
@@ -72,7 +79,8 @@ func writesRows(sql string) bool {
 	return false
 }
 
-// countSQL registers the counter on s.
+// countSQL registers the counter on s: on gorm's callbacks, and on the
+// store's hook for the statements it sends itself.
 func countSQL(t *testing.T, s *models.Store) *sqlCost {
 	t.Helper()
 	c := &sqlCost{}
@@ -89,6 +97,7 @@ func countSQL(t *testing.T, s *models.Store) *sqlCost {
 			t.Fatal(err)
 		}
 	}
+	s.OnStatement = func(pool gorm.ConnPool, query string) { c.add(pool, query, false) }
 	return c
 }
 

@@ -1,0 +1,114 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// The busiest statements of issuance (a token lookup, a request's and a
+// certificate's INSERT, the approval, the recording of a signed certificate,
+// the reads a decision needs, the audit append) are sent by the store
+// itself rather than built by gorm: the same SQL, on the same connection or
+// transaction, with explicit column lists and scan targets, without gorm's
+// reflection per statement. Everything else goes through gorm.
+
+// stmt is one SQL statement the store sends itself, written once with ?
+// placeholders and kept in the form of each dialect: SQLite takes ?,
+// PostgreSQL (pgx) $1, $2, ….
+type stmt struct{ sqlite, postgres string }
+
+// newStmt returns q in both forms. q holds no ? but its placeholders.
+func newStmt(q string) stmt { return stmt{sqlite: q, postgres: dollarPlaceholders(q)} }
+
+// dollarPlaceholders numbers the ? placeholders of q as $1, $2, ….
+func dollarPlaceholders(q string) string {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] != '?' {
+			b.WriteByte(q[i])
+			continue
+		}
+		n++
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// sqlConn is where a statement goes: a gorm handle's connection or
+// transaction (what gorm's callbacks see as Statement.ConnPool: the pool, a
+// *sql.Tx, or the *sql.Conn of txAppendAtCommit), and its context.
+type sqlConn struct {
+	ctx  context.Context
+	pool gorm.ConnPool
+}
+
+// on is the connection or transaction that tx sends its statements on.
+func on(tx *gorm.DB) sqlConn { return sqlConn{ctx: tx.Statement.Context, pool: tx.Statement.ConnPool} }
+
+// onPool is the store's pool, for a statement outside a transaction.
+func (s *Store) onPool(ctx context.Context) sqlConn { return sqlConn{ctx: ctx, pool: s.sqlDB} }
+
+// dialect is st in the store's dialect.
+func (s *Store) dialect(st stmt) string {
+	if s.driver == DriverPostgres {
+		return st.postgres
+	}
+	return st.sqlite
+}
+
+// observe passes a statement about to be sent to OnStatement.
+func (s *Store) observe(c sqlConn, q string) {
+	if s.OnStatement != nil {
+		s.OnStatement(c.pool, q)
+	}
+}
+
+// exec runs a statement that returns no rows and reports the rows it
+// changed.
+func (s *Store) exec(c sqlConn, st stmt, args ...any) (int64, error) {
+	return s.execText(c, s.dialect(st), args...)
+}
+
+// execText is exec of a statement built for this call, in the store's
+// dialect.
+func (s *Store) execText(c sqlConn, q string, args ...any) (int64, error) {
+	s.observe(c, q)
+	res, err := c.pool.ExecContext(c.ctx, q, args...)
+	if err != nil {
+		return 0, s.sqlErr(err)
+	}
+	n, err := res.RowsAffected()
+	return n, s.sqlErr(err)
+}
+
+// queryRow runs a statement that returns at most one row and scans it into
+// dest: gorm.ErrRecordNotFound when there is none, as gorm's Take says it.
+func (s *Store) queryRow(c sqlConn, st stmt, dest []any, args ...any) error {
+	q := s.dialect(st)
+	s.observe(c, q)
+	err := c.pool.QueryRowContext(c.ctx, q, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return gorm.ErrRecordNotFound
+	}
+	return s.sqlErr(err)
+}
+
+// sqlErr translates a driver's error as gorm does for its own statements
+// (a duplicate is gorm.ErrDuplicatedKey, a dangling reference
+// gorm.ErrForeignKeyViolated) and marks a failed connection ErrUnavailable.
+func (s *Store) sqlErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if t, ok := s.db.Dialector.(gorm.ErrorTranslator); ok {
+		err = t.Translate(err)
+	}
+	return unavailable(err)
+}
