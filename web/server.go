@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -69,11 +70,9 @@ func New(d Deps) *echo.Echo {
 	if d.Metrics != nil {
 		first = append(first, d.Metrics.Middleware())
 	}
-	e.Use(exceptOCSP(first...))
-	e.Use(d.ExtraMiddleware...)
-	e.Use(exceptOCSP(requestLog(d.Log)))
-	e.Use(middleware.Recover())
-	e.Use(exceptOCSP(securityHeaders, middleware.BodyLimit("1M")))
+	all := append(first, d.ExtraMiddleware...)
+	all = append(all, requestLog(d.Log), middleware.Recover(), securityHeaders, middleware.BodyLimit("1M"))
+	e.Use(exceptOCSP(d.ExtraMiddleware, all))
 
 	// Public: health, CA certificates, CRLs, OCSP, the API description.
 	e.GET("/healthz", d.Health.Healthz)
@@ -220,27 +219,50 @@ func apiNoStore(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// exceptOCSP runs mws, in order, on every request but OCSP's (POST /ocsp,
-// GET /ocsp/…). An OCSP answer is public, signed and cacheable, asked for
-// by gateways on every handshake: a request id, a log line, a metrics
-// observation per route and browser security headers would cost more than
-// serving the pre-signed answer. OCSP answers are counted by status
-// (revocation.Observer, certdesk_ocsp_responses_total) and the handler
-// bounds the body itself. echo applies middleware on every request, so the
-// chain of mws is only built for requests that run it.
-func exceptOCSP(mws ...echo.MiddlewareFunc) echo.MiddlewareFunc {
+// exceptOCSP runs all, in order, on every request but OCSP's (POST
+// /ocsp, GET /ocsp/…), which get only ocsp (the extra middleware of tests)
+// and a recovery from a panic. An OCSP answer is public, signed and
+// cacheable, asked for by gateways on every handshake: a request id, a log
+// line, a metrics observation per route and browser security headers would
+// cost more than serving the pre-signed answer. OCSP answers are counted
+// by status (revocation.Observer, certdesk_ocsp_responses_total) and the
+// handler bounds the body itself. echo applies its middleware anew on
+// every request, one closure each: this one middleware is the only
+// closure an OCSP answer costs, and the chains are built only for the
+// requests that run them.
+func exceptOCSP(ocsp, all []echo.MiddlewareFunc) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if p := c.Request().URL.Path; p == "/ocsp" || strings.HasPrefix(p, "/ocsp/") {
-				return next(c)
+				return serveRecovering(chain(next, ocsp), c)
 			}
-			h := next
-			for i := len(mws) - 1; i >= 0; i-- {
-				h = mws[i](h)
-			}
-			return h(c)
+			return chain(next, all)(c)
 		}
 	}
+}
+
+// chain is h under mws, the first outermost; h itself when mws is empty.
+func chain(h echo.HandlerFunc, mws []echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// serveRecovering runs h, turning a panic into an error for the error
+// handler (a 500 that says nothing of it), as echo's Recover middleware
+// does for the other routes; http.ErrAbortHandler is let through, as
+// net/http expects.
+func serveRecovering(h echo.HandlerFunc, c echo.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			err = fmt.Errorf("panic serving %s: %v", c.Request().URL.Path, r)
+		}
+	}()
+	return h(c)
 }
 
 // RevocationRoutes adds the public CRL and OCSP routes.

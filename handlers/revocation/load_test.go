@@ -40,8 +40,9 @@ import (
 
 // loadResult is what we keep of a wrk run.
 type loadResult struct {
-	rps, p50, p99 float64 // requests/s, seconds
-	ok, total     int
+	rps, p50, p99  float64 // requests/s, seconds
+	p90, p999, max float64 // seconds
+	ok, total      int
 	// genCPU is the CPU time the load generator used (user+system).
 	genCPU time.Duration
 }
@@ -59,13 +60,13 @@ f:close()
 wrk.headers["Content-Type"] = "application/ocsp-request"
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d bad_status=%d socket_errors=%d\n",
+  io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d bad_status=%d socket_errors=%d p90_us=%d p999_us=%d max_us=%d\n",
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
+    e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(90), latency:percentile(99.9), latency.max))
 end
 `
 
-var wrkLine = regexp.MustCompile(`BENCH requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) bad_status=(\d+) socket_errors=(\d+)`)
+var wrkLine = regexp.MustCompile(`BENCH requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) bad_status=(\d+) socket_errors=(\d+) p90_us=(\d+) p999_us=(\d+) max_us=(\d+)`)
 
 // runWrk loads url for dur with c connections on one wrk thread, running
 // script (wrkScript for one request file).
@@ -86,6 +87,7 @@ func runWrk(t *testing.T, url, script string, c int, dur time.Duration) loadResu
 		n[i], _ = strconv.ParseFloat(string(m[i+1]), 64)
 	}
 	r := loadResult{total: int(n[0]), ok: int(n[0] - n[4]), rps: n[0] / (n[1] / 1e6), p50: n[2] / 1e6, p99: n[3] / 1e6,
+		p90: n[6] / 1e6, p999: n[7] / 1e6, max: n[8] / 1e6,
 		genCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	if n[5] > 0 {
 		t.Logf("wrk %s: %.0f socket errors", url, n[5])
@@ -206,6 +208,11 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
 		rounds = n
 	}
+	// The collector setting of certdesk serve (unless GOGC or GOMEMLIMIT
+	// is set: then the environment's).
+	gc, applied, undo := revocation.ApplyServeGC(os.Getenv)
+	t.Cleanup(undo)
+	t.Logf("garbage collector: certdesk serve's setting %v (%+v)", applied, gc)
 	metrics := web.NewMetrics(nil, nil, testLogs)
 	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.DisableOCSPNonce = true; c.Observer = metrics })
 	ca := env.ca.CA
@@ -331,9 +338,9 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 				i := (j + round) % len(targets)
 				tg := targets[i]
 				url, pid, stop := tg.start(reqDER)
-				before := procCPU(t, pid)
+				before, rtBefore := procCPU(t, pid), readRuntime()
 				r[i] = runWrk(t, url, scriptPath, conc, dur)
-				used := procCPU(t, pid) - before
+				used, rtAfter := procCPU(t, pid)-before, readRuntime()
 				stop()
 				if r[i].ok != r[i].total {
 					t.Fatalf("%s: %d of %d answers had an HTTP error status", tg.name, r[i].total-r[i].ok, r[i].total)
@@ -341,6 +348,11 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 				c[i] = float64(used.Milliseconds()) / (float64(r[i].ok) / 1000)
 				g := float64(r[i].genCPU.Milliseconds()) / (float64(r[i].total) / 1000)
 				t.Logf("round %d %s: %.0f req/s, p99 %.2f ms, server CPU %.1f ms and wrk CPU %.1f ms per 1,000", round+1, tg.name, r[i].rps, r[i].p99*1000, c[i], g)
+				t.Logf("round %d %s: latency p50 %.2f, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f ms", round+1, tg.name,
+					r[i].p50*1000, r[i].p90*1000, r[i].p99*1000, r[i].p999*1000, r[i].max*1000)
+				if pid == os.Getpid() {
+					t.Logf("round %d %s: %s", round+1, tg.name, runtimeDelta(rtBefore, rtAfter, r[i].total))
+				}
 				rps[i], p99[i], cpu[i], gen[i] = append(rps[i], r[i].rps), append(p99[i], r[i].p99*1000), append(cpu[i], c[i]), append(gen[i], g)
 			}
 			rpsRatio = append(rpsRatio, r[0].rps/r[1].rps)
