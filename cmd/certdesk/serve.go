@@ -37,12 +37,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	// The collector runs seldom enough that it does not set OCSP's tail
-	// latency, within a memory limit; GOGC or GOMEMLIMIT in the environment
-	// take precedence.
-	if s, ok, _ := revocation.ApplyServeGC(os.Getenv); ok {
-		log.Info("garbage collector", "gc_percent", s.Percent, "memory_limit_mib", s.MemoryLimit>>20)
-	}
 	return runPortal(ctx, cfg, portalOptions{}, log, nil)
 }
 

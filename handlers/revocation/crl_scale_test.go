@@ -71,11 +71,6 @@ func TestCRLScale_FullPartitionAndRevokeToPublish_AgainstCfssl(t *testing.T) {
 	atScale := envInt("BENCH_CRL_AT_SCALE", 10_000_000)
 	rounds := envInt("BENCH_ROUNDS", 3)
 	hot := atScale / signer.DefaultCRLPartitions
-	// The collector setting of certdesk serve (unless GOGC or GOMEMLIMIT
-	// is set: then the environment's), which bounds the peak RSS.
-	gc, applied, undo := revocation.ApplyServeGC(os.Getenv)
-	t.Cleanup(undo)
-	t.Logf("garbage collector: certdesk serve's setting %v (%+v)", applied, gc)
 	store := modelstest.Postgres(t)
 	env := newRevocation(t, store, hsmCA(t, "crlscale"), nil)
 	seed := env.issue("seed")
