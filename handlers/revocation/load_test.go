@@ -208,11 +208,6 @@ func TestOCSPLoad_CertdeskAgainstOpenSSLResponder(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
 		rounds = n
 	}
-	// The collector setting of certdesk serve (unless GOGC or GOMEMLIMIT
-	// is set: then the environment's).
-	gc, applied, undo := revocation.ApplyServeGC(os.Getenv)
-	t.Cleanup(undo)
-	t.Logf("garbage collector: certdesk serve's setting %v (%+v)", applied, gc)
 	metrics := web.NewMetrics(nil, nil, testLogs)
 	env := newRevocation(t, modelstest.SQLite(t), hsmCA(t, "load"), func(c *revocation.Config) { c.DisableOCSPNonce = true; c.Observer = metrics })
 	ca := env.ca.CA
