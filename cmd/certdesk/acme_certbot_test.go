@@ -45,7 +45,7 @@ func TestACME_Certbot_ObtainsRenewsAndRevokes(t *testing.T) {
 	// The authorizations are valid already: the manual authenticator's hook
 	// is never called, but certbot wants one to run non-interactively.
 	certonly := []string{"certonly", "--manual", "--manual-auth-hook", "/bin/true", "--preferred-challenges", "http",
-		"--eab-kid", kid, "--eab-hmac-key", hmacKey, "--agree-tos", "-m", "ops@acme.example", "--no-eff-email",
+		"--eab-kid", kid, "--eab-hmac-key=" + hmacKey, "--agree-tos", "-m", "ops@acme.example", "--no-eff-email",
 		"--key-type", "ecdsa", "--elliptic-curve", "secp256r1", "--cert-name", "web", "-d", "web.hosts.acme.example"}
 	if out, err := tp.certbot(t, dir, certonly...); err != nil {
 		t.Fatalf("certbot certonly: %v\n%s", err, out)

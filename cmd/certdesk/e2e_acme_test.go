@@ -84,7 +84,7 @@ func TestE2E_ACMEBindings_AskApproveTakeOnceRevoke(t *testing.T) {
 	if len(hmacKey) != 43 {
 		t.Errorf("the HMAC key reads %q, want 43 base64url characters", hmacKey)
 	}
-	if cmd := partner.text("certbot-command"); !strings.Contains(cmd, "--eab-kid "+id+" --eab-hmac-key "+hmacKey) || !strings.Contains(cmd, p.URL+"/acme/directory") {
+	if cmd := partner.text("certbot-command"); !strings.Contains(cmd, "--eab-kid "+id+" --eab-hmac-key="+hmacKey) || !strings.Contains(cmd, p.URL+"/acme/directory") {
 		t.Errorf("the certbot command reads %q", cmd)
 	}
 	if text := partner.text("binding-credentials"); !strings.Contains(text, "shown only once") {

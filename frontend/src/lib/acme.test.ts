@@ -71,12 +71,17 @@ describe("clientCommands", () => {
   const cmds = clientCommands({ eab_kid: "kid-1", eab_hmac_key: "hmac_KEY-1", directory: "https://certdesk.example/acme/directory", dns_names: ["*.dev.acme.example"] });
   it("gives certbot the directory, the key id, the key and a name inside the scope", () => {
     expect(cmds.certbot).toContain("--server https://certdesk.example/acme/directory");
-    expect(cmds.certbot).toContain("--eab-kid kid-1 --eab-hmac-key hmac_KEY-1");
+    expect(cmds.certbot).toContain("--eab-kid kid-1 --eab-hmac-key=hmac_KEY-1");
     expect(cmds.certbot).toContain("-d host.dev.acme.example");
   });
   it("gives lego the same", () => {
-    expect(cmds.lego).toContain("--eab --kid kid-1 --hmac hmac_KEY-1");
+    expect(cmds.lego).toContain("--eab --kid kid-1 --hmac=hmac_KEY-1");
     expect(cmds.lego).toContain("--domains host.dev.acme.example run");
+  });
+  it("joins a key that begins with a dash to its option, so certbot does not take it for one", () => {
+    const dash = clientCommands({ eab_kid: "k", eab_hmac_key: "-Zq3", directory: "d", dns_names: ["web.acme.example"] });
+    expect(dash.certbot).toContain("--eab-hmac-key=-Zq3 ");
+    expect(dash.lego).toContain("--hmac=-Zq3 ");
   });
   it("uses an exact name as it is", () =>
     expect(clientCommands({ eab_kid: "k", eab_hmac_key: "h", directory: "d", dns_names: ["web.acme.example"] }).certbot).toContain("-d web.acme.example"));

@@ -84,12 +84,15 @@ export function exampleName(dnsNames: string[]): string {
   return first.startsWith("*.") ? `host.${first.slice(2)}` : first;
 }
 
-/** clientCommands are ready command lines for certbot (docs/partner.md §6.2) and the lego CLI with the credentials. */
+/**
+ * clientCommands are ready command lines for certbot (docs/partner.md §6.2) and the lego CLI with the credentials.
+ * The HMAC key is joined to its option with "=": a base64url key may begin with "-", which certbot's parser would take for an option.
+ */
 export function clientCommands(c: Pick<BindingCredentials, "eab_kid" | "eab_hmac_key" | "directory" | "dns_names">): { certbot: string; lego: string } {
   const name = exampleName(c.dns_names);
   const certbot = [
     `certbot certonly --server ${c.directory} \\`,
-    `  --eab-kid ${c.eab_kid} --eab-hmac-key ${c.eab_hmac_key} \\`,
+    `  --eab-kid ${c.eab_kid} --eab-hmac-key=${c.eab_hmac_key} \\`,
     `  --manual --manual-auth-hook /bin/true --preferred-challenges http \\`,
     `  --key-type ecdsa --elliptic-curve secp256r1 \\`,
     `  --agree-tos -m you@example.com --no-eff-email --non-interactive \\`,
@@ -97,7 +100,7 @@ export function clientCommands(c: Pick<BindingCredentials, "eab_kid" | "eab_hmac
   ].join("\n");
   const lego = [
     `lego --server ${c.directory} \\`,
-    `  --eab --kid ${c.eab_kid} --hmac ${c.eab_hmac_key} \\`,
+    `  --eab --kid ${c.eab_kid} --hmac=${c.eab_hmac_key} \\`,
     `  --email you@example.com --accept-tos --key-type ec256 --http \\`,
     `  --domains ${name} run`,
   ].join("\n");
