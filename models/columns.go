@@ -20,9 +20,9 @@ func (r *Request) scanDest() []any {
 	return []any{
 		strCol{&r.ID}, strCol{&r.State}, strCol{&r.Org}, jsonCol[StringList]{&r.Identities}, strCol{&r.CSRPEM},
 		strCol{&r.KeyType}, intCol{&r.ValidityDays}, strCol{&r.Note}, strCol{&r.RequestedBy},
-		strCol{&r.RequesterEmail}, optStrCol{&r.RenewalOf}, strCol{&r.KeySHA256}, strCol{&r.DecidedBy},
-		strCol{&r.DecisionReason}, optTimeCol{&r.DecidedAt},
-		optStrCol{&r.CertificateID}, strCol{&r.FailureReason}, strCol{&r.Via}, strCol{&r.ViaRef},
+		strCol{&r.RequesterEmail}, optStr(&r.RenewalOf), strCol{&r.KeySHA256}, strCol{&r.DecidedBy},
+		strCol{&r.DecisionReason}, optTime(&r.DecidedAt),
+		optStr(&r.CertificateID), strCol{&r.FailureReason}, strCol{&r.Via}, strCol{&r.ViaRef},
 		timeCol{&r.CreatedAt}, timeCol{&r.UpdatedAt},
 	}
 }
@@ -48,9 +48,9 @@ func (c *Certificate) scanDest() []any {
 	return []any{
 		strCol{&c.ID}, strCol{&c.Serial}, strCol{&c.RequestID}, strCol{&c.Org}, jsonCol[StringList]{&c.Identities},
 		strCol{&c.KeyType}, timeCol{&c.NotBefore}, timeCol{&c.NotAfter}, strCol{&c.State},
-		bytesCol{&c.PrecertDER}, bytesCol{&c.DER}, optTimeCol{&c.RevokedAt}, optIntCol{&c.RevocationReason},
+		bytesCol{&c.PrecertDER}, bytesCol{&c.DER}, optTime(&c.RevokedAt), optInt(&c.RevocationReason),
 		strCol{&c.RevokedBy}, strCol{&c.IssuerKeyID}, intCol{&c.CRLPartition},
-		strCol{&c.ClaimedBy}, optTimeCol{&c.LeaseUntil}, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt},
+		strCol{&c.ClaimedBy}, optTime(&c.LeaseUntil), timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt},
 	}
 }
 
@@ -72,7 +72,7 @@ var apiTokenCols = []string{
 func (t *APIToken) scanDest() []any {
 	return []any{
 		strCol{&t.ID}, strCol{&t.Name}, strCol{&t.Subject}, strCol{&t.Role}, strCol{&t.Org}, strCol{&t.Hash},
-		optStrCol{&t.ParentID}, timeCol{&t.ExpiresAt}, optTimeCol{&t.RevokedAt}, optTimeCol{&t.LastUsedAt},
+		optStr(&t.ParentID), timeCol{&t.ExpiresAt}, optTime(&t.RevokedAt), optTime(&t.LastUsedAt),
 		timeCol{&t.CreatedAt},
 	}
 }

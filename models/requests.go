@@ -192,8 +192,8 @@ func (s *Store) submitChecks(tx *gorm.DB, r *Request) (*submitCheck, error) {
 
 // scanDest are the scan targets of submitChecksOf.
 func (c *submitCheck) scanDest() []any {
-	return append(c.Organization.scanDest(), boolCol{&c.KeyBlocked}, optStrCol{&c.KeyOwner}, optStrCol{&c.RenewalOrg},
-		optStrCol{&c.RenewalState}, optTimeCol{&c.RenewalNotAfter})
+	return append(c.Organization.scanDest(), boolCol{&c.KeyBlocked}, optStr(&c.KeyOwner), optStr(&c.RenewalOrg),
+		optStr(&c.RenewalState), optTime(&c.RenewalNotAfter))
 }
 
 // lockKey takes submitChecks' transaction advisory lock on a key

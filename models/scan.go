@@ -2,6 +2,7 @@ package models
 
 import (
 	"bytes"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
@@ -36,23 +37,6 @@ func (d strCol) Scan(src any) error {
 	return nil
 }
 
-// optStrCol scans a nullable text column into a *string.
-type optStrCol struct{ p **string }
-
-// Scan implements sql.Scanner.
-func (d optStrCol) Scan(src any) error {
-	if src == nil {
-		*d.p = nil
-		return nil
-	}
-	var v string
-	if err := (strCol{&v}).Scan(src); err != nil {
-		return err
-	}
-	*d.p = &v
-	return nil
-}
-
 // intCol scans an integer column into an int.
 type intCol struct{ p *int }
 
@@ -63,23 +47,6 @@ func (d intCol) Scan(src any) error {
 		return err
 	}
 	*d.p = int(n)
-	return nil
-}
-
-// optIntCol scans a nullable integer column into an *int.
-type optIntCol struct{ p **int }
-
-// Scan implements sql.Scanner.
-func (d optIntCol) Scan(src any) error {
-	if src == nil {
-		*d.p = nil
-		return nil
-	}
-	var v int
-	if err := (intCol{&v}).Scan(src); err != nil {
-		return err
-	}
-	*d.p = &v
 	return nil
 }
 
@@ -216,21 +183,40 @@ func (d timeCol) parse(v string) error {
 	return fmt.Errorf("scanning %q into a time: not a time", v)
 }
 
-// optTimeCol scans a nullable time column into a *time.Time.
-type optTimeCol struct{ p **time.Time }
+// optCol scans a nullable column into a *T: NULL as nil, any other value
+// through the scanner of T that col gives.
+type optCol[T any] struct {
+	p   **T
+	col func(*T) sql.Scanner
+}
 
 // Scan implements sql.Scanner.
-func (d optTimeCol) Scan(src any) error {
+func (d optCol[T]) Scan(src any) error {
 	if src == nil {
 		*d.p = nil
 		return nil
 	}
-	var t time.Time
-	if err := (timeCol{&t}).Scan(src); err != nil {
+	var v T
+	if err := d.col(&v).Scan(src); err != nil {
 		return err
 	}
-	*d.p = &t
+	*d.p = &v
 	return nil
+}
+
+// optStr scans a nullable text column into a *string.
+func optStr(p **string) optCol[string] {
+	return optCol[string]{p, func(v *string) sql.Scanner { return strCol{v} }}
+}
+
+// optInt scans a nullable integer column into an *int.
+func optInt(p **int) optCol[int] {
+	return optCol[int]{p, func(v *int) sql.Scanner { return intCol{v} }}
+}
+
+// optTime scans a nullable time column into a *time.Time.
+func optTime(p **time.Time) optCol[time.Time] {
+	return optCol[time.Time]{p, func(v *time.Time) sql.Scanner { return timeCol{v} }}
 }
 
 // jsonCol scans a JSON column (gorm's serializer:json) into a value of
