@@ -200,7 +200,9 @@ func (s *Store) CompleteIssuance(ctx context.Context, a Actor, certID string, de
 }
 
 // markIssued moves the pending certificate certID to issued with der, and
-// its approved request to issued, inside tx, reading back into row; false
+// its approved request to issued, inside tx, reading back into row; the
+// lint certificate (PrecertDER) is dropped then, since only the recovery of
+// a pending certificate reads it and der holds the same TBS; false
 // when either was not in the state expected (tx must then be rolled back).
 func (s *Store) markIssued(tx *gorm.DB, certID string, der []byte, row *issuedRow) (bool, error) {
 	now := s.now()
@@ -239,11 +241,11 @@ var (
 	// planner, left to join requests with c, may instead walk the requests
 	// in the approved state (few live rows, but the index keeps every
 	// recently moved one until vacuum).
-	markIssuedBoth = newStmt(`WITH c AS (UPDATE certificates SET state = ?, der = ?, updated_at = ? WHERE id = ? AND state = ? ` +
+	markIssuedBoth = newStmt(`WITH c AS (UPDATE certificates SET state = ?, der = ?, precert_der = NULL, updated_at = ? WHERE id = ? AND state = ? ` +
 		`RETURNING id, request_id, org, serial, not_after) ` +
 		`UPDATE requests SET state = ?, certificate_id = c.id, updated_at = ? FROM c WHERE requests.id = (SELECT request_id FROM c) AND requests.state = ? ` +
 		`RETURNING ` + columnList("requests", requestCols) + `, c.org, c.serial, c.not_after`)
-	markCertificateIssued = newStmt(`UPDATE certificates SET state = ?, der = ?, updated_at = ? WHERE id = ? AND state = ? ` +
+	markCertificateIssued = newStmt(`UPDATE certificates SET state = ?, der = ?, precert_der = NULL, updated_at = ? WHERE id = ? AND state = ? ` +
 		`RETURNING request_id, org, serial, not_after`)
 	markRequestIssued = newStmt(`UPDATE requests SET state = ?, certificate_id = ?, updated_at = ? WHERE id = ? AND state = ? ` +
 		`RETURNING ` + columnList("", requestCols))

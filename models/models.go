@@ -91,7 +91,7 @@ type Certificate struct {
 	NotBefore        time.Time  `json:"not_before"`
 	NotAfter         time.Time  `gorm:"index" json:"not_after"`
 	State            string     `gorm:"index;size:16;not null" json:"-"`
-	PrecertDER       []byte     `json:"-"` // the linted to-be-signed certificate (throwaway signature)
+	PrecertDER       []byte     `json:"-"` // the linted to-be-signed certificate (throwaway signature); NULL once issued
 	DER              []byte     `json:"-"`
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 	RevocationReason *int       `json:"revocation_reason,omitempty"` // RFC 5280 §5.3.1 CRLReason
