@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -70,8 +71,8 @@ func New(d Deps) *echo.Echo {
 	if d.Metrics != nil {
 		first = append(first, d.Metrics.Middleware())
 	}
-	all := append(first, d.ExtraMiddleware...)
-	all = append(all, requestLog(d.Log), middleware.Recover(), securityHeaders, middleware.BodyLimit("1M"))
+	all := slices.Concat(first, d.ExtraMiddleware,
+		[]echo.MiddlewareFunc{requestLog(d.Log), middleware.Recover(), securityHeaders, middleware.BodyLimit("1M")})
 	e.Use(exceptOCSP(d.ExtraMiddleware, all))
 
 	// Public: health, CA certificates, CRLs, OCSP, the API description.
