@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -51,7 +52,8 @@ const atCommitPause = 10 * time.Second
 
 // runAppendingAtCommit runs fn on a connection of its own inside BEGIN …
 // COMMIT; the audit entries fn appends are kept (appendAudits) and written
-// by appendAndCommit. It returns errHeadMoved, having rolled back, when the
+// by appendAndCommit. The BEGIN goes out with the transaction's first
+// statement (txConn). It returns errHeadMoved, having rolled back, when the
 // head the events were linked to was not the stored one.
 func (s *Store) runAppendingAtCommit(ctx context.Context, st *txAudit, fn func(tx *gorm.DB) error) (err error) {
 	sqlDB, err := s.db.DB()
@@ -63,12 +65,10 @@ func (s *Store) runAppendingAtCommit(ctx context.Context, st *txAudit, fn func(t
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		return err
-	}
+	tc := &txConn{Conn: conn, s: s}
 	done := false
 	defer func() {
-		if done {
+		if done || !tc.begun {
 			return
 		}
 		// Roll back even when ctx is done; a connection that cannot is
@@ -80,16 +80,27 @@ func (s *Store) runAppendingAtCommit(ctx context.Context, st *txAudit, fn func(t
 		}
 	}()
 	tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
-	tx.Statement.ConnPool = conn
-	if err := fn(tx); err != nil {
+	tx.Statement.ConnPool = tc
+	err = fn(tx)
+	if tc.beginErr != nil {
+		return tc.beginErr
+	}
+	if err != nil {
 		return err
 	}
 	if len(st.pending) == 0 {
+		if !tc.begun {
+			done = true // nothing was sent: nothing to commit
+			return nil
+		}
 		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 			return err
 		}
 		done = true
 		return nil
+	}
+	if err := tc.begin(ctx); err != nil {
+		return err
 	}
 	return conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
@@ -100,6 +111,113 @@ func (s *Store) runAppendingAtCommit(ctx context.Context, st *txAudit, fn func(t
 		done = committed
 		return err
 	})
+}
+
+// txConn is the connection of a transaction that runAppendingAtCommit runs,
+// before and after its BEGIN is sent. The BEGIN costs no round trip of its
+// own: the first statement the store sends itself takes it along
+// (beginWith), and a statement sent through gorm first is preceded by it
+// (begin). It is the ConnPool of the transaction's gorm handle.
+type txConn struct {
+	*sql.Conn
+	s        *Store
+	begun    bool  // BEGIN was sent (perhaps failed): ROLLBACK when not committed
+	beginErr error // why BEGIN failed, if it did
+}
+
+// begin sends BEGIN on its own, unless it was sent. When it fails, the
+// connection is discarded, so that no statement after it runs outside a
+// transaction.
+func (c *txConn) begin(ctx context.Context) error {
+	if c.begun {
+		return c.beginErr
+	}
+	c.begun = true
+	if c.s.OnStatement != nil {
+		c.s.OnStatement(c.Conn, "BEGIN")
+	}
+	if _, err := c.Conn.ExecContext(ctx, "BEGIN"); err != nil {
+		c.failed(err)
+	}
+	return c.beginErr
+}
+
+// errNestedTx refuses a transaction inside a txConn's.
+var errNestedTx = errors.New("models: a transaction begun inside another")
+
+// BeginTx refuses: gorm would begin a transaction inside this one.
+func (c *txConn) BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error) { return nil, errNestedTx }
+
+// failed records that BEGIN failed with err and discards the connection:
+// database/sql answers any statement on it with sql.ErrConnDone.
+func (c *txConn) failed(err error) {
+	c.beginErr = fmt.Errorf("beginning a transaction: %w", err)
+	_ = c.Conn.Raw(func(any) error { return driver.ErrBadConn })
+}
+
+// ExecContext implements gorm.ConnPool, after BEGIN.
+func (c *txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := c.begin(ctx); err != nil {
+		return nil, err
+	}
+	return c.Conn.ExecContext(ctx, q, args...)
+}
+
+// QueryContext implements gorm.ConnPool, after BEGIN.
+func (c *txConn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := c.begin(ctx); err != nil {
+		return nil, err
+	}
+	return c.Conn.QueryContext(ctx, q, args...)
+}
+
+// QueryRowContext implements gorm.ConnPool, after BEGIN. When BEGIN failed
+// the row is the discarded connection's: its error is sql.ErrConnDone, and
+// q is not sent.
+func (c *txConn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	_ = c.begin(ctx)
+	return c.Conn.QueryRowContext(ctx, q, args...)
+}
+
+// PrepareContext implements gorm.ConnPool, after BEGIN.
+func (c *txConn) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
+	if err := c.begin(ctx); err != nil {
+		return nil, err
+	}
+	return c.Conn.PrepareContext(ctx, q)
+}
+
+// beginWith sends BEGIN and q in one round trip (a pgx batch: PostgreSQL
+// runs nothing after a failed BEGIN) and hands q's result to read, on
+// pgx's side of the connection.
+func (c *txConn) beginWith(ctx context.Context, q string, args []any, read func(pgx.BatchResults) error) error {
+	c.begun = true
+	var sent bool
+	err := c.Conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the connection is a %T, not pgx's", dc)
+		}
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.Queue(q, args...)
+		br := pc.Conn().SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+		sent = true
+		err := read(br)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil && !sent {
+		c.failed(err)
+		return c.beginErr
+	}
+	return err
 }
 
 // appendAndCommit links the transaction's pending audit events to the head

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 )
 
@@ -63,11 +64,24 @@ func (s *Store) dialect(st stmt) string {
 	return st.sqlite
 }
 
-// observe passes a statement about to be sent to OnStatement.
+// observe passes a statement about to be sent to OnStatement, with the
+// *sql.Conn of a txConn.
 func (s *Store) observe(c sqlConn, q string) {
-	if s.OnStatement != nil {
-		s.OnStatement(c.pool, q)
+	if s.OnStatement == nil {
+		return
 	}
+	if tc, ok := c.pool.(*txConn); ok {
+		s.OnStatement(tc.Conn, q)
+		return
+	}
+	s.OnStatement(c.pool, q)
+}
+
+// beginning is the transaction whose BEGIN a statement sent on c takes
+// along, if any (txConn).
+func beginning(c sqlConn) (*txConn, bool) {
+	tc, ok := c.pool.(*txConn)
+	return tc, ok && !tc.begun
 }
 
 // exec runs a statement that returns no rows and reports the rows it
@@ -80,6 +94,15 @@ func (s *Store) exec(c sqlConn, st stmt, args ...any) (int64, error) {
 // dialect.
 func (s *Store) execText(c sqlConn, q string, args ...any) (int64, error) {
 	s.observe(c, q)
+	if tc, ok := beginning(c); ok {
+		var n int64
+		err := tc.beginWith(c.ctx, q, args, func(br pgx.BatchResults) error {
+			tag, err := br.Exec()
+			n = tag.RowsAffected()
+			return err
+		})
+		return n, s.sqlErr(err)
+	}
 	res, err := c.pool.ExecContext(c.ctx, q, args...)
 	if err != nil {
 		return 0, s.sqlErr(err)
@@ -93,7 +116,12 @@ func (s *Store) execText(c sqlConn, q string, args ...any) (int64, error) {
 func (s *Store) queryRow(c sqlConn, st stmt, dest []any, args ...any) error {
 	q := s.dialect(st)
 	s.observe(c, q)
-	err := c.pool.QueryRowContext(c.ctx, q, args...).Scan(dest...)
+	var err error
+	if tc, ok := beginning(c); ok {
+		err = tc.beginWith(c.ctx, q, args, func(br pgx.BatchResults) error { return br.QueryRow().Scan(dest...) })
+	} else {
+		err = c.pool.QueryRowContext(c.ctx, q, args...).Scan(dest...)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return gorm.ErrRecordNotFound
 	}

@@ -99,3 +99,20 @@ func (s *Store) ReadCertificateRow(ctx context.Context, id string) (*Certificate
 	var c Certificate
 	return &c, s.queryRow(s.onPool(ctx), certificateRowByID, c.scanDest(), id)
 }
+
+// ErrNestedTx is what a transaction begun inside a txConn's fails with.
+var ErrNestedTx = errNestedTx
+
+// InAtCommitTx runs fn in a transaction of txAppendAtCommit (on PostgreSQL,
+// on a txConn) that appends no audit event. exec sends a statement (with ?
+// placeholders) as the store sends its own; tx is the transaction's gorm
+// handle.
+func (s *Store) InAtCommitTx(ctx context.Context, fn func(exec func(q string, args ...any) error, tx *gorm.DB) error) error {
+	return s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
+		exec := func(q string, args ...any) error {
+			_, err := s.exec(on(tx), newStmt(q), args...)
+			return err
+		}
+		return fn(exec, tx)
+	})
+}
