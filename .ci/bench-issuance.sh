@@ -81,7 +81,7 @@ grep -qi "pkcs11" "$ca_json" || { echo "bench-issuance: step-ca is not using the
 
 echo "bench-issuance: $(nproc) CPUs, step-ca $STEP_VERSION (pid $stepca_pid, port $port, key in SoftHSM2), $(go version | cut -d' ' -f3)" >&2
 STEPCA_URL="https://127.0.0.1:$port" STEPCA_ROOT="$STEPPATH/certs/root_ca.crt" STEPCA_PROVISIONER=bench \
-  STEPCA_JWK="$work/provisioner.jwk" STEPCA_KEY_LABEL=SoftHSM2 \
+  STEPCA_JWK="$work/provisioner.jwk" STEPCA_KEY_LABEL=SoftHSM2 STEPCA_PID="$stepca_pid" \
   CGO_ENABLED=1 go test -tags bench ./cmd/certdesk/ -run '^TestBenchIssuance$' -count=1 -v -timeout 20m |
   grep -v '^=== RUN\|^--- PASS\|^PASS\|^ok\|pkcs11: token opened' >&2
 kill "$stepca_pid" 2>/dev/null || true

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +49,15 @@ import (
 //	STEPCA_ROOT      its root certificate (PEM)
 //	STEPCA_PROVISIONER, STEPCA_JWK  its JWK provisioner's name and private JWK (JSON)
 //	STEPCA_KEY_LABEL where its intermediate key is, for the table ("SoftHSM2")
+//	STEPCA_PID       its process, whose CPU time is counted (optional)
+//
+// Besides the rate, each load records the CPU time spent per certificate
+// (user + system, from /proc and getrusage): by this process, which runs
+// the load generator and, for certdesk, the portal; and by the server on
+// the other side, step-ca's process or the PostgreSQL server's processes.
+// On a shared machine, time stolen by other guests slows the rate but is
+// not CPU time of these processes, so the CPU per certificate is the
+// steadier figure to compare.
 
 // benchOp issues one certificate; it returns an error when the peer did not.
 type benchOp func(c *http.Client, i int) error
@@ -56,6 +67,104 @@ type benchPeer struct {
 	name, scenario string
 	client         *http.Client
 	op             benchOp
+	// serverCPU is the CPU time the server outside this process has used
+	// so far (step-ca, PostgreSQL); nil when it cannot be read.
+	serverCPU func() (time.Duration, bool)
+}
+
+// selfCPU is this process's CPU time so far (user + system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// clockTick is the kernel's USER_HZ, the unit of /proc/<pid>/stat's times.
+const clockTick = 100
+
+// procCPU reads a process's CPU time from /proc/<pid>/stat: its own user
+// and system time, all threads, and with children that exited and were
+// waited for (a server's finished backends).
+func procCPU(pid int) (self, children time.Duration, ppid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	// The command name is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0, 0, 0, false
+	}
+	n := func(k int) time.Duration {
+		v, _ := strconv.ParseInt(f[k], 10, 64)
+		return time.Duration(v) * time.Second / clockTick
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	// Fields after the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
+	return n(11) + n(12), n(13) + n(14), ppid, true
+}
+
+// pidCPU is the CPU time of one process (step-ca), or false.
+func pidCPU(pid int) func() (time.Duration, bool) {
+	return func() (time.Duration, bool) {
+		self, _, _, ok := procCPU(pid)
+		return self, ok
+	}
+}
+
+// treeCPU is the CPU time of a server process and its children, those
+// running and those that exited (PostgreSQL: the postmaster, its backends
+// and its helpers), or false.
+func treeCPU(root int) func() (time.Duration, bool) {
+	return func() (time.Duration, bool) {
+		total, exited, _, ok := procCPU(root)
+		if !ok {
+			return 0, false
+		}
+		total += exited
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return 0, false
+		}
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == root {
+				continue
+			}
+			if self, _, ppid, ok := procCPU(pid); ok && ppid == root {
+				total += self
+			}
+		}
+		return total, true
+	}
+}
+
+// postgresCPU finds the PostgreSQL server behind dsn when it runs on this
+// machine: the parent of the backend serving a connection.
+func postgresCPU(t *testing.T, dsn string) func() (time.Duration, bool) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Logf("PostgreSQL CPU: %v", err)
+		return nil
+	}
+	defer db.Close()
+	var backend int
+	if err := db.QueryRow("SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		t.Logf("PostgreSQL CPU: %v", err)
+		return nil
+	}
+	_, _, postmaster, ok := procCPU(backend)
+	if !ok {
+		t.Logf("PostgreSQL CPU: backend %d is not on this machine", backend)
+		return nil
+	}
+	return treeCPU(postmaster)
 }
 
 func envInt(name string, def int) int {
@@ -136,7 +245,12 @@ func certdeskPeers(t *testing.T, driver string) []benchPeer {
 		extra = append(extra, fmt.Sprintf("  max_connections: %d", 2*runtime.NumCPU()))
 	}
 	dir := t.TempDir()
-	tp := startPortalWith(t, driver, dir, dsnFor(t, driver, dir), true, io.Discard, extra...)
+	dsn := dsnFor(t, driver, dir)
+	tp := startPortalWith(t, driver, dir, dsn, true, io.Discard, extra...)
+	var server func() (time.Duration, bool)
+	if driver == models.DriverPostgres {
+		server = postgresCPU(t, dsn)
+	}
 	allowAutoRenewal(tp)
 	_, base := tp.issue("renew.acme.example")
 	newReqs := csrPool(t, benchCSRs, "svc-%d.acme.example")
@@ -164,8 +278,8 @@ func certdeskPeers(t *testing.T, driver string) []benchPeer {
 		return err
 	}
 	return []benchPeer{
-		{name: "certdesk " + driver, scenario: "submit + approve", client: client, op: submitApprove},
-		{name: "certdesk " + driver, scenario: "auto-approved renewal", client: client, op: renew},
+		{name: "certdesk " + driver, scenario: "submit + approve", client: client, op: submitApprove, serverCPU: server},
+		{name: "certdesk " + driver, scenario: "auto-approved renewal", client: client, op: renew, serverCPU: server},
 	}
 }
 
@@ -226,12 +340,48 @@ func stepCAPeer(t *testing.T) *benchPeer {
 	if label == "" {
 		label = "SoftHSM2"
 	}
-	return &benchPeer{name: "step-ca v0.30.2 (" + label + ")", scenario: "/1.0/sign", client: benchClient(&tls.Config{RootCAs: roots}), op: op}
+	var server func() (time.Duration, bool)
+	if pid, err := strconv.Atoi(os.Getenv("STEPCA_PID")); err == nil {
+		server = pidCPU(pid)
+	}
+	return &benchPeer{name: "step-ca v0.30.2 (" + label + ")", scenario: "/1.0/sign", client: benchClient(&tls.Config{RootCAs: roots}), op: op, serverCPU: server}
 }
 
-// runLoad runs clients goroutines issuing through p for d and returns the
-// certificates per second and the failures.
-func runLoad(p benchPeer, clients int, d time.Duration) (rate float64, failures int64, firstErr error) {
+// loadResult is what one load measured.
+type loadResult struct {
+	rate       float64       // certificates per second
+	selfCPU    time.Duration // this process's CPU per certificate
+	serverCPU  time.Duration // the server's CPU per certificate
+	haveServer bool          // serverCPU was read
+	failures   int64
+	firstErr   error
+}
+
+// runLoad runs clients goroutines issuing through p for d and measures it.
+func runLoad(p benchPeer, clients int, d time.Duration) loadResult {
+	self0 := selfCPU()
+	var server0 time.Duration
+	haveServer := p.serverCPU != nil
+	if haveServer {
+		server0, haveServer = p.serverCPU()
+	}
+	rate, n, failures, firstErr := runClients(p, clients, d)
+	res := loadResult{rate: rate, failures: failures, firstErr: firstErr}
+	if n == 0 {
+		return res
+	}
+	res.selfCPU = (selfCPU() - self0) / time.Duration(n)
+	if haveServer {
+		if server1, ok := p.serverCPU(); ok {
+			res.serverCPU, res.haveServer = (server1-server0)/time.Duration(n), true
+		}
+	}
+	return res
+}
+
+// runClients runs clients goroutines issuing through p for d and returns
+// the certificates per second, the certificates and the failures.
+func runClients(p benchPeer, clients int, d time.Duration) (rate float64, n, failures int64, firstErr error) {
 	var done, failed atomic.Int64
 	var next atomic.Int64
 	var errOnce sync.Once
@@ -253,7 +403,7 @@ func runLoad(p benchPeer, clients int, d time.Duration) (rate float64, failures 
 		}()
 	}
 	wg.Wait()
-	return float64(done.Load()) / time.Since(start).Seconds(), failed.Load(), firstErr
+	return float64(done.Load()) / time.Since(start).Seconds(), done.Load(), failed.Load(), firstErr
 }
 
 func median(v []float64) float64 {
@@ -294,18 +444,28 @@ func TestBenchIssuance(t *testing.T) {
 	}
 
 	rates := map[string][]float64{} // peer/scenario/clients → one rate per round
+	// … and the CPU milliseconds per certificate: this process's, and with
+	// the server's (when every round read it).
+	selfMS, totalMS := map[string][]float64{}, map[string][]float64{}
+	serverRead := map[string]bool{}
 	key := func(p benchPeer, n int) string { return p.name + "|" + p.scenario + "|" + strconv.Itoa(n) }
 	for round := range rounds {
 		for _, n := range counts {
 			// Rotate the order each round, so no peer always runs first.
 			for k := range peers {
 				p := peers[(k+round)%len(peers)]
-				rate, failures, ferr := runLoad(p, n, d)
-				if failures > 0 {
-					t.Logf("%s %s, %d clients: %d failures, first: %v", p.name, p.scenario, n, failures, ferr)
+				res := runLoad(p, n, d)
+				if res.failures > 0 {
+					t.Logf("%s %s, %d clients: %d failures, first: %v", p.name, p.scenario, n, res.failures, res.firstErr)
 				}
-				rates[key(p, n)] = append(rates[key(p, n)], rate)
-				t.Logf("round %d: %s, %s, %d clients: %.0f certs/s", round+1, p.name, p.scenario, n, rate)
+				k := key(p, n)
+				rates[k] = append(rates[k], res.rate)
+				ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+				selfMS[k] = append(selfMS[k], ms(res.selfCPU))
+				totalMS[k] = append(totalMS[k], ms(res.selfCPU+res.serverCPU))
+				serverRead[k] = (round == 0 || serverRead[k]) && res.haveServer
+				t.Logf("round %d: %s, %s, %d clients: %.0f certs/s, CPU per certificate %.2f ms here + %.2f ms server",
+					round+1, p.name, p.scenario, n, res.rate, ms(res.selfCPU), ms(res.serverCPU))
 			}
 		}
 	}
@@ -313,17 +473,27 @@ func TestBenchIssuance(t *testing.T) {
 	var rows []string
 	rows = append(rows, fmt.Sprintf("<!-- %d CPUs, %s, %d paired rounds of %s per peer and client count -->",
 		runtime.NumCPU(), runtime.Version(), rounds, d))
-	rows = append(rows, "| peer | scenario | clients | certs/s min | median | max | ÷ step-ca median |",
-		"|---|---|---|---|---|---|---|")
+	rows = append(rows, "| peer | scenario | clients | certs/s min | median | max | ÷ step-ca median "+
+		"| CPU ms per cert, load generator (+ portal) | with the server (step-ca, PostgreSQL) | step-ca's ÷ this |",
+		"|---|---|---|---|---|---|---|---|---|---|")
 	for _, p := range peers {
 		for _, n := range counts {
-			r := rates[key(p, n)]
-			ratio := "—"
-			if len(peers) > 0 && peers[0].scenario == "/1.0/sign" && p.scenario != "/1.0/sign" {
-				ratio = fmt.Sprintf("%.2f", median(r)/median(rates[key(peers[0], n)]))
+			k := key(p, n)
+			r := rates[k]
+			ratio, cpuRatio := "—", "—"
+			total := "—"
+			if serverRead[k] || p.serverCPU == nil && p.scenario != "/1.0/sign" {
+				total = fmt.Sprintf("%.2f", median(totalMS[k]))
 			}
-			rows = append(rows, fmt.Sprintf("| %s | %s | %d | %.0f | %.0f | %.0f | %s |",
-				p.name, p.scenario, n, slices.Min(r), median(r), slices.Max(r), ratio))
+			if len(peers) > 0 && peers[0].scenario == "/1.0/sign" && p.scenario != "/1.0/sign" {
+				step := key(peers[0], n)
+				ratio = fmt.Sprintf("%.2f", median(r)/median(rates[step]))
+				if total != "—" && serverRead[step] {
+					cpuRatio = fmt.Sprintf("%.2f", median(totalMS[step])/median(totalMS[k]))
+				}
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s | %d | %.0f | %.0f | %.0f | %s | %.2f | %s | %s |",
+				p.name, p.scenario, n, slices.Min(r), median(r), slices.Max(r), ratio, median(selfMS[k]), total, cpuRatio))
 		}
 	}
 	table := strings.Join(rows, "\n") + "\n"
