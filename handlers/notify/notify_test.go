@@ -226,14 +226,22 @@ func TestDelivery_Receiver500_RetriedWithBackoffWhileOthersAreDelivered(t *testi
 		if failing.Events()[0].ID != good.Events()[0].ID {
 			t.Error("the two receivers got different event ids for one event")
 		}
-		ns, err := st.ListNotifications(ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range ns {
-			if n.SentAt == nil {
-				t.Errorf("notification %d to %s not marked sent", n.ID, n.Recipient)
+		// The receiver has the event before the worker records that it
+		// was delivered: wait for the record.
+		var ns []models.Notification
+		eventually(t, "every notification marked sent", func() bool {
+			var err error
+			if ns, err = st.ListNotifications(ctx, 0); err != nil {
+				t.Fatal(err)
 			}
+			for _, n := range ns {
+				if n.SentAt == nil {
+					return false
+				}
+			}
+			return true
+		})
+		for _, n := range ns {
 			if n.Recipient == failing.URL && n.Attempts != 3 {
 				t.Errorf("failing receiver's notification has %d attempts, want 3", n.Attempts)
 			}
