@@ -134,7 +134,7 @@ func (c *txConn) begin(ctx context.Context) error {
 	}
 	c.begun = true
 	if c.s.OnStatement != nil {
-		c.s.OnStatement(c.Conn, "BEGIN")
+		c.s.OnStatement(c, "BEGIN")
 	}
 	if _, err := c.Conn.ExecContext(ctx, "BEGIN"); err != nil {
 		c.failed(err)

@@ -64,17 +64,11 @@ func (s *Store) dialect(st stmt) string {
 	return st.sqlite
 }
 
-// observe passes a statement about to be sent to OnStatement, with the
-// *sql.Conn of a txConn.
+// observe passes a statement about to be sent to OnStatement.
 func (s *Store) observe(c sqlConn, q string) {
-	if s.OnStatement == nil {
-		return
+	if s.OnStatement != nil {
+		s.OnStatement(c.pool, q)
 	}
-	if tc, ok := c.pool.(*txConn); ok {
-		s.OnStatement(tc.Conn, q)
-		return
-	}
-	s.OnStatement(c.pool, q)
 }
 
 // beginning is the transaction whose BEGIN a statement sent on c takes

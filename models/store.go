@@ -133,6 +133,7 @@ type Store struct {
 	// stmt), with its SQL and the connection or transaction it goes on:
 	// the same ConnPool gorm's callbacks see, so that whoever counts the
 	// statements an operation costs with gorm's callbacks counts these too.
+	// A BEGIN sent in a round trip of its own is passed as "BEGIN".
 	OnStatement func(pool gorm.ConnPool, query string)
 
 	db     *gorm.DB

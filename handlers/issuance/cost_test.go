@@ -61,14 +61,14 @@ func (c *sqlCost) add(pool gorm.ConnPool, query string, write bool) {
 	if !write && !writesRows(query) {
 		return
 	}
-	switch tx := pool.(type) {
-	case *sql.Tx:
-		c.writeTx[tx] = true
-	case *sql.Conn: // a transaction that sends its audit append with its COMMIT
-		c.writeTx[tx] = true
-	default:
+	// On the pool a write commits on its own; anything else is a
+	// transaction (a *sql.Tx, or the connection of one that sends its
+	// audit append with its COMMIT).
+	if _, onPool := pool.(*sql.DB); onPool {
 		c.autoWrites++
+		return
 	}
+	c.writeTx[pool] = true
 }
 
 // writesRows reports whether a statement changes rows (INSERT, UPDATE,
