@@ -1,15 +1,12 @@
 package models_test
 
 import (
-	"crypto/rand"
-	"math/big"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
-	"github.com/certdesk/certdesk/signer/serial"
+	"github.com/certdesk/certdesk/signer/signertest/cputime"
 )
 
 // BenchmarkIssuanceTransactions times the store's three write transactions
@@ -24,24 +21,12 @@ func BenchmarkIssuanceTransactions(b *testing.B) {
 	}{{"sqlite", modelstest.SQLite}, {"postgres", modelstest.Postgres}} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := tc.open(b)
-			o := &models.Organization{Slug: "acme", Name: "Acme", URIPrefixes: models.StringList{"spiffe://example.org/partners/acme/"}, MaxValidityDays: 90}
-			if err := s.CreateOrg(ctx, admin, o); err != nil {
-				b.Fatal(err)
-			}
-			cpu0 := processCPU()
-			b.ResetTimer()
+			newOrg(b, s, "acme", false)
+			cpu := cputime.Self()
 			for b.Loop() {
-				r := &models.Request{Org: "acme", CSRPEM: "-----BEGIN CERTIFICATE REQUEST-----\n...", KeyType: "ECDSA P-256",
-					Identities: models.StringList{"spiffe://example.org/partners/acme/billing"}, ValidityDays: 30}
-				if err := s.SubmitRequest(ctx, partner, r); err != nil {
-					b.Fatal(err)
-				}
-				sn, err := serial.FromBig(new(big.Int).SetBytes(randBytes(b, 16)))
-				if err != nil {
-					b.Fatal(err)
-				}
+				r := submit(b, s)
 				now := s.Now()
-				c := &models.Certificate{Serial: sn.String(), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour), PrecertDER: []byte("tbs")}
+				c := &models.Certificate{Serial: randSerial(b), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour), PrecertDER: []byte("tbs")}
 				if _, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c); err != nil {
 					b.Fatal(err)
 				}
@@ -49,24 +34,7 @@ func BenchmarkIssuanceTransactions(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+			cputime.Report(b, cpu)
 		})
 	}
-}
-
-// processCPU is this process's CPU time so far (user + system).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func randBytes(b *testing.B, n int) []byte {
-	p := make([]byte, n)
-	if _, err := rand.Read(p); err != nil {
-		b.Fatal(err)
-	}
-	return p
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // randSerial returns a random 128-bit serial in the stored form.
-func randSerial(t *testing.T) string {
+func randSerial(t testing.TB) string {
 	t.Helper()
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 // newOrg creates organisation slug.
-func newOrg(t *testing.T, s *models.Store, slug string, autoRenew bool) *models.Organization {
+func newOrg(t testing.TB, s *models.Store, slug string, autoRenew bool) *models.Organization {
 	t.Helper()
 	o := &models.Organization{Slug: slug, Name: slug + " Ltd", URIPrefixes: models.StringList{"spiffe://example.org/partners/" + slug + "/"},
 		MaxValidityDays: 90, AutoApproveRenewals: autoRenew}
@@ -21,7 +21,7 @@ func newOrg(t *testing.T, s *models.Store, slug string, autoRenew bool) *models.
 }
 
 // submit files a request for acme by the partner.
-func submit(t *testing.T, s *models.Store) *models.Request {
+func submit(t testing.TB, s *models.Store) *models.Request {
 	t.Helper()
 	r := &models.Request{Org: "acme", CSRPEM: "-----BEGIN CERTIFICATE REQUEST-----\n...", KeyType: "ECDSA P-256",
 		Identities: models.StringList{"spiffe://example.org/partners/acme/billing"}, ValidityDays: 30, Note: "billing"}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/signertest/cputime"
 )
 
 // benchIssuers returns an issuer whose P-256 key is in SoftHSM2 and one
@@ -72,23 +73,23 @@ func BenchmarkIssueLeaf(b *testing.B) {
 			}
 		}
 		b.Run(name+"/goroutines=1", func(b *testing.B) {
-			cpu := processCPU()
+			cpu := cputime.Self()
 			for i := 0; i < b.N; i++ {
 				issue()
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
-			reportCPU(b, cpu)
+			cputime.Report(b, cpu)
 		})
 		b.Run(name+"/goroutines=2", func(b *testing.B) {
 			b.SetParallelism(2 / max(1, runtimeProcs()))
-			cpu := processCPU()
+			cpu := cputime.Self()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					issue()
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
-			reportCPU(b, cpu)
+			cputime.Report(b, cpu)
 		})
 	}
 }
@@ -141,13 +142,13 @@ func BenchmarkCSRCheck(b *testing.B) {
 		csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := cputime.Self()
 			for i := 0; i < b.N; i++ {
 				if _, err := (signer.CSRPolicy{}).Check(csrPEM); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, cpu)
+			cputime.Report(b, cpu)
 		})
 	}
 }

@@ -22,11 +22,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/signer/signertest/cputime"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -72,76 +72,11 @@ type benchPeer struct {
 	serverCPU func() (time.Duration, bool)
 }
 
-// selfCPU is this process's CPU time so far (user + system).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// clockTick is the kernel's USER_HZ, the unit of /proc/<pid>/stat's times.
-const clockTick = 100
-
-// procCPU reads a process's CPU time from /proc/<pid>/stat: its own user
-// and system time, all threads, and with children that exited and were
-// waited for (a server's finished backends).
-func procCPU(pid int) (self, children time.Duration, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, 0, false
-	}
-	// The command name is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return 0, 0, 0, false
-	}
-	n := func(k int) time.Duration {
-		v, _ := strconv.ParseInt(f[k], 10, 64)
-		return time.Duration(v) * time.Second / clockTick
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	// Fields after the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
-	return n(11) + n(12), n(13) + n(14), ppid, true
-}
-
 // pidCPU is the CPU time of one process (step-ca), or false.
 func pidCPU(pid int) func() (time.Duration, bool) {
 	return func() (time.Duration, bool) {
-		self, _, _, ok := procCPU(pid)
-		return self, ok
-	}
-}
-
-// treeCPU is the CPU time of a server process and its children, those
-// running and those that exited (PostgreSQL: the postmaster, its backends
-// and its helpers), or false.
-func treeCPU(root int) func() (time.Duration, bool) {
-	return func() (time.Duration, bool) {
-		total, exited, _, ok := procCPU(root)
-		if !ok {
-			return 0, false
-		}
-		total += exited
-		entries, err := os.ReadDir("/proc")
-		if err != nil {
-			return 0, false
-		}
-		for _, e := range entries {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil || pid == root {
-				continue
-			}
-			if self, _, ppid, ok := procCPU(pid); ok && ppid == root {
-				total += self
-			}
-		}
-		return total, true
+		p, ok := cputime.Of(pid)
+		return p.Self, ok
 	}
 }
 
@@ -159,12 +94,12 @@ func postgresCPU(t *testing.T, dsn string) func() (time.Duration, bool) {
 		t.Logf("PostgreSQL CPU: %v", err)
 		return nil
 	}
-	_, _, postmaster, ok := procCPU(backend)
+	p, ok := cputime.Of(backend)
 	if !ok {
 		t.Logf("PostgreSQL CPU: backend %d is not on this machine", backend)
 		return nil
 	}
-	return treeCPU(postmaster)
+	return func() (time.Duration, bool) { return cputime.Tree(p.PPID) }
 }
 
 func envInt(name string, def int) int {
@@ -359,7 +294,7 @@ type loadResult struct {
 
 // runLoad runs clients goroutines issuing through p for d and measures it.
 func runLoad(p benchPeer, clients int, d time.Duration) loadResult {
-	self0 := selfCPU()
+	self0 := cputime.Self()
 	var server0 time.Duration
 	haveServer := p.serverCPU != nil
 	if haveServer {
@@ -370,7 +305,7 @@ func runLoad(p benchPeer, clients int, d time.Duration) loadResult {
 	if n == 0 {
 		return res
 	}
-	res.selfCPU = (selfCPU() - self0) / time.Duration(n)
+	res.selfCPU = (cputime.Self() - self0) / time.Duration(n)
 	if haveServer {
 		if server1, ok := p.serverCPU(); ok {
 			res.serverCPU, res.haveServer = (server1-server0)/time.Duration(n), true

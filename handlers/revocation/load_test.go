@@ -35,6 +35,7 @@ import (
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
 	"github.com/certdesk/certdesk/signer"
+	"github.com/certdesk/certdesk/signer/signertest/cputime"
 	"github.com/certdesk/certdesk/web"
 )
 
@@ -107,20 +108,14 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// procCPU is the user+system CPU time a process has used so far
-// (/proc/<pid>/stat, fields 14 and 15, in clock ticks of 10 ms).
+// procCPU is the user+system CPU time a process has used so far.
 func procCPU(t *testing.T, pid int) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
+	p, ok := cputime.Of(pid)
+	if !ok {
+		t.Fatalf("reading the CPU time of process %d", pid)
 	}
-	// The command name is in parentheses and may hold spaces: count from
-	// the closing one.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return p.Self
 }
 
 // productionServer is the real echo server (web.New, with its middleware,
