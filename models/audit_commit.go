@@ -76,7 +76,7 @@ func (s *Store) runAppendingAtCommit(ctx context.Context, st *txAudit, fn func(t
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if _, rerr := conn.ExecContext(rctx, "ROLLBACK"); rerr != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			tc.discard()
 		}
 	}()
 	tx := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
@@ -148,12 +148,15 @@ var errNestedTx = errors.New("models: a transaction begun inside another")
 // BeginTx refuses: gorm would begin a transaction inside this one.
 func (c *txConn) BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error) { return nil, errNestedTx }
 
-// failed records that BEGIN failed with err and discards the connection:
-// database/sql answers any statement on it with sql.ErrConnDone.
+// failed records that BEGIN failed with err and discards the connection.
 func (c *txConn) failed(err error) {
 	c.beginErr = fmt.Errorf("beginning a transaction: %w", err)
-	_ = c.Conn.Raw(func(any) error { return driver.ErrBadConn })
+	c.discard()
 }
+
+// discard closes the connection instead of returning it to the pool:
+// database/sql answers any statement on it with sql.ErrConnDone.
+func (c *txConn) discard() { _ = c.Conn.Raw(func(any) error { return driver.ErrBadConn }) }
 
 // ExecContext implements gorm.ConnPool, after BEGIN.
 func (c *txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
