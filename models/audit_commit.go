@@ -116,7 +116,7 @@ func (s *Store) runAppendingAtCommit(ctx context.Context, st *txAudit, fn func(t
 // txConn is the connection of a transaction that runAppendingAtCommit runs,
 // before and after its BEGIN is sent. The BEGIN costs no round trip of its
 // own: the first statement the store sends itself takes it along
-// (beginWith), and a statement sent through gorm first is preceded by it
+// (send), and a statement sent through gorm first is preceded by it
 // (begin). It is the ConnPool of the transaction's gorm handle.
 type txConn struct {
 	*sql.Conn
@@ -190,10 +190,14 @@ func (c *txConn) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error
 	return c.Conn.PrepareContext(ctx, q)
 }
 
-// beginWith sends BEGIN and q in one round trip (a pgx batch: PostgreSQL
-// runs nothing after a failed BEGIN) and hands q's result to read, on
-// pgx's side of the connection.
-func (c *txConn) beginWith(ctx context.Context, q string, args []any, read func(pgx.BatchResults) error) error {
+// send sends stmts in one round trip (a pgx batch), with the BEGIN in
+// front when it was not sent yet (PostgreSQL runs nothing in a batch after
+// a failed BEGIN), and hands their results to read, on pgx's side of the
+// connection. In a batch each statement runs after the one before it has
+// finished, with a snapshot of its own: a lock taken by one holds for those
+// after it.
+func (c *txConn) send(ctx context.Context, stmts []queued, read func(pgx.BatchResults) error) error {
+	begin := !c.begun
 	c.begun = true
 	var sent bool
 	err := c.Conn.Raw(func(dc any) error {
@@ -202,12 +206,18 @@ func (c *txConn) beginWith(ctx context.Context, q string, args []any, read func(
 			return fmt.Errorf("the connection is a %T, not pgx's", dc)
 		}
 		b := &pgx.Batch{}
-		b.Queue("BEGIN")
-		b.Queue(q, args...)
+		if begin {
+			b.Queue("BEGIN")
+		}
+		for _, st := range stmts {
+			b.Queue(st.q, st.args...)
+		}
 		br := pc.Conn().SendBatch(ctx, b)
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return err
+		if begin {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return err
+			}
 		}
 		sent = true
 		err := read(br)
@@ -216,11 +226,18 @@ func (c *txConn) beginWith(ctx context.Context, q string, args []any, read func(
 		}
 		return err
 	})
-	if err != nil && !sent {
+	if err != nil && begin && !sent {
 		c.failed(err)
 		return c.beginErr
 	}
 	return err
+}
+
+// queued is one statement of a batch, in PostgreSQL's dialect, with its
+// arguments.
+type queued struct {
+	q    string
+	args []any
 }
 
 // appendAndCommit links the transaction's pending audit events to the head

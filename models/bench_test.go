@@ -26,7 +26,8 @@ func BenchmarkIssuanceTransactions(b *testing.B) {
 			for b.Loop() {
 				r := submit(b, s)
 				now := s.Now()
-				c := &models.Certificate{Serial: randSerial(b), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour), PrecertDER: []byte("tbs")}
+				c := &models.Certificate{Serial: randSerial(b), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour), PrecertDER: []byte("tbs"),
+					Org: r.Org, Identities: r.Identities, KeyType: r.KeyType}
 				if _, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c); err != nil {
 					b.Fatal(err)
 				}

@@ -125,11 +125,24 @@ func (s *Store) newReservation(c *Certificate) (string, error) {
 // request r, which has no live certificate, inside tx; it returns the audit
 // entry "certificate.reserve" for the caller to append.
 func (s *Store) insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certificate) (auditEntry, error) {
+	if err := reservationFor(r, c); err != nil {
+		return auditEntry{}, err
+	}
+	if _, err := s.exec(on(tx), insertCertificateRow, c.values()...); err != nil {
+		return auditEntry{}, dbErr(err)
+	}
+	return reserveEntry(a, c), nil
+}
+
+// reservationFor fills in what c (from newReservation) takes from the
+// request r it is reserved for when not given (organisation, identities,
+// key type), and refuses a c of another organisation.
+func reservationFor(r *Request, c *Certificate) error {
 	if c.Org == "" {
 		c.Org = r.Org
 	}
 	if c.Org != r.Org {
-		return auditEntry{}, fmt.Errorf("%w: certificate organisation %q differs from the request's %q", ErrInvalid, c.Org, r.Org)
+		return fmt.Errorf("%w: certificate organisation %q differs from the request's %q", ErrInvalid, c.Org, r.Org)
 	}
 	if len(c.Identities) == 0 {
 		c.Identities = r.Identities
@@ -137,13 +150,15 @@ func (s *Store) insertReservation(tx *gorm.DB, a Actor, r *Request, c *Certifica
 	if c.KeyType == "" {
 		c.KeyType = r.KeyType
 	}
-	if _, err := s.exec(on(tx), insertCertificateRow, c.values()...); err != nil {
-		return auditEntry{}, dbErr(err)
-	}
+	return nil
+}
+
+// reserveEntry is the audit entry "certificate.reserve" of c.
+func reserveEntry(a Actor, c *Certificate) auditEntry {
 	return auditEntry{Actor: a, Org: c.Org, ObjectType: "certificate", ObjectID: c.ID, Event: CertificateReserveEvent{
 		Identities: c.Identities, NotAfter: c.NotAfter.Format(time.RFC3339),
 		NotBefore: c.NotBefore.Format(time.RFC3339), RequestID: c.RequestID, Serial: c.Serial,
-	}}, nil
+	}}
 }
 
 // insertCertificateRow stores a new certificate, every column given.

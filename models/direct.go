@@ -90,7 +90,7 @@ func (s *Store) execText(c sqlConn, q string, args ...any) (int64, error) {
 	s.observe(c, q)
 	if tc, ok := beginning(c); ok {
 		var n int64
-		err := tc.beginWith(c.ctx, q, args, func(br pgx.BatchResults) error {
+		err := tc.send(c.ctx, []queued{{q, args}}, func(br pgx.BatchResults) error {
 			tag, err := br.Exec()
 			n = tag.RowsAffected()
 			return err
@@ -112,9 +112,72 @@ func (s *Store) queryRow(c sqlConn, st stmt, dest []any, args ...any) error {
 	s.observe(c, q)
 	var err error
 	if tc, ok := beginning(c); ok {
-		err = tc.beginWith(c.ctx, q, args, func(br pgx.BatchResults) error { return br.QueryRow().Scan(dest...) })
+		err = tc.send(c.ctx, []queued{{q, args}}, func(br pgx.BatchResults) error { return br.QueryRow().Scan(dest...) })
 	} else {
 		err = c.pool.QueryRowContext(c.ctx, q, args...).Scan(dest...)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return gorm.ErrRecordNotFound
+	}
+	return s.sqlErr(err)
+}
+
+// batchStmt is one statement of a batch (Store.batch): with scan set, it
+// returns at most one row, scanned there; without, it returns none.
+type batchStmt struct {
+	st   stmt
+	args []any
+	scan []any
+}
+
+// batch runs stmts in order. On the connection of a transaction that sends
+// its BEGIN with its first statement (txConn) they go out together, in one
+// round trip, BEGIN in front if not sent yet; each runs after the one
+// before it has finished. Elsewhere they run one after another, stopping
+// at the first error. It returns the first error, gorm.ErrRecordNotFound
+// for a statement with scan targets that found no row. Since in one round
+// trip the statements after a failed one (or one that found no row) are
+// sent too, the caller must roll back on any error, and send nothing more
+// on the transaction (after a failed statement PostgreSQL refuses the rest
+// of it).
+func (s *Store) batch(c sqlConn, stmts ...batchStmt) error {
+	tc, ok := c.pool.(*txConn)
+	if !ok {
+		for _, b := range stmts {
+			var err error
+			if b.scan != nil {
+				err = s.queryRow(c, b.st, b.scan, b.args...)
+			} else {
+				_, err = s.exec(c, b.st, b.args...)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	qs := make([]queued, len(stmts))
+	for i, b := range stmts {
+		qs[i] = queued{s.dialect(b.st), b.args}
+		s.observe(c, qs[i].q)
+	}
+	var first error
+	err := tc.send(c.ctx, qs, func(br pgx.BatchResults) error {
+		for _, b := range stmts {
+			var err error
+			if b.scan != nil {
+				err = br.QueryRow().Scan(b.scan...)
+			} else {
+				_, err = br.Exec()
+			}
+			if first == nil && err != nil {
+				first = err
+			}
+		}
+		return nil
+	})
+	if first != nil {
+		err = first
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return gorm.ErrRecordNotFound

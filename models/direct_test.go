@@ -235,7 +235,8 @@ func TestApproveAndComplete_RowsReadBackAsGormReadsThem(t *testing.T) {
 		r := submit(t, s)
 		clock.Advance(time.Second)
 		now := clock.Now()
-		c := &models.Certificate{Serial: randSerial(t), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour), PrecertDER: []byte("tbs")}
+		c := &models.Certificate{Serial: randSerial(t), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour), PrecertDER: []byte("tbs"),
+			Org: r.Org, Identities: r.Identities, KeyType: r.KeyType}
 		approved, err := s.ApproveAndReserve(ctx, admin, r.ID, "fine", c)
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,8 +19,16 @@ import (
 // two cannot be split by a crash: either both are recorded or neither.
 // Audit "request.approve" and "certificate.reserve", with one head update.
 // It returns the approved request.
+//
+// c's organisation, identities and key type must be given (the request's,
+// as the approver read it): the approval and the reservation are sent
+// together, in one round trip on PostgreSQL, so the reservation cannot take
+// them from the request the approval reads back.
 func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason string, c *Certificate) (*Request, error) {
 	reason = strings.TrimSpace(reason)
+	if c.Org == "" || len(c.Identities) == 0 || c.KeyType == "" {
+		return nil, fmt.Errorf("approving request %s: %w: the certificate's organisation, identities and key type are required", id, ErrInvalid)
+	}
 	c.RequestID = id
 	sn, err := s.newReservation(c)
 	if err != nil {
@@ -28,31 +37,40 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 	var r Request
 	err = s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
 		// One conditional UPDATE … RETURNING decides: submitted, not the
-		// approver's own, its key not blocked. Only when it changes nothing
+		// approver's own, its key not blocked. The reservation goes with
+		// it, and is rolled back with it when it changes nothing; only then
 		// is the request read, to say why.
 		now := s.now()
-		err := s.queryRow(on(tx), approveSubmitted, r.scanDest(),
-			StateApproved, a.Subject, reason, now, now, id, StateSubmitted, a.Subject)
+		err := s.batch(on(tx),
+			batchStmt{st: approveSubmitted, scan: r.scanDest(),
+				args: []any{StateApproved, a.Subject, reason, now, now, id, StateSubmitted, a.Subject}},
+			batchStmt{st: insertCertificateRow, args: c.values()})
 		if errIsNotFound(err) {
-			return whyNotApproved(tx, id, a)
+			return errNotApproved
 		}
 		if err != nil {
-			return err
+			return dbErr(err)
 		}
-		reserve, err := s.insertReservation(tx, a, &r, c)
-		if err != nil {
-			return err
+		if r.Org != c.Org {
+			return fmt.Errorf("%w: certificate organisation %q differs from the request's %q", ErrInvalid, c.Org, r.Org)
 		}
 		return s.appendAudits(tx,
 			auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: id,
 				Event: RequestApproveEvent{From: StateSubmitted, Reason: reason, To: StateApproved}},
-			reserve)
+			reserveEntry(a, c))
 	})
+	if errors.Is(err, errNotApproved) {
+		err = whyNotApproved(s.db.WithContext(ctx), id, a)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("approving request %s and reserving certificate %s: %w", id, sn, err)
 	}
 	return &r, nil
 }
+
+// errNotApproved is ApproveAndReserve's transaction rolled back because
+// its approval changed nothing; whyNotApproved then says why.
+var errNotApproved = errors.New("the request was not approved")
 
 // approveSubmitted approves a request that is submitted, not the
 // approver's own, and whose key is not blocked, and reads it back.
@@ -61,12 +79,13 @@ var approveSubmitted = newStmt(`UPDATE requests SET state = ?, decided_by = ?, d
 	`AND NOT EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = requests.key_sha256 AND requests.key_sha256 <> '') ` +
 	`RETURNING ` + columnList("", requestCols))
 
-// whyNotApproved says why ApproveAndReserve's update changed nothing:
+// whyNotApproved says why ApproveAndReserve's update changed nothing (read
+// on db, after its transaction was rolled back):
 // ErrNotFound, ErrForbidden (the approver's own request), ErrConflict (not
 // submitted), or ErrKeyBlocked.
-func whyNotApproved(tx *gorm.DB, id string, a Actor) error {
+func whyNotApproved(db *gorm.DB, id string, a Actor) error {
 	var r Request
-	if err := tx.Select("id", "state", "requested_by").Where("id = ?", id).Take(&r).Error; err != nil {
+	if err := db.Select("id", "state", "requested_by").Where("id = ?", id).Take(&r).Error; err != nil {
 		return dbErr(err)
 	}
 	switch {
@@ -105,7 +124,7 @@ func (s *Store) SubmitAutoApproved(ctx context.Context, a Actor, r *Request, c *
 	now := r.CreatedAt
 	r.State, r.DecidedBy, r.DecisionReason, r.DecidedAt = StateApproved, AutoApprover, reason, &now
 	err = s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
-		submit, chk, err := s.insertRequest(tx, a, r, nil)
+		chk, err := s.checkRequest(tx, r, nil)
 		if err != nil {
 			return err
 		}
@@ -117,14 +136,19 @@ func (s *Store) SubmitAutoApproved(ctx context.Context, a Actor, r *Request, c *
 		if !chk.renewsValid(s.now()) {
 			return ErrRenewalNotValid
 		}
-		reserve, err := s.insertReservation(tx, a, r, c)
-		if err != nil {
+		if err := reservationFor(r, c); err != nil {
 			return err
 		}
-		return s.appendAudits(tx, submit,
+		// The request and its reservation, in one round trip on
+		// PostgreSQL.
+		if err := s.batch(on(tx), batchStmt{st: insertRequestRow, args: r.values()},
+			batchStmt{st: insertCertificateRow, args: c.values()}); err != nil {
+			return dbErr(err)
+		}
+		return s.appendAudits(tx, submitEntry(a, r),
 			auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: r.ID,
 				Event: RequestAutoApproveEvent{From: StateSubmitted, Reason: reason, To: StateApproved}},
-			reserve)
+			reserveEntry(a, c))
 	})
 	if err != nil {
 		return fmt.Errorf("submitting auto-approved renewal and reserving certificate %s: %w", sn, err)

@@ -104,44 +104,59 @@ func (s *Store) stampRequest(a Actor, r *Request) {
 // the store are read in one statement (submitChecks) after the key is
 // locked.
 func (s *Store) insertRequest(tx *gorm.DB, a Actor, r *Request, check func(org *Organization) error) (auditEntry, *submitCheck, error) {
-	chk, err := s.submitChecks(tx, r)
+	chk, err := s.checkRequest(tx, r, check)
 	if err != nil {
 		return auditEntry{}, nil, err
+	}
+	if _, err := s.exec(on(tx), insertRequestRow, r.values()...); err != nil {
+		return auditEntry{}, nil, dbErr(err)
+	}
+	return submitEntry(a, r), chk, nil
+}
+
+// checkRequest applies the organisation's rules to r inside tx, as
+// insertRequest does before it stores r.
+func (s *Store) checkRequest(tx *gorm.DB, r *Request, check func(org *Organization) error) (*submitCheck, error) {
+	chk, err := s.submitChecks(tx, r)
+	if err != nil {
+		return nil, err
 	}
 	org := &chk.Organization
 	if check != nil {
 		if err := check(org); err != nil {
-			return auditEntry{}, nil, err
+			return nil, err
 		}
 		if err := validNewRequest(r); err != nil {
-			return auditEntry{}, nil, err
+			return nil, err
 		}
 	}
 	if r.ValidityDays == 0 {
 		r.ValidityDays = org.MaxValidityDays
 	}
 	if r.ValidityDays > org.MaxValidityDays {
-		return auditEntry{}, nil, fmt.Errorf("%w: validity_days %d exceeds the organisation's maximum of %d", ErrInvalid, r.ValidityDays, org.MaxValidityDays)
+		return nil, fmt.Errorf("%w: validity_days %d exceeds the organisation's maximum of %d", ErrInvalid, r.ValidityDays, org.MaxValidityDays)
 	}
 	if r.RenewalOf != nil && (chk.RenewalOrg == nil || *chk.RenewalOrg != r.Org) {
-		return auditEntry{}, nil, fmt.Errorf("%w: renewal_of names no certificate of organisation %q", ErrInvalid, r.Org)
+		return nil, fmt.Errorf("%w: renewal_of names no certificate of organisation %q", ErrInvalid, r.Org)
 	}
 	// One key, one organisation, and no blocked key: checked here, in the
 	// transaction that records the request, so two organisations cannot
 	// both win and no path to a signature goes around it.
 	if chk.KeyBlocked {
-		return auditEntry{}, nil, ErrKeyBlocked
+		return nil, ErrKeyBlocked
 	}
 	if chk.KeyOwner != nil {
-		return auditEntry{}, nil, &KeyOwnedError{Org: *chk.KeyOwner}
+		return nil, &KeyOwnedError{Org: *chk.KeyOwner}
 	}
-	if _, err := s.exec(on(tx), insertRequestRow, r.values()...); err != nil {
-		return auditEntry{}, nil, dbErr(err)
-	}
+	return chk, nil
+}
+
+// submitEntry is the audit entry "request.submit" of r.
+func submitEntry(a Actor, r *Request) auditEntry {
 	return auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: r.ID, Event: RequestSubmitEvent{
 		Identities: r.Identities, KeyType: r.KeyType, RenewalOf: r.RenewalOf,
 		RequestedBy: r.RequestedBy, ValidityDays: r.ValidityDays,
-	}}, chk, nil
+	}}
 }
 
 // insertRequestRow stores a new request, every column given.
@@ -173,12 +188,6 @@ func (c *submitCheck) renewsValid(now time.Time) bool {
 // SQLite transactions are already serial. An empty fingerprint (requests
 // from before fingerprints) is neither blocked nor owned.
 func (s *Store) submitChecks(tx *gorm.DB, r *Request) (*submitCheck, error) {
-	c := on(tx)
-	if r.KeySHA256 != "" && s.driver == DriverPostgres {
-		if _, err := s.exec(c, lockKey, keyLockClass, r.KeySHA256); err != nil {
-			return nil, fmt.Errorf("locking the key: %w", err)
-		}
-	}
 	// No renewal is sent as the empty id (no certificate has it), not as
 	// NULL: a NULL lets the planner fold the renewal subqueries away in a
 	// plan made for those values, which then looks cheaper than the
@@ -189,7 +198,15 @@ func (s *Store) submitChecks(tx *gorm.DB, r *Request) (*submitCheck, error) {
 		renewalOf = *r.RenewalOf
 	}
 	var chk submitCheck
-	err := s.queryRow(c, submitChecksOf, chk.scanDest(), r.KeySHA256, r.KeySHA256, renewalOf, renewalOf, renewalOf, r.Org)
+	check := batchStmt{st: submitChecksOf, scan: chk.scanDest(),
+		args: []any{r.KeySHA256, r.KeySHA256, renewalOf, renewalOf, renewalOf, r.Org}}
+	stmts := []batchStmt{check}
+	if r.KeySHA256 != "" && s.driver == DriverPostgres {
+		// The lock and the check go together (one round trip); the check
+		// runs once the lock is held, with a snapshot taken then.
+		stmts = []batchStmt{{st: lockKey, args: []any{keyLockClass, r.KeySHA256}}, check}
+	}
+	err := s.batch(on(tx), stmts...)
 	if errIsNotFound(err) {
 		return nil, fmt.Errorf("%w: unknown organisation %q", ErrInvalid, r.Org)
 	}

@@ -132,36 +132,48 @@ var maxIssuanceCost = map[string]map[string]struct{ statements, writes int }{
 	models.DriverSQLite:   {"submit+approve": {13, 3}, "renewal": {10, 2}},
 }
 
+// issuanceScenario is one way to a certificate through the workflow.
+type issuanceScenario struct {
+	name  string
+	issue func() (*models.Request, error)
+}
+
+// issuanceScenarios are a partner's submission and an admin's approval,
+// and a partner's renewal of base, which acme approves automatically
+// (switched on here).
+func issuanceScenarios(t *testing.T, e *env, base *models.Certificate) []issuanceScenario {
+	t.Helper()
+	org, err := e.store.GetOrg(bg, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	org.AutoApproveRenewals = true
+	if err := e.store.UpdateOrg(bg, admin, org); err != nil {
+		t.Fatal(err)
+	}
+	return []issuanceScenario{
+		{"submit+approve", func() (*models.Request, error) {
+			pemText, _ := csr(t, "spiffe://example.org/partners/acme/svc")
+			r, err := e.wf.Submit(bg, partner, issuance.Submission{Org: "acme", CSRPEM: pemText, ValidityDays: 30})
+			if err != nil {
+				return nil, err
+			}
+			return e.wf.Approve(bg, admin, r.ID, "ok")
+		}},
+		{"renewal", func() (*models.Request, error) {
+			pemText, _ := csr(t, base.Identities...)
+			return e.wf.Submit(bg, partner, issuance.Submission{Org: "acme", CSRPEM: pemText, RenewalOf: base.ID})
+		}},
+	}
+}
+
 func TestIssuance_StatementAndCommitBudget(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, s *models.Store) {
 		e := newEnv(t, s)
 		base := e.issue("base")
-		org, err := s.GetOrg(bg, "acme")
-		if err != nil {
-			t.Fatal(err)
-		}
-		org.AutoApproveRenewals = true
-		if err := s.UpdateOrg(bg, admin, org); err != nil {
-			t.Fatal(err)
-		}
+		scenarios := issuanceScenarios(t, e, base)
 		cost := countSQL(t, s)
-		for _, tc := range []struct {
-			name  string
-			issue func() (*models.Request, error)
-		}{
-			{"submit+approve", func() (*models.Request, error) {
-				pemText, _ := csr(t, "spiffe://example.org/partners/acme/svc")
-				r, err := e.wf.Submit(bg, partner, issuance.Submission{Org: "acme", CSRPEM: pemText, ValidityDays: 30})
-				if err != nil {
-					return nil, err
-				}
-				return e.wf.Approve(bg, admin, r.ID, "ok")
-			}},
-			{"renewal", func() (*models.Request, error) {
-				pemText, _ := csr(t, base.Identities...)
-				return e.wf.Submit(bg, partner, issuance.Submission{Org: "acme", CSRPEM: pemText, RenewalOf: base.ID})
-			}},
-		} {
+		for _, tc := range scenarios {
 			cost.start()
 			atCommit := s.AppendsSentWithCommit()
 			r, err := tc.issue()
@@ -183,4 +195,52 @@ func TestIssuance_StatementAndCommitBudget(t *testing.T) {
 			}
 		}
 	})
+}
+
+// maxIssuanceRoundTrips is how many round trips to PostgreSQL that run
+// statements one issuance through the workflow may take, counted on the
+// wire. A submission takes three: its key's lock with its check, the
+// request's INSERT, the audit append with the COMMIT; an approval three:
+// the read of the request to decide, the approval with the reservation,
+// the append with the COMMIT; the recording of the signed certificate two:
+// its UPDATE, the append with the COMMIT. A renewal: the read of the
+// certificate renewed, the lock with the check, the request's and the
+// reservation's INSERTs, the append with the COMMIT, and the recording.
+// Each BEGIN goes with its transaction's first statement.
+var maxIssuanceRoundTrips = map[string]int{"submit+approve": 8, "renewal": 6}
+
+// TestIssuance_RoundTripsToPostgres counts on the wire, through a proxy
+// that reads the frontend protocol, the round trips an issuance takes and
+// the statements they run.
+func TestIssuance_RoundTripsToPostgres(t *testing.T) {
+	s, wire := modelstest.PostgresCountingRoundTrips(t)
+	e := newEnv(t, s)
+	base := e.issue("base")
+	for _, tc := range issuanceScenarios(t, e, base) {
+		// Once first, so that the connections have prepared the
+		// statements (pgx prepares a statement in a round trip of its
+		// own the first time a connection runs it).
+		for range 3 {
+			if _, err := tc.issue(); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+		}
+		before := wire.Counts()
+		r, err := tc.issue()
+		got := wire.Counts().Sub(before)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if r.State != models.StateIssued {
+			t.Fatalf("%s: request is %s, want issued", tc.name, r.State)
+		}
+		t.Logf("%s: %d round trips running %d statements (and %d preparing, %d connections opened)",
+			tc.name, got.RoundTrips, got.Statements, got.Prepares, got.Dials)
+		if got.RoundTrips == 0 || got.Statements < got.RoundTrips {
+			t.Fatalf("%s: the proxy counted %+v: it sees no statements", tc.name, got)
+		}
+		if want := maxIssuanceRoundTrips[tc.name]; got.RoundTrips > want {
+			t.Errorf("%s: %d round trips to PostgreSQL, want at most %d", tc.name, got.RoundTrips, want)
+		}
+	}
 }

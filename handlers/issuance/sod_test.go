@@ -114,7 +114,8 @@ func TestApproveAndReserve_KeyBlockedMeanwhile_ChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		c := &models.Certificate{Serial: "01", NotBefore: now, NotAfter: now.Add(time.Hour), PrecertDER: []byte{1}}
+		c := &models.Certificate{Serial: "01", NotBefore: now, NotAfter: now.Add(time.Hour), PrecertDER: []byte{1},
+			Org: r.Org, Identities: r.Identities, KeyType: r.KeyType}
 		if _, err := s.ApproveAndReserve(bg, admin2, r.ID, "ok", c); !errors.Is(err, models.ErrKeyBlocked) {
 			t.Fatalf("ApproveAndReserve of a blocked key: %v, want ErrKeyBlocked", err)
 		}

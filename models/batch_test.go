@@ -1,0 +1,216 @@
+package models_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/certdesk/certdesk/models"
+	"github.com/certdesk/certdesk/models/modelstest"
+)
+
+// reservation is a certificate to reserve for r, with a fresh serial.
+func reservation(t testing.TB, s *models.Store, r *models.Request) *models.Certificate {
+	now := s.Now()
+	return &models.Certificate{Serial: randSerial(t), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour),
+		PrecertDER: []byte("tbs"), Org: r.Org, Identities: r.Identities, KeyType: r.KeyType}
+}
+
+// issued is a certificate issued for a new request of acme.
+func issued(t testing.TB, s *models.Store) *models.Certificate {
+	t.Helper()
+	r := submit(t, s)
+	c := reservation(t, s, r)
+	if _, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CompleteIssuance(ctx, system, c.ID, []byte("der")); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// unchanged fails unless request r is still submitted, undecided and
+// without a certificate, the store holds want certificates in all, and
+// the audit chain still holds events events and verifies.
+func unchanged(t *testing.T, s *models.Store, r *models.Request, want int, events int64) {
+	t.Helper()
+	got, err := s.GetRequest(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != models.StateSubmitted || got.DecidedBy != "" || got.DecidedAt != nil || got.CertificateID != nil {
+		t.Errorf("request after the refused approval: %+v", got)
+	}
+	certs, _, err := s.ListCertificates(ctx, models.CertFilter{State: "all", Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(certs) != want {
+		t.Errorf("%d certificates recorded, want %d", len(certs), want)
+	}
+	if n := auditCount(t, s); n != events {
+		t.Errorf("%d audit events, want %d", n, events)
+	}
+}
+
+// The approval and the reservation go to the database together (one round
+// trip on PostgreSQL): whichever of the two fails, neither is recorded,
+// and the error says why.
+func TestApproveAndReserve_EitherHalfFails_NothingRecorded(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		newOrg(t, s, "acme", false)
+		taken := issued(t, s)
+
+		t.Run("own request", func(t *testing.T) {
+			r := submit(t, s)
+			events := auditCount(t, s)
+			_, err := s.ApproveAndReserve(ctx, partner, r.ID, "mine", reservation(t, s, r))
+			wantErr(t, err, models.ErrForbidden)
+			unchanged(t, s, r, 1, events)
+		})
+		t.Run("no longer submitted", func(t *testing.T) {
+			r := submit(t, s)
+			if _, err := s.ApproveAndReserve(ctx, admin, r.ID, "first", reservation(t, s, r)); err != nil {
+				t.Fatal(err)
+			}
+			events := auditCount(t, s)
+			_, err := s.ApproveAndReserve(ctx, admin2, r.ID, "second", reservation(t, s, r))
+			wantErr(t, err, models.ErrConflict)
+			got, err := s.GetRequest(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != models.StateApproved || got.DecidedBy != admin.Subject || got.DecisionReason != "first" {
+				t.Errorf("request after the second approval: %+v", got)
+			}
+			pending, _, err := s.ListCertificates(ctx, models.CertFilter{State: "pending"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pending) != 1 {
+				t.Errorf("%d pending certificates, want the first approval's only", len(pending))
+			}
+			if n := auditCount(t, s); n != events {
+				t.Errorf("%d audit events, want %d", n, events)
+			}
+		})
+		// Complete the pending one, so that each case below starts from
+		// certificates all issued.
+		pending, _, err := s.ListCertificates(ctx, models.CertFilter{State: "pending"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range pending {
+			if _, err := s.CompleteIssuance(ctx, system, c.ID, []byte("der")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		certs := 1 + len(pending)
+		t.Run("unknown request", func(t *testing.T) {
+			r := submit(t, s)
+			events := auditCount(t, s)
+			c := reservation(t, s, r)
+			_, err := s.ApproveAndReserve(ctx, admin, "00000000-0000-4000-8000-000000000000", "ok", c)
+			wantErr(t, err, models.ErrNotFound)
+			unchanged(t, s, r, certs, events)
+		})
+		t.Run("reservation refused: serial taken", func(t *testing.T) {
+			r := submit(t, s)
+			events := auditCount(t, s)
+			c := reservation(t, s, r)
+			c.Serial = taken.Serial
+			_, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c)
+			wantErr(t, err, models.ErrConflict)
+			unchanged(t, s, r, certs, events)
+		})
+		t.Run("reservation of another organisation", func(t *testing.T) {
+			newOrg(t, s, "other", false)
+			r := submit(t, s)
+			events := auditCount(t, s)
+			c := reservation(t, s, r)
+			c.Org = "other"
+			_, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c)
+			wantErr(t, err, models.ErrInvalid)
+			unchanged(t, s, r, certs, events)
+		})
+		t.Run("reservation without its request's names", func(t *testing.T) {
+			r := submit(t, s)
+			events := auditCount(t, s)
+			c := reservation(t, s, r)
+			c.Identities = nil
+			_, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c)
+			wantErr(t, err, models.ErrInvalid)
+			unchanged(t, s, r, certs, events)
+		})
+		t.Run("both succeed", func(t *testing.T) {
+			r := submit(t, s)
+			events := auditCount(t, s)
+			c := reservation(t, s, r)
+			got, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != models.StateApproved || got.DecidedBy != admin.Subject {
+				t.Errorf("approved request: %+v", got)
+			}
+			stored, err := s.GetCertificate(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.State != models.CertPending || stored.RequestID != r.ID || stored.Serial != c.Serial {
+				t.Errorf("reserved certificate: %+v", stored)
+			}
+			if n := auditCount(t, s); n != events+2 {
+				t.Errorf("%d audit events, want %d (approve, reserve)", n, events+2)
+			}
+			wantLastAudit(t, s, "certificate.reserve", admin, c.ID)
+		})
+	})
+}
+
+// A renewal's request and its reservation go to the database together:
+// when the reservation is refused, the request is not recorded either.
+func TestSubmitAutoApproved_ReservationRefused_RequestNotRecorded(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, s *models.Store) {
+		newOrg(t, s, "acme", true)
+		base := issued(t, s)
+		requests := func() int {
+			rs, _, err := s.ListRequests(ctx, models.RequestFilter{Limit: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(rs)
+		}
+		before, events := requests(), auditCount(t, s)
+		renewal := func() *models.Request {
+			return &models.Request{Org: "acme", CSRPEM: "-----BEGIN CERTIFICATE REQUEST-----\n...", KeyType: "ECDSA P-256",
+				Identities: base.Identities, ValidityDays: 30, RenewalOf: &base.ID}
+		}
+		r := renewal()
+		c := reservation(t, s, r)
+		c.Serial = base.Serial
+		wantErr(t, s.SubmitAutoApproved(ctx, partner, r, c), models.ErrConflict)
+		if n := requests(); n != before {
+			t.Errorf("%d requests after the refused renewal, want %d", n, before)
+		}
+		if n := auditCount(t, s); n != events {
+			t.Errorf("%d audit events, want %d", n, events)
+		}
+
+		r = renewal()
+		c = reservation(t, s, r)
+		if err := s.SubmitAutoApproved(ctx, partner, r, c); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := s.GetCertificate(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.State != models.CertPending || stored.RequestID != r.ID {
+			t.Errorf("reserved certificate: %+v", stored)
+		}
+		if n := auditCount(t, s); n != events+3 {
+			t.Errorf("%d audit events, want %d (submit, auto-approve, reserve)", n, events+3)
+		}
+	})
+}
