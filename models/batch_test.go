@@ -106,42 +106,34 @@ func TestApproveAndReserve_EitherHalfFails_NothingRecorded(t *testing.T) {
 			}
 		}
 		certs := 1 + len(pending)
-		t.Run("unknown request", func(t *testing.T) {
-			r := submit(t, s)
-			events := auditCount(t, s)
-			c := reservation(t, s, r)
-			_, err := s.ApproveAndReserve(ctx, admin, "00000000-0000-4000-8000-000000000000", "ok", c)
-			wantErr(t, err, models.ErrNotFound)
-			unchanged(t, s, r, certs, events)
-		})
-		t.Run("reservation refused: serial taken", func(t *testing.T) {
-			r := submit(t, s)
-			events := auditCount(t, s)
-			c := reservation(t, s, r)
-			c.Serial = taken.Serial
-			_, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c)
-			wantErr(t, err, models.ErrConflict)
-			unchanged(t, s, r, certs, events)
-		})
-		t.Run("reservation of another organisation", func(t *testing.T) {
-			newOrg(t, s, "other", false)
-			r := submit(t, s)
-			events := auditCount(t, s)
-			c := reservation(t, s, r)
-			c.Org = "other"
-			_, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c)
-			wantErr(t, err, models.ErrInvalid)
-			unchanged(t, s, r, certs, events)
-		})
-		t.Run("reservation without its request's names", func(t *testing.T) {
-			r := submit(t, s)
-			events := auditCount(t, s)
-			c := reservation(t, s, r)
-			c.Identities = nil
-			_, err := s.ApproveAndReserve(ctx, admin, r.ID, "ok", c)
-			wantErr(t, err, models.ErrInvalid)
-			unchanged(t, s, r, certs, events)
-		})
+		newOrg(t, s, "other", false)
+		for _, tc := range []struct {
+			name  string
+			id    func(r *models.Request) string
+			spoil func(c *models.Certificate)
+			want  error
+		}{
+			{"unknown request", func(*models.Request) string { return "00000000-0000-4000-8000-000000000000" }, nil, models.ErrNotFound},
+			{"reservation refused: serial taken", nil, func(c *models.Certificate) { c.Serial = taken.Serial }, models.ErrConflict},
+			{"reservation of another organisation", nil, func(c *models.Certificate) { c.Org = "other" }, models.ErrInvalid},
+			{"reservation without its request's names", nil, func(c *models.Certificate) { c.Identities = nil }, models.ErrInvalid},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := submit(t, s)
+				events := auditCount(t, s)
+				c := reservation(t, s, r)
+				id := r.ID
+				if tc.id != nil {
+					id = tc.id(r)
+				}
+				if tc.spoil != nil {
+					tc.spoil(c)
+				}
+				_, err := s.ApproveAndReserve(ctx, admin, id, "ok", c)
+				wantErr(t, err, tc.want)
+				unchanged(t, s, r, certs, events)
+			})
+		}
 		t.Run("both succeed", func(t *testing.T) {
 			r := submit(t, s)
 			events := auditCount(t, s)
