@@ -1,11 +1,13 @@
 package models_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
+	"gorm.io/gorm"
 )
 
 // reservation is a certificate to reserve for r, with a fresh serial.
@@ -205,4 +207,47 @@ func TestSubmitAutoApproved_ReservationRefused_RequestNotRecorded(t *testing.T) 
 			t.Errorf("%d audit events, want %d (submit, auto-approve, reserve)", n, events+3)
 		}
 	})
+}
+
+// An approval that changes nothing writes nothing, so it waits for no
+// lock: on PostgreSQL a second approval of a request, while the recording
+// of the first one's certificate holds that certificate's row, is refused
+// at once. (Had the reservation run anyway, its INSERT would wait for that
+// recording, under a lock on the request that the recording needs next.)
+func TestApproveAndReserve_RefusedApproval_WaitsForNoLock(t *testing.T) {
+	s := modelstest.Postgres(t)
+	newOrg(t, s, "acme", false)
+	r := submit(t, s)
+	first := reservation(t, s, r)
+	if _, err := s.ApproveAndReserve(ctx, admin, r.ID, "first", first); err != nil {
+		t.Fatal(err)
+	}
+	holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.InAtCommitTx(ctx, func(exec func(q string, args ...any) error, _ *gorm.DB) error {
+			if err := exec(`UPDATE certificates SET updated_at = ? WHERE id = ?`, s.Now(), first.ID); err != nil {
+				return err
+			}
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	defer func() {
+		close(release)
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-holding:
+	case err := <-done:
+		t.Fatalf("the holding transaction ended early: %v", err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := s.ApproveAndReserve(actx, admin2, r.ID, "second", reservation(t, s, r))
+	wantErr(t, err, models.ErrConflict)
+	t.Logf("refused in %v", time.Since(start))
 }

@@ -135,11 +135,13 @@ type batchStmt struct {
 // round trip, BEGIN in front if not sent yet; each runs after the one
 // before it has finished. Elsewhere they run one after another, stopping
 // at the first error. It returns the first error, gorm.ErrRecordNotFound
-// for a statement with scan targets that found no row. Since in one round
-// trip the statements after a failed one (or one that found no row) are
-// sent too, the caller must roll back on any error, and send nothing more
-// on the transaction (after a failed statement PostgreSQL refuses the rest
-// of it).
+// for a statement with scan targets that found no row. The caller must
+// roll back on any error and send nothing more on the transaction (after a
+// failed statement PostgreSQL refuses the rest of it). In one round trip
+// the statements after one that found no row still run: batch only
+// statements that are right to run whatever those before them found (a
+// lock and a read; two INSERTs), and write one statement where a later
+// one must depend on an earlier one's rows (approveAndReserve).
 func (s *Store) batch(c sqlConn, stmts ...batchStmt) error {
 	tc, ok := c.pool.(*txConn)
 	if !ok {

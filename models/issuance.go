@@ -38,13 +38,18 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 	err = s.txAppendAtCommit(ctx, func(tx *gorm.DB) error {
 		// One conditional UPDATE … RETURNING decides: submitted, not the
 		// approver's own, its key not blocked. The reservation goes with
-		// it, and is rolled back with it when it changes nothing; only then
-		// is the request read, to say why.
+		// it (on PostgreSQL in the same statement); when the approval
+		// changes nothing, so does the reservation, the transaction is
+		// rolled back, and only then is the request read, to say why.
 		now := s.now()
-		err := s.batch(on(tx),
-			batchStmt{st: approveSubmitted, scan: r.scanDest(),
-				args: []any{StateApproved, a.Subject, reason, now, now, id, StateSubmitted, a.Subject}},
-			batchStmt{st: insertCertificateRow, args: c.values()})
+		approve := []any{StateApproved, a.Subject, reason, now, now, id, StateSubmitted, a.Subject}
+		var err error
+		if s.driver == DriverPostgres {
+			err = s.queryRow(on(tx), approveAndReserve, r.scanDest(), concat(approve, c.values())...)
+		} else {
+			err = s.batch(on(tx), batchStmt{st: approveSubmitted, scan: r.scanDest(), args: approve},
+				batchStmt{st: insertCertificateRow, args: c.values()})
+		}
 		if errIsNotFound(err) {
 			return errNotApproved
 		}
@@ -74,10 +79,22 @@ var errNotApproved = errors.New("the request was not approved")
 
 // approveSubmitted approves a request that is submitted, not the
 // approver's own, and whose key is not blocked, and reads it back.
-var approveSubmitted = newStmt(`UPDATE requests SET state = ?, decided_by = ?, decision_reason = ?, decided_at = ?, updated_at = ? ` +
+var approveSubmitted = newStmt(approveSubmittedSQL + `RETURNING ` + columnList("", requestCols))
+
+const approveSubmittedSQL = `UPDATE requests SET state = ?, decided_by = ?, decision_reason = ?, decided_at = ?, updated_at = ? ` +
 	`WHERE id = ? AND state = ? AND requested_by <> ? ` +
-	`AND NOT EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = requests.key_sha256 AND requests.key_sha256 <> '') ` +
-	`RETURNING ` + columnList("", requestCols))
+	`AND NOT EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = requests.key_sha256 AND requests.key_sha256 <> '') `
+
+// approveAndReserve (PostgreSQL) is approveSubmitted and, only when it
+// approved, the INSERT of the reservation (its values after the
+// approval's), in one statement. Sent as two, the INSERT would run after an
+// approval that changed nothing, and wait there, under the row lock the
+// approval's recheck took on the request, for the recording of the
+// winning approval's certificate, which waits for that lock: a deadlock.
+var approveAndReserve = newStmt(`WITH r AS (` + approveSubmittedSQL + `RETURNING ` + columnList("", requestCols) + `), ` +
+	`c AS (INSERT INTO certificates (` + columnList("", certificateCols) + `) SELECT ` +
+	strings.Trim(placeholders(len(certificateCols)), "()") + ` FROM r) ` +
+	`SELECT ` + columnList("r", requestCols) + ` FROM r`)
 
 // whyNotApproved says why ApproveAndReserve's update changed nothing (read
 // on db, after its transaction was rolled back):
