@@ -56,6 +56,10 @@ func on(tx *gorm.DB) sqlConn { return sqlConn{ctx: tx.Statement.Context, pool: t
 // onPool is the store's pool, for a statement outside a transaction.
 func (s *Store) onPool(ctx context.Context) sqlConn { return sqlConn{ctx: ctx, pool: s.sqlDB} }
 
+// onReaders is the pool for a read outside a transaction: on SQLite the
+// read-only connections (Store.readDB), elsewhere onPool.
+func (s *Store) onReaders(ctx context.Context) sqlConn { return sqlConn{ctx: ctx, pool: s.readDB} }
+
 // dialect is st in the store's dialect.
 func (s *Store) dialect(st stmt) string {
 	if s.driver == DriverPostgres {

@@ -236,7 +236,7 @@ func (s *Store) GetOrgForRenewal(ctx context.Context, slug, certID string) (*Org
 		c Renewed
 	)
 	dest := append(o.scanDest(), strCol{&c.ID}, strCol{&c.Org}, strCol{&c.State}, timeCol{&c.NotAfter}, jsonCol[StringList]{&c.Identities})
-	if err := s.queryRow(s.onPool(ctx), orgForRenewal, dest, certID, slug); err != nil {
+	if err := s.queryRow(s.onReaders(ctx), orgForRenewal, dest, certID, slug); err != nil {
 		return nil, nil, fmt.Errorf("reading organisation %s: %w", slug, dbErr(err))
 	}
 	if c.ID == "" {

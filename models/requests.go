@@ -267,7 +267,7 @@ type RequestToDecide struct {
 // such request.
 func (s *Store) GetRequestToDecide(ctx context.Context, id string) (*RequestToDecide, error) {
 	var v RequestToDecide
-	err := s.queryRow(s.onPool(ctx), requestToDecide, concat(v.Request.scanDest(), v.Organization.scanDest(), []any{boolCol{&v.KeyBlocked}}), id)
+	err := s.queryRow(s.onReaders(ctx), requestToDecide, concat(v.Request.scanDest(), v.Organization.scanDest(), []any{boolCol{&v.KeyBlocked}}), id)
 	if err != nil {
 		return nil, fmt.Errorf("reading request %s: %w", id, dbErr(err))
 	}

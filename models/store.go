@@ -84,7 +84,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("database.max_connections: %w: must be between 2 and 1000, got %d", ErrInvalid, c.MaxConnections)
 	}
 	if c.MaxConnections != 0 && c.Driver == DriverSQLite {
-		return fmt.Errorf("database.max_connections: %w: only for postgres (SQLite uses one connection)", ErrInvalid)
+		return fmt.Errorf("database.max_connections: %w: only for postgres (SQLite writes on one connection)", ErrInvalid)
 	}
 	return nil
 }
@@ -143,6 +143,12 @@ type Store struct {
 	// apart from db's bounded pool: a lock holder's work takes connections
 	// from db, so lock holders can never use up the pool it waits on.
 	lockDB *sql.DB
+	// readDB (SQLite, a database file) is a pool of read-only
+	// connections to the same file: in WAL mode a reader sees every
+	// transaction committed before its own began and waits for no writer,
+	// so the reads outside a transaction do not queue behind the writes on
+	// db's one connection. Elsewhere it is sqlDB.
+	readDB *sql.DB
 
 	lockMu sync.Mutex
 	locks  map[int64]*sync.Mutex // SQLite only: in-process stand-in for advisory locks
@@ -162,7 +168,8 @@ type Store struct {
 // Open connects to the database described by cfg (the DSN read from
 // cfg.DSNFile when set) and checks that it answers.
 // SQLite is opened in WAL mode with a busy timeout, foreign keys on and a
-// single connection (one writer); PostgreSQL gets a bounded pool. Open does not
+// single connection that writes (one writer), beside read-only ones for the
+// reads outside a transaction; PostgreSQL gets a bounded pool. Open does not
 // migrate: call Migrate.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
@@ -217,10 +224,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, err)
 	}
-	s.db, s.sqlDB = db, sqlDB
+	s.db, s.sqlDB, s.readDB = db, sqlDB, sqlDB
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+	}
+	if cfg.Driver == DriverSQLite && sqliteFile(cfg.DSN) {
+		if err := s.openReaders(cfg.DSN); err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("opening %s database: %w", cfg.Driver, redactErr(err, cfg.DSN))
+		}
 	}
 	if cfg.Driver == DriverPostgres {
 		if s.lockDB, err = sql.Open("pgx", cfg.DSN); err != nil {
@@ -231,6 +244,53 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.lockDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	return s, nil
+}
+
+// sqliteReaders is how many read-only connections a SQLite store keeps
+// beside its writer.
+const sqliteReaders = 4
+
+// sqliteFile reports whether dsn names a database file, which other
+// connections can open too (an in-memory database is one connection's).
+func sqliteFile(dsn string) bool {
+	return !strings.HasPrefix(dsn, ":memory:") && !strings.Contains(dsn, "mode=memory")
+}
+
+// openReaders opens readDB on the SQLite file of dsn, its connections
+// refusing to write (query_only), and sends the reads that gorm runs
+// outside a transaction there: a query or row read whose connection is
+// the pool, not a transaction's. Statements gorm runs as Raw (the store's
+// UPDATE … RETURNING among them) and everything in a transaction stay on
+// the writer.
+func (s *Store) openReaders(dsn string) error {
+	r, err := sql.Open("sqlite", sqliteDSN(dsn)+"&_pragma=query_only(1)")
+	if err != nil {
+		return err
+	}
+	r.SetMaxOpenConns(sqliteReaders)
+	r.SetMaxIdleConns(sqliteReaders)
+	r.SetConnMaxLifetime(0)
+	if err := r.Ping(); err != nil {
+		_ = r.Close()
+		return unavailable(err)
+	}
+	toReaders := func(tx *gorm.DB) {
+		if tx.Statement.ConnPool == gorm.ConnPool(s.sqlDB) {
+			tx.Statement.ConnPool = r
+		}
+	}
+	cb := s.db.Callback()
+	for _, err := range []error{
+		cb.Query().Before("gorm:query").Register("certdesk:readers", toReaders),
+		cb.Row().Before("gorm:row").Register("certdesk:readers", toReaders),
+	} {
+		if err != nil {
+			_ = r.Close()
+			return err
+		}
+	}
+	s.readDB = r
+	return nil
 }
 
 // sqliteDSN adds the pragmas certdesk relies on to a SQLite file path.
@@ -264,6 +324,9 @@ func (s *Store) Close() error {
 	}
 	if s.lockDB != nil {
 		_ = s.lockDB.Close()
+	}
+	if s.readDB != sqlDB {
+		_ = s.readDB.Close()
 	}
 	return sqlDB.Close()
 }

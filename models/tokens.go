@@ -175,7 +175,7 @@ func (s *Store) RevokeToken(ctx context.Context, a Actor, id string) error {
 // or ErrNotFound. It records the use in LastUsedAt at most once a minute.
 func (s *Store) LookupToken(ctx context.Context, hash string) (*APIToken, error) {
 	now := s.now()
-	c := s.onPool(ctx)
+	c := s.onReaders(ctx)
 	var t APIToken
 	if err := s.queryRow(c, tokenByHash, t.scanDest(), hash, now); err != nil {
 		return nil, fmt.Errorf("looking up token: %w", dbErr(err))
@@ -186,7 +186,7 @@ func (s *Store) LookupToken(ctx context.Context, hash string) (*APIToken, error)
 		}
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= tokenTouchInterval {
-		n, err := s.exec(c, touchToken, now, t.ID, now.Add(-tokenTouchInterval))
+		n, err := s.exec(s.onPool(ctx), touchToken, now, t.ID, now.Add(-tokenTouchInterval))
 		if err != nil {
 			return nil, fmt.Errorf("recording token use: %w", err)
 		}
