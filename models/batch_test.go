@@ -7,7 +7,6 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
-	"gorm.io/gorm"
 )
 
 // reservation is a certificate to reserve for r, with a fresh serial.
@@ -222,28 +221,12 @@ func TestApproveAndReserve_RefusedApproval_WaitsForNoLock(t *testing.T) {
 	if _, err := s.ApproveAndReserve(ctx, admin, r.ID, "first", first); err != nil {
 		t.Fatal(err)
 	}
-	holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- s.InAtCommitTx(ctx, func(exec func(q string, args ...any) error, _ *gorm.DB) error {
-			if err := exec(`UPDATE certificates SET updated_at = ? WHERE id = ?`, s.Now(), first.ID); err != nil {
-				return err
-			}
-			close(holding)
-			<-release
-			return nil
-		})
-	}()
+	commit := holdWriteTx(t, s, `UPDATE certificates SET updated_at = ? WHERE id = ?`, s.Now(), first.ID)
 	defer func() {
-		close(release)
-		if err := <-done; err != nil {
+		if err := commit(); err != nil {
 			t.Error(err)
 		}
 	}()
-	select {
-	case <-holding:
-	case err := <-done:
-		t.Fatalf("the holding transaction ended early: %v", err)
-	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	start := time.Now()

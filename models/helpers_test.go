@@ -3,11 +3,13 @@ package models_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
+	"gorm.io/gorm"
 )
 
 // newClock is a test clock at 2026-03-01 12:00 UTC.
@@ -74,4 +76,34 @@ func wantLastAudit(t *testing.T, s *models.Store, action string, a models.Actor,
 func auditCount(t *testing.T, s *models.Store) int64 {
 	t.Helper()
 	return mustVerify(t, s).Events
+}
+
+// holdWriteTx runs the statement q (with ? placeholders) in a write
+// transaction of the store's busiest kind and keeps it open, its locks
+// held, until commit is called; commit then waits for it to commit and
+// returns its error.
+func holdWriteTx(t *testing.T, s *models.Store, q string, args ...any) (commit func() error) {
+	t.Helper()
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.InAtCommitTx(ctx, func(exec func(q string, args ...any) error, _ *gorm.DB) error {
+			if err := exec(q, args...); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-done:
+		t.Fatalf("the held transaction ended early: %v", err)
+	}
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { close(release); err = <-done })
+		return err
+	}
 }

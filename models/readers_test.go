@@ -8,7 +8,6 @@ import (
 
 	"github.com/certdesk/certdesk/models"
 	"github.com/certdesk/certdesk/models/modelstest"
-	"gorm.io/gorm"
 )
 
 // On SQLite the reads outside a transaction go to read-only connections:
@@ -30,22 +29,8 @@ func TestSQLite_ReadsDoNotWaitForAnOpenWriteTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	written, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- s.InAtCommitTx(ctx, func(exec func(q string, args ...any) error, _ *gorm.DB) error {
-			if err := exec(`UPDATE organizations SET name = ? WHERE slug = ?`, "Acme Renamed", "acme"); err != nil {
-				return err
-			}
-			close(written)
-			<-release
-			return nil
-		})
-	}()
-	select {
-	case <-written:
-	case err := <-done:
-		t.Fatalf("the write transaction ended early: %v", err)
-	}
+	commit := holdWriteTx(t, s, `UPDATE organizations SET name = ? WHERE slug = ?`, "Acme Renamed", "acme")
+	defer commit()
 
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -63,8 +48,7 @@ func TestSQLite_ReadsDoNotWaitForAnOpenWriteTransaction(t *testing.T) {
 		t.Error("a reader saw the open transaction's uncommitted write")
 	}
 
-	close(release)
-	if err := <-done; err != nil {
+	if err := commit(); err != nil {
 		t.Fatal(err)
 	}
 	if org, err := s.GetOrg(ctx, "acme"); err != nil || org.Name != "Acme Renamed" {
