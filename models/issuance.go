@@ -21,9 +21,9 @@ import (
 // It returns the approved request.
 //
 // c's organisation, identities and key type must be given (the request's,
-// as the approver read it): the approval and the reservation are sent
-// together, in one round trip on PostgreSQL, so the reservation cannot take
-// them from the request the approval reads back.
+// as the approver read it): the approval and the reservation are one
+// statement on PostgreSQL (approveAndReserve), so the reservation cannot
+// take them from the request the approval reads back.
 func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason string, c *Certificate) (*Request, error) {
 	reason = strings.TrimSpace(reason)
 	if c.Org == "" || len(c.Identities) == 0 || c.KeyType == "" {
