@@ -116,3 +116,7 @@ func (s *Store) InAtCommitTx(ctx context.Context, fn func(exec func(q string, ar
 		return fn(exec, tx)
 	})
 }
+
+// CloseReaders closes a SQLite store's read-only connections, as if they
+// had failed.
+func (s *Store) CloseReaders() error { return s.readDB.Close() }

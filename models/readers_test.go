@@ -55,3 +55,21 @@ func TestSQLite_ReadsDoNotWaitForAnOpenWriteTransaction(t *testing.T) {
 		t.Fatalf("GetOrg after the commit: %+v, %v; want the new name", org, err)
 	}
 }
+
+// Readiness covers the read-only connections: when they cannot answer,
+// Ping fails, not only the reads.
+func TestSQLite_PingCoversTheReaders(t *testing.T) {
+	s := modelstest.SQLite(t)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := s.CloseReaders(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping answered nil with the read-only connections closed")
+	}
+	if _, err := s.GetOrg(ctx, "acme"); err == nil {
+		t.Fatal("a read answered with the read-only connections closed")
+	}
+}

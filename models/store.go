@@ -331,13 +331,20 @@ func (s *Store) Close() error {
 	return sqlDB.Close()
 }
 
-// Ping checks that the database answers (for /readyz).
+// Ping checks that the database answers (for /readyz): on SQLite the
+// writer and the read-only connections.
 func (s *Store) Ping(ctx context.Context) error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
-	return unavailable(sqlDB.PingContext(ctx))
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return unavailable(err)
+	}
+	if s.readDB != nil && s.readDB != sqlDB {
+		return unavailable(s.readDB.PingContext(ctx))
+	}
+	return nil
 }
 
 // Driver returns "sqlite" or "postgres".
