@@ -120,10 +120,7 @@ func (s *Store) queryRow(c sqlConn, st stmt, dest []any, args ...any) error {
 	} else {
 		err = c.pool.QueryRowContext(c.ctx, q, args...).Scan(dest...)
 	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return gorm.ErrRecordNotFound
-	}
-	return s.sqlErr(err)
+	return s.rowErr(err)
 }
 
 // batchStmt is one statement of a batch (Store.batch): with scan set, it
@@ -185,6 +182,12 @@ func (s *Store) batch(c sqlConn, stmts ...batchStmt) error {
 	if first != nil {
 		err = first
 	}
+	return s.rowErr(err)
+}
+
+// rowErr is sqlErr for a statement that reads a row: no row is
+// gorm.ErrRecordNotFound, as gorm's Take says it.
+func (s *Store) rowErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return gorm.ErrRecordNotFound
 	}

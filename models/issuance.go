@@ -56,8 +56,10 @@ func (s *Store) ApproveAndReserve(ctx context.Context, a Actor, id, reason strin
 		if err != nil {
 			return dbErr(err)
 		}
-		if r.Org != c.Org {
-			return fmt.Errorf("%w: certificate organisation %q differs from the request's %q", ErrInvalid, c.Org, r.Org)
+		// The reservation was of the request as the approver read it: it
+		// must still be of the one approved.
+		if err := reservationFor(&r, c); err != nil {
+			return err
 		}
 		return s.appendAudits(tx,
 			auditEntry{Actor: a, Org: r.Org, ObjectType: "request", ObjectID: id,

@@ -341,7 +341,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := sqlDB.PingContext(ctx); err != nil {
 		return unavailable(err)
 	}
-	if s.readDB != nil && s.readDB != sqlDB {
+	if s.readDB != sqlDB {
 		return unavailable(s.readDB.PingContext(ctx))
 	}
 	return nil
