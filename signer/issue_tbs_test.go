@@ -114,10 +114,11 @@ func TestResume_SignsExactlyTheRecordedTBS(t *testing.T) {
 
 // TestLintCopy_IsWhatCreateCertificateMakes: for every CA key type, the
 // lint certificate has the TBS that x509.CreateCertificate makes from the
-// same template with the throwaway key, byte for byte (for Ed25519, whose
-// signatures are deterministic, the whole certificate), names that TBS's
-// signature algorithm in its signatureAlgorithm field, and carries a valid
-// signature of the throwaway key.
+// same template with the throwaway key, byte for byte, names that TBS's
+// signature algorithm in its signatureAlgorithm field, and is that
+// certificate with the issuer's lint signature in place of its own: a
+// signature of the throwaway key, of the length of one, over
+// lintSignatureMessage rather than the TBS.
 func TestLintCopy_IsWhatCreateCertificateMakes(t *testing.T) {
 	leaf, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for _, tc := range caKeyTypes(t) {
@@ -142,8 +143,12 @@ func TestLintCopy_IsWhatCreateCertificateMakes(t *testing.T) {
 			if !bytes.Equal(tbs, wantCert.RawTBSCertificate) {
 				t.Fatal("the lint TBS differs from the one x509.CreateCertificate makes")
 			}
-			if _, isEd := tc.key.(ed25519.PrivateKey); isEd && !bytes.Equal(lintDER, want) {
-				t.Fatal("the Ed25519 lint certificate differs from the one x509.CreateCertificate makes")
+			wantTBS, wantAlg, err := splitCertificate(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if same, err := assembleCertificate(wantTBS, wantAlg, iss.lintSig); err != nil || !bytes.Equal(lintDER, same) {
+				t.Fatalf("the lint certificate is not crypto/x509's with the lint signature in place of its own (%v)", err)
 			}
 			got, err := x509.ParseCertificate(lintDER)
 			if err != nil {
@@ -152,11 +157,20 @@ func TestLintCopy_IsWhatCreateCertificateMakes(t *testing.T) {
 			if !bytes.Equal(got.RawTBSCertificate, tbs) || got.SignatureAlgorithm != iss.sigAlg {
 				t.Fatalf("the lint certificate has another TBS or algorithm (%v, want %v)", got.SignatureAlgorithm, iss.sigAlg)
 			}
-			if _, wantAlg, _ := splitCertificate(want); !bytes.Equal(sigAlg, wantAlg) {
+			if !bytes.Equal(sigAlg, wantAlg) {
 				t.Fatal("the lint certificate's signatureAlgorithm differs from crypto/x509's")
 			}
-			if err := got.CheckSignatureFrom(iss.lintParent); err != nil {
-				t.Fatalf("the lint certificate's throwaway signature does not verify: %v", err)
+			if !bytes.Equal(got.Signature, iss.lintSig) {
+				t.Fatal("the lint certificate does not carry the issuer's lint signature")
+			}
+			if err := iss.lintParent.CheckSignature(got.SignatureAlgorithm, []byte(lintSignatureMessage), got.Signature); err != nil {
+				t.Fatalf("the lint signature is not the throwaway key's over lintSignatureMessage: %v", err)
+			}
+			if err := got.CheckSignatureFrom(iss.lintParent); err == nil {
+				t.Fatal("the lint signature verifies over the TBS")
+			}
+			if _, isEC := tc.key.(*ecdsa.PrivateKey); !isEC && len(got.Signature) != len(wantCert.Signature) {
+				t.Fatalf("the lint signature has %d bytes, a signature of the throwaway key %d", len(got.Signature), len(wantCert.Signature))
 			}
 		})
 	}

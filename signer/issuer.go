@@ -32,8 +32,11 @@ type Issuer struct {
 	// lintSigner is a throwaway software key of the same algorithm as the
 	// CA key; lintParent is the issuer certificate with the throwaway public
 	// key, so that a lint certificate has exactly the TBS of the real one.
+	// lintSig is the signature every lint certificate carries: the
+	// throwaway key's, made once over lintSignatureMessage (lintCopy).
 	lintSigner crypto.Signer
 	lintParent *x509.Certificate
+	lintSig    []byte
 
 	// sigAlg and sigHash are how the CA key signs: the algorithm written
 	// into every certificate and the digest it signs.
@@ -75,6 +78,10 @@ func NewIssuer(cert *x509.Certificate, signer crypto.Signer, profile Profile, ur
 	}
 	lintParent := *cert
 	lintParent.PublicKey = lintSigner.Public()
+	lintSig, err := crypto.SignMessage(lintSigner, rand.Reader, []byte(lintSignatureMessage), sigHash)
+	if err != nil {
+		return nil, fmt.Errorf("signing with the throwaway lint key: %w", err)
+	}
 	keyID, err := KeyID(cert.PublicKey)
 	if err != nil {
 		return nil, err
@@ -86,7 +93,7 @@ func NewIssuer(cert *x509.Certificate, signer crypto.Signer, profile Profile, ur
 	}
 	return &Issuer{
 		cert: cert, signer: signer, profile: profile, urls: urls, linter: linter,
-		lintSigner: lintSigner, lintParent: &lintParent, sigAlg: sigAlg, sigHash: sigHash, keyID: keyID, Now: time.Now,
+		lintSigner: lintSigner, lintParent: &lintParent, lintSig: lintSig, sigAlg: sigAlg, sigHash: sigHash, keyID: keyID, Now: time.Now,
 	}, nil
 }
 
@@ -191,7 +198,7 @@ func (i *Issuer) Profile() Profile { return i.profile }
 func (i *Issuer) URLs() URLs { return i.urls }
 
 // Prepared is the single-use token from lint-before-sign: a certificate
-// that was built, signed with the throwaway key and linted clean. Only a
+// that was built, given the throwaway key's signature and linted clean. Only a
 // Prepared can reach the HSM (Issue), and only once. Its exported fields are
 // what the store records before signing.
 type Prepared struct {
@@ -227,11 +234,24 @@ func (i *Issuer) Prepare(req LeafRequest) (*Prepared, error) {
 	return i.prepare(tmpl, req.PublicKey)
 }
 
+// lintSignatureMessage is what the throwaway key signed, once, for the
+// signature of every lint certificate.
+const lintSignatureMessage = "certdesk lint certificate: this signature is not over its TBSCertificate"
+
 // lintCopy encodes the certificate of tmpl as crypto/x509 does — the TBS
 // is the one x509.CreateCertificate makes, handed over by tbsCapture — and
-// signs it with the throwaway key, in the signature algorithm named in the
-// TBS. It returns the TBS and its signature algorithm, which the CA key
-// signs in Issue, and the lint certificate.
+// puts the issuer's lint signature (lintSig) after it, under the signature
+// algorithm named in the TBS. It returns the TBS and its signature
+// algorithm, which the CA key signs in Issue, and the lint certificate.
+//
+// The lint certificate's signature is the throwaway key's, but not over
+// this TBS: that key is made for the process, trusted by no one and its
+// public key is nowhere but in memory, so no one could check a signature
+// of it over the TBS either, and no lint of LintSources reads the
+// signature's value (those that do, in CA/Browser Forum and Mozilla
+// sources, look at its length only, which is that of a real signature of
+// the key's type). Signing every TBS with it cost a software signature per
+// certificate — an RSA private-key operation for an RSA CA.
 func (i *Issuer) lintCopy(tmpl *x509.Certificate, pub crypto.PublicKey) (tbs, sigAlg, lintDER []byte, err error) {
 	capture := &tbsCapture{pub: i.lintSigner.Public()}
 	if _, err := x509.CreateCertificate(rand.Reader, tmpl, i.lintParent, pub, capture); !errors.Is(err, errTBSCaptured) {
@@ -244,11 +264,7 @@ func (i *Issuer) lintCopy(tmpl *x509.Certificate, pub crypto.PublicKey) (tbs, si
 	if sigAlg, err = tbsSignatureAlgorithm(tbs); err != nil {
 		return nil, nil, nil, fmt.Errorf("building the certificate: %w", err)
 	}
-	sig, err := crypto.SignMessage(i.lintSigner, rand.Reader, tbs, i.sigHash)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("signing the lint certificate with the throwaway key: %w", err)
-	}
-	if lintDER, err = assembleCertificate(tbs, sigAlg, sig); err != nil {
+	if lintDER, err = assembleCertificate(tbs, sigAlg, i.lintSig); err != nil {
 		return nil, nil, nil, fmt.Errorf("encoding the lint certificate: %w", err)
 	}
 	return tbs, sigAlg, lintDER, nil
@@ -281,8 +297,8 @@ func (i *Issuer) prepare(tmpl *x509.Certificate, pub crypto.PublicKey) (*Prepare
 // Resume rebuilds the single-use token for an issuance that was recorded
 // (PrecertDER stored) but not finished, e.g. because the process died while
 // the HSM was signing: the recorded certificate is linted again, and Issue
-// then signs exactly its TBS (the throwaway key that signed it appears
-// nowhere in the TBS).
+// then signs exactly its TBS (the throwaway key whose signature it carries
+// appears nowhere in the TBS).
 func (i *Issuer) Resume(precertDER []byte) (*Prepared, error) {
 	pre, err := x509.ParseCertificate(precertDER)
 	if err != nil {
@@ -316,7 +332,7 @@ var ErrTokenUsed = errors.New("lint token already used or not from this issuer")
 
 // Issue signs a prepared certificate with the CA key: the certificate is
 // the linted one — the same TBSCertificate, byte for byte — with the CA
-// key's signature in place of the throwaway key's. The signature is checked
+// key's signature over it in place of the lint signature. The signature is checked
 // against the issuer certificate's key before the certificate is returned;
 // that is the one verification crypto/x509.CreateCertificate would make, and
 // the TBS needs no comparison, since it is the linted one by construction.

@@ -17,11 +17,11 @@ var errTBSCaptured = errors.New("signer: TBSCertificate captured")
 // tbsCapture is the throwaway lint key as crypto/x509 sees it. When
 // x509.CreateCertificate signs, it passes the complete encoded
 // TBSCertificate to SignMessage (crypto.MessageSigner); tbsCapture keeps it
-// and stops the call there. The throwaway key then signs that TBS, and the
-// lint certificate is assembled around it (lintCopy): crypto/x509 would
-// have verified the throwaway signature, a check of a key that is made for
-// one lint and trusted by no one, and that costs as much as the CA
-// signature's own verification in Issue.
+// and stops the call there. The lint certificate is then assembled around
+// it with the issuer's lint signature (lintCopy): crypto/x509 would have
+// signed it with the throwaway key and verified that signature, a key that
+// is made for the process and trusted by no one, at the cost of a
+// signature and a verification per certificate.
 type tbsCapture struct {
 	pub crypto.PublicKey
 	tbs []byte
