@@ -219,9 +219,9 @@ func TestIssuance_RoundTripsToPostgres(t *testing.T) {
 	e := newEnv(t, s)
 	base := e.issue("base")
 	for _, tc := range issuanceScenarios(t, e, base) {
-		// Once first, so that the connections have prepared the
-		// statements (pgx prepares a statement in a round trip of its
-		// own the first time a connection runs it).
+		// Three times first, so that the connections the issuance uses
+		// have prepared its statements (pgx prepares a statement in a
+		// round trip of its own the first time a connection runs it).
 		for range 3 {
 			if _, err := tc.issue(); err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
